@@ -1,0 +1,3 @@
+//! # phx-client
+//!
+//! An async Phoenix Channels client (work in progress).

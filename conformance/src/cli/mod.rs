@@ -1,0 +1,32 @@
+//! The `phx` command line: one module per subcommand.
+//!
+//! Exit codes are part of the interface: 0 success, 1 a failed check or verification, 2 a usage
+//! error (clap's default), 3 a connection or I/O error.
+
+pub mod token;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// phx: test Phoenix Channels servers and clients.
+#[derive(Debug, Parser)]
+#[command(name = "phx", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Sign and verify Phoenix.Token tokens (byte-compatible with Phoenix).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
+}
+
+/// Parses the arguments and runs the subcommand.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Token(cmd) => token::run(cmd),
+    }
+}

@@ -1,0 +1,1 @@
+//! Phoenix.Token `sign`/`verify`, byte-compatible with Plug.Crypto (work in progress).

@@ -1,0 +1,3 @@
+//! # phx-server
+//!
+//! A reference Phoenix server (work in progress).
