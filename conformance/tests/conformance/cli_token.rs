@@ -1,0 +1,1 @@
+//! `phx token` CLI tests (being built).

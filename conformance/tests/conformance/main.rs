@@ -1,0 +1,3 @@
+//! The phx-conformance integration tests: one binary, one module per area.
+
+mod cli_token;
