@@ -1,3 +1,72 @@
 //! # phx-client
 //!
-//! An async Phoenix Channels client (work in progress).
+//! An async Phoenix Channels client that reconnects, rejoins every channel, buffers pushes,
+//! detects dead links by heartbeat and refreshes its connect params on every reconnect.
+//!
+//! ## Layout
+//! - [`socket`]: [`Socket`], a cheap `Clone` handle: connect, disconnect, status, channels.
+//! - [`channel`]: [`Channel`]: join (payload or closure), leave, typed push, [`Events`].
+//! - `connection` (private): the one task that owns the WebSocket, every channel's state and
+//!   every pending push; its `State` enum documents each phase.
+//! - [`config`]: [`SocketBuilder`] and [`SocketConfig`]: URL, params (static or closure), auth
+//!   token, vsn, heartbeat, schedules, timeouts, close policy, buffer bounds.
+//! - [`backoff`]: the [`Backoff`] trait, phoenix.js's [`Stepped`] schedules and [`Jitter`].
+//! - [`close_policy`]: [`ClosePolicy`], with the reconnect table per close code.
+//! - [`status`]: [`SocketStatus`] and [`ChannelStatus`], published through `tokio::sync::watch`.
+//! - [`reply`]: [`Reply`] and [`ChannelEvent`].
+//! - [`error`]: one error enum per operation.
+//! - [`endpoint`]: URL normalisation and the `Sec-WebSocket-Protocol` auth token.
+//! - [`transport`]: the [`Connector`] that opens the byte stream (TCP by default).
+//!
+//! ## Semantics (phoenix.js 1.8, PROTOCOL.md §7, with deliberate improvements)
+//! - A heartbeat unanswered within `heartbeat_timeout` closes the link and reconnects.
+//! - After every reconnect each channel that was joined, joining or errored rejoins with a fresh
+//!   join_ref; messages carrying a stale join_ref are dropped.
+//! - `phx_error` makes a channel errored and it rejoins on the rejoin schedule; `phx_close`
+//!   closes it with no rejoin; a join error is retried on the rejoin schedule.
+//! - Pushes made while not joined are buffered (bounded) and sent after the join with their
+//!   timeout running. Every push ends in exactly one reply or one [`PushError`].
+//! - Improvements over phoenix.js: pushes in flight when the connection drops fail at once with
+//!   [`PushError::ConnectionLost`] and on `phx_error` with [`PushError::ChannelErrored`] (phoenix.js
+//!   lets them time out); the push buffer is bounded and fails with [`PushError::BufferFull`]
+//!   (phoenix.js grows without limit); optional jitter on the reconnect schedule; a second join of
+//!   a topic on one socket is refused with [`JoinError::AlreadyJoined`] (phoenix.js silently
+//!   leaves the older channel).
+//!
+//! ## Example
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use phx_client::Socket;
+//! use serde_json::json;
+//!
+//! let socket = Socket::builder("ws://127.0.0.1:4000/socket").build()?;
+//! socket.connect().await?;
+//! let ping = socket.channel("ping");
+//! ping.join(json!({})).await?;
+//! let reply = ping.push("ping", json!({})).await?;
+//! assert_eq!(reply.response, json!({"ping": "pong"}).into());
+//! # Ok(()) }
+//! ```
+
+pub mod backoff;
+pub mod channel;
+pub mod close_policy;
+pub mod config;
+mod connection;
+pub mod endpoint;
+pub mod error;
+pub mod reply;
+pub mod socket;
+pub mod status;
+pub mod transport;
+
+pub use backoff::{Backoff, Jitter, Stepped};
+pub use channel::{Channel, Events};
+pub use close_policy::{CloseCause, ClosePolicy};
+pub use config::{JoinPayload, Params, SocketBuilder, SocketConfig};
+pub use error::{ConfigError, ConnectError, EventsError, JoinError, LeaveError, PushError, SendError, WaitError};
+pub use phx_protocol::{Frame, Payload, Vsn};
+pub use reply::{ChannelEvent, DecodePayloadError, Reply};
+pub use socket::Socket;
+pub use status::{ChannelStatus, SocketStatus};
+pub use transport::{BoxIo, Connector, Io, TcpConnector};
