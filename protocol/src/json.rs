@@ -76,28 +76,78 @@ pub fn write_str(s: &str, out: &mut String) {
     out.push('"');
 }
 
-/// Numbers as Erlang prints them: integers as-is; floats always carry a fractional part
-/// (`1.0e20`, not `1e20`).
+/// Numbers as Jason prints them: integers as-is; floats as `:io_lib_format.fwrite_g/1`
+/// (= `float_to_list(F, [:short])`): the shortest round-trip digits, in plain notation unless
+/// scientific is shorter (`100.0`, `1.0e3`, `0.0001`, `1.0e-5`), and never plain for integral
+/// values of 2^53 or more (`9.007199254740992e15`).
 fn write_number(n: &serde_json::Number, out: &mut String) {
-    let text = n.to_string();
-    if n.is_f64() {
-        if let Some(pos) = text.find(['e', 'E']) {
-            let (mantissa, exp) = text.split_at(pos);
-            out.push_str(mantissa);
-            if !mantissa.contains('.') {
-                out.push_str(".0");
-            }
-            out.push('e');
-            out.push_str(exp[1..].trim_start_matches('+'));
+    match n.as_f64() {
+        Some(f) if n.is_f64() => write_erlang_float(f, &n.to_string(), out),
+        _ => out.push_str(&n.to_string()),
+    }
+}
+
+/// `shortest` is any decimal rendering of `f` with its shortest round-trip digits (serde_json's).
+fn write_erlang_float(f: f64, shortest: &str, out: &mut String) {
+    if f == 0.0 {
+        out.push_str(if f.is_sign_negative() { "-0.0" } else { "0.0" });
+        return;
+    }
+    let (digits, place) = match digits_and_place(shortest) {
+        Some(dp) => dp,
+        None => {
+            out.push_str(shortest);
             return;
         }
-        out.push_str(&text);
-        if !text.contains('.') {
-            out.push_str(".0");
-        }
-    } else {
-        out.push_str(&text);
+    };
+    if f < 0.0 {
+        out.push('-');
     }
+    let len = digits.len() as i64;
+    let sci = {
+        let (first, rest) = digits.split_at(1);
+        let rest = if rest.is_empty() { "0" } else { rest };
+        format!("{first}.{rest}e{}", place - 1)
+    };
+    let fixed = if place > 0 && place < len {
+        let (int, frac) = digits.split_at(place as usize);
+        Some(format!("{int}.{frac}"))
+    } else if place >= len {
+        let fixed = format!("{digits}{}.0", "0".repeat((place - len) as usize));
+        (f.abs() < 9_007_199_254_740_992.0 && fixed.len() <= sci.len()).then_some(fixed)
+    } else {
+        let fixed = format!("0.{}{digits}", "0".repeat((-place) as usize));
+        (fixed.len() <= sci.len()).then_some(fixed)
+    };
+    out.push_str(fixed.as_deref().unwrap_or(&sci));
+}
+
+/// Significant digits (no leading/trailing zeros) and the decimal point position `place`, such
+/// that the value is `0.DIGITS × 10^place`. Accepts `123.45`, `1e20`, `1.5e-7`, `-0.001`.
+fn digits_and_place(text: &str) -> Option<(String, i64)> {
+    let text = text.trim_start_matches('-');
+    let (mantissa, exp) = match text.find(['e', 'E']) {
+        Some(pos) => (
+            &text[..pos],
+            text[pos + 1..]
+                .trim_start_matches('+')
+                .parse::<i64>()
+                .ok()?,
+        ),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let all: String = int.chars().chain(frac.chars()).collect();
+    if !all.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let leading = all.len() - all.trim_start_matches('0').len();
+    let digits = all.trim_start_matches('0').trim_end_matches('0').to_owned();
+    if digits.is_empty() {
+        return None;
+    }
+    let place = int.len() as i64 - leading as i64 + exp;
+    Some((digits, place))
 }
 
 #[cfg(test)]
@@ -116,7 +166,10 @@ mod tests {
 
     #[test]
     fn escapes_like_jason() {
-        assert_eq!(to_string(&json!("a\"b\\c\n\u{1}é/")), "\"a\\\"b\\\\c\\n\\u0001é/\"");
+        assert_eq!(
+            to_string(&json!("a\"b\\c\n\u{1}é/")),
+            "\"a\\\"b\\\\c\\n\\u0001é/\""
+        );
     }
 
     #[test]
@@ -124,5 +177,27 @@ mod tests {
         assert_eq!(to_string(&json!(1.5)), "1.5");
         assert_eq!(to_string(&json!(100.0)), "100.0");
         assert_eq!(to_string(&json!(1e20)), "1.0e20");
+    }
+
+    #[test]
+    fn floats_print_like_erlang_short() {
+        // Expected strings from float_to_list(F, [short]) on OTP 25.
+        for (f, erl) in [
+            (1000.0, "1.0e3"),
+            (1230.0, "1230.0"),
+            (1.0e15, "1.0e15"),
+            (999_999_999_999_999.0, "999999999999999.0"),
+            (9_007_199_254_740_992.0, "9.007199254740992e15"),
+            (1_234_567_890_123_456.0, "1234567890123456.0"),
+            (0.0001, "0.0001"),
+            (0.00012, "1.2e-4"),
+            (1.0e-5, "1.0e-5"),
+            (0.15000000000000002, "0.15000000000000002"),
+            (-0.0, "-0.0"),
+            (-1.5e300, "-1.5e300"),
+            (5.0e-324, "5.0e-324"),
+        ] {
+            assert_eq!(to_string(&json!(f)), erl, "{f:e}");
+        }
     }
 }

@@ -245,12 +245,24 @@ impl Reply {
 
     /// An `"ok"` reply to `msg`, echoing its join_ref and ref.
     pub fn ok(msg: &Message, response: impl Into<Payload>) -> Self {
-        Reply::new(msg.join_ref.clone(), msg.ref_.clone(), msg.topic.clone(), "ok", response)
+        Reply::new(
+            msg.join_ref.clone(),
+            msg.ref_.clone(),
+            msg.topic.clone(),
+            "ok",
+            response,
+        )
     }
 
     /// An `"error"` reply to `msg`, echoing its join_ref and ref.
     pub fn error(msg: &Message, response: impl Into<Payload>) -> Self {
-        Reply::new(msg.join_ref.clone(), msg.ref_.clone(), msg.topic.clone(), "error", response)
+        Reply::new(
+            msg.join_ref.clone(),
+            msg.ref_.clone(),
+            msg.topic.clone(),
+            "error",
+            response,
+        )
     }
 
     /// The reply payload as JSON (`{"response":…,"status":…}`), or None for a binary response.
@@ -306,7 +318,11 @@ pub struct Broadcast {
 
 impl Broadcast {
     /// A broadcast from its fields.
-    pub fn new(topic: impl Into<String>, event: impl Into<String>, payload: impl Into<Payload>) -> Self {
+    pub fn new(
+        topic: impl Into<String>,
+        event: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Self {
         Broadcast {
             topic: topic.into(),
             event: event.into(),

@@ -61,7 +61,9 @@ impl SemVer {
         };
         let ident_ok = |part: &str| {
             !part.is_empty()
-                && part.split('.').all(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                && part.split('.').all(|id| {
+                    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                })
         };
         if pre.is_some_and(|p| !ident_ok(p)) || build.is_some_and(|b| !ident_ok(b)) {
             return None;
@@ -78,7 +80,12 @@ impl SemVer {
         if nums.next().is_some() {
             return None;
         }
-        Some(SemVer { major, minor, patch, pre: pre.is_some() })
+        Some(SemVer {
+            major,
+            minor,
+            patch,
+            pre: pre.is_some(),
+        })
     }
 }
 
@@ -105,7 +112,9 @@ impl Vsn {
     pub fn encode_server(self, msg: &ServerMessage) -> Result<Frame, EncodeError> {
         match self {
             Vsn::V1 => serializer::v1::encode_server(msg).map(Frame::Text),
-            Vsn::V2 if serializer::binary::is_binary(msg) => serializer::binary::encode_server(msg).map(Frame::Binary),
+            Vsn::V2 if serializer::binary::is_binary(msg) => {
+                serializer::binary::encode_server(msg).map(Frame::Binary)
+            }
             Vsn::V2 => serializer::v2::encode_server(msg).map(Frame::Text),
         }
     }
@@ -114,8 +123,12 @@ impl Vsn {
     pub fn encode_client(self, msg: &Message) -> Result<Frame, EncodeError> {
         match (self, &msg.payload) {
             (Vsn::V1, _) => serializer::v1::encode_client(msg).map(Frame::Text),
-            (Vsn::V2, crate::Payload::Binary(_)) => serializer::binary::encode_client(msg).map(Frame::Binary),
-            (Vsn::V2, crate::Payload::Json(_)) => serializer::v2::encode_client(msg).map(Frame::Text),
+            (Vsn::V2, crate::Payload::Binary(_)) => {
+                serializer::binary::encode_client(msg).map(Frame::Binary)
+            }
+            (Vsn::V2, crate::Payload::Json(_)) => {
+                serializer::v2::encode_client(msg).map(Frame::Text)
+            }
         }
     }
 
@@ -148,10 +161,16 @@ mod tests {
         assert_eq!(negotiate(Some("2.0.0")), Ok(Vsn::V2));
         assert_eq!(negotiate(Some("2.0.1+build.5")), Ok(Vsn::V2));
         for bad in ["2", "", "abc", "2.0", "02.0.0", "2.0.0.0", "v2.0.0"] {
-            assert!(matches!(negotiate(Some(bad)), Err(VsnError::Unparsable(_))), "{bad}");
+            assert!(
+                matches!(negotiate(Some(bad)), Err(VsnError::Unparsable(_))),
+                "{bad}"
+            );
         }
         for unsupported in ["3.0.0", "2.1.0", "1.1.0", "123.1.1", "2.0.0-rc.1", "0.9.0"] {
-            assert!(matches!(negotiate(Some(unsupported)), Err(VsnError::Unsupported(_))), "{unsupported}");
+            assert!(
+                matches!(negotiate(Some(unsupported)), Err(VsnError::Unsupported(_))),
+                "{unsupported}"
+            );
         }
     }
 }

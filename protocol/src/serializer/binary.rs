@@ -36,7 +36,13 @@ pub fn decode_client(data: &Bytes) -> Result<Message, DecodeError> {
     let ref_ = Ref::Str(fields.next()?);
     let topic = fields.next()?;
     let event = fields.next()?;
-    Ok(Message { join_ref, ref_, topic, event, payload: Payload::Binary(fields.rest()) })
+    Ok(Message {
+        join_ref,
+        ref_,
+        topic,
+        event,
+        payload: Payload::Binary(fields.rest()),
+    })
 }
 
 /// Decodes a server binary frame (as a client).
@@ -49,7 +55,12 @@ pub fn decode_server(data: &Bytes) -> Result<ServerMessage, DecodeError> {
             let join_ref = opt(f.next()?);
             let topic = f.next()?;
             let event = f.next()?;
-            Ok(ServerMessage::Push(Push { join_ref, topic, event, payload: Payload::Binary(f.rest()) }))
+            Ok(ServerMessage::Push(Push {
+                join_ref,
+                topic,
+                event,
+                payload: Payload::Binary(f.rest()),
+            }))
         }
         REPLY => {
             let mut f = Fields::new(data, 4, &["join_ref", "ref", "topic", "status"])?;
@@ -57,13 +68,23 @@ pub fn decode_server(data: &Bytes) -> Result<ServerMessage, DecodeError> {
             let ref_ = opt(f.next()?);
             let topic = f.next()?;
             let status = f.next()?;
-            Ok(ServerMessage::Reply(Reply { join_ref, ref_, topic, status, response: Payload::Binary(f.rest()) }))
+            Ok(ServerMessage::Reply(Reply {
+                join_ref,
+                ref_,
+                topic,
+                status,
+                response: Payload::Binary(f.rest()),
+            }))
         }
         BROADCAST => {
             let mut f = Fields::new(data, 2, &["topic", "event"])?;
             let topic = f.next()?;
             let event = f.next()?;
-            Ok(ServerMessage::Broadcast(Broadcast { topic, event, payload: Payload::Binary(f.rest()) }))
+            Ok(ServerMessage::Broadcast(Broadcast {
+                topic,
+                event,
+                payload: Payload::Binary(f.rest()),
+            }))
         }
         other => Err(DecodeError::UnknownKind(other)),
     }
@@ -74,24 +95,42 @@ pub fn encode_server(msg: &ServerMessage) -> Result<Bytes, EncodeError> {
     match msg {
         ServerMessage::Push(p) => {
             let jr = p.join_ref.to_binary_field();
-            encode(PUSH, &[("join_ref", &jr), ("topic", &p.topic), ("event", &p.event)], bin(&p.payload, "push")?)
+            encode(
+                PUSH,
+                &[("join_ref", &jr), ("topic", &p.topic), ("event", &p.event)],
+                bin(&p.payload, "push")?,
+            )
         }
         ServerMessage::Reply(r) => {
             let (jr, rf) = (r.join_ref.to_binary_field(), r.ref_.to_binary_field());
-            let fields = [("join_ref", jr.as_str()), ("ref", &rf), ("topic", &r.topic), ("status", &r.status)];
+            let fields = [
+                ("join_ref", jr.as_str()),
+                ("ref", &rf),
+                ("topic", &r.topic),
+                ("status", &r.status),
+            ];
             encode(REPLY, &fields, bin(&r.response, "reply")?)
         }
-        ServerMessage::Broadcast(b) => {
-            encode(BROADCAST, &[("topic", &b.topic), ("event", &b.event)], bin(&b.payload, "broadcast")?)
+        ServerMessage::Broadcast(b) => encode(
+            BROADCAST,
+            &[("topic", &b.topic), ("event", &b.event)],
+            bin(&b.payload, "broadcast")?,
+        ),
+        ServerMessage::Message(_) => {
+            Err(EncodeError::BinaryNotAllowed("a five-field server message"))
         }
-        ServerMessage::Message(_) => Err(EncodeError::BinaryNotAllowed("a five-field server message")),
     }
 }
 
 /// Encodes a client push whose payload is binary.
 pub fn encode_client(msg: &Message) -> Result<Bytes, EncodeError> {
     let (jr, rf) = (msg.join_ref.to_binary_field(), msg.ref_.to_binary_field());
-    let fields = [("join_ref", jr.as_str()), ("ref", &rf), ("topic", &msg.topic), ("event", &msg.event)];
+    let fields = [
+        ("join_ref", jr.as_str()),
+        ("ref", &rf),
+        ("topic", &msg.topic),
+        ("event", &msg.event),
+    ];
     encode(PUSH, &fields, bin(&msg.payload, "client push")?)
 }
 
@@ -107,7 +146,10 @@ fn encode(kind: u8, fields: &[(&'static str, &str)], payload: &[u8]) -> Result<B
     let mut out = BytesMut::with_capacity(1 + fields.len() + total + payload.len());
     out.put_u8(kind);
     for (field, value) in fields {
-        let len = u8::try_from(value.len()).map_err(|_| EncodeError::FieldTooLong { field, len: value.len() })?;
+        let len = u8::try_from(value.len()).map_err(|_| EncodeError::FieldTooLong {
+            field,
+            len: value.len(),
+        })?;
         out.put_u8(len);
     }
     for (_, value) in fields {
@@ -127,17 +169,33 @@ struct Fields<'a> {
 }
 
 impl<'a> Fields<'a> {
-    fn new(data: &'a Bytes, count: usize, names: &'static [&'static str]) -> Result<Self, DecodeError> {
+    fn new(
+        data: &'a Bytes,
+        count: usize,
+        names: &'static [&'static str],
+    ) -> Result<Self, DecodeError> {
         let header = 1 + count;
         if data.len() < header {
-            return Err(DecodeError::Truncated { needed: header, len: data.len() });
+            return Err(DecodeError::Truncated {
+                needed: header,
+                len: data.len(),
+            });
         }
         let lens: Vec<usize> = data[1..header].iter().map(|&b| usize::from(b)).collect();
         let needed = header + lens.iter().sum::<usize>();
         if data.len() < needed {
-            return Err(DecodeError::Truncated { needed, len: data.len() });
+            return Err(DecodeError::Truncated {
+                needed,
+                len: data.len(),
+            });
         }
-        Ok(Fields { data, lens, names, idx: 0, pos: header })
+        Ok(Fields {
+            data,
+            lens,
+            names,
+            idx: 0,
+            pos: header,
+        })
     }
 
     fn next(&mut self) -> Result<String, DecodeError> {

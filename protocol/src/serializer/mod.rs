@@ -101,7 +101,10 @@ pub(crate) fn parse_json(text: &str) -> Result<Value, DecodeError> {
 pub(crate) fn take_string(v: Value, field: &'static str) -> Result<String, DecodeError> {
     match v {
         Value::String(s) => Ok(s),
-        _ => Err(DecodeError::WrongType { field, expected: "a string" }),
+        _ => Err(DecodeError::WrongType {
+            field,
+            expected: "a string",
+        }),
     }
 }
 
@@ -124,18 +127,45 @@ pub(crate) fn write_payload_json(p: &Payload, out: &mut String) -> Result<(), En
 }
 
 /// Classifies a decoded server message by its refs and event.
-pub(crate) fn classify(join_ref: Ref, ref_: Ref, topic: String, event: String, payload: Value) -> crate::ServerMessage {
+pub(crate) fn classify(
+    join_ref: Ref,
+    ref_: Ref,
+    topic: String,
+    event: String,
+    payload: Value,
+) -> crate::ServerMessage {
     use crate::{Broadcast, Message, Push, Reply, ServerMessage};
     if event == crate::events::REPLY {
         if let Some((status, response)) = split_reply(&payload) {
-            return ServerMessage::Reply(Reply { join_ref, ref_, topic, status, response: Payload::Json(response) });
+            return ServerMessage::Reply(Reply {
+                join_ref,
+                ref_,
+                topic,
+                status,
+                response: Payload::Json(response),
+            });
         }
     }
     match (join_ref.is_null(), ref_.is_null()) {
         (true, true) if event != crate::events::CLOSE && event != crate::events::ERROR => {
-            ServerMessage::Broadcast(Broadcast { topic, event, payload: Payload::Json(payload) })
+            ServerMessage::Broadcast(Broadcast {
+                topic,
+                event,
+                payload: Payload::Json(payload),
+            })
         }
-        (false, true) => ServerMessage::Push(Push { join_ref, topic, event, payload: Payload::Json(payload) }),
-        _ => ServerMessage::Message(Message { join_ref, ref_, topic, event, payload: Payload::Json(payload) }),
+        (false, true) => ServerMessage::Push(Push {
+            join_ref,
+            topic,
+            event,
+            payload: Payload::Json(payload),
+        }),
+        _ => ServerMessage::Message(Message {
+            join_ref,
+            ref_,
+            topic,
+            event,
+            payload: Payload::Json(payload),
+        }),
     }
 }

@@ -16,8 +16,17 @@ pub fn decode_client(text: &str) -> Result<Message, DecodeError> {
     let event = take_string(take("event")?, "event")?;
     let payload = take("payload")?;
     let ref_ = Ref::from_json(&take("ref")?);
-    let join_ref = obj.remove("join_ref").map(|v| Ref::from_json(&v)).unwrap_or_default();
-    Ok(Message { join_ref, ref_, topic, event, payload: Payload::Json(payload) })
+    let join_ref = obj
+        .remove("join_ref")
+        .map(|v| Ref::from_json(&v))
+        .unwrap_or_default();
+    Ok(Message {
+        join_ref,
+        ref_,
+        topic,
+        event,
+        payload: Payload::Json(payload),
+    })
 }
 
 /// Decodes a server V1 object (as a client). The join_ref is always null on V1.
@@ -27,7 +36,13 @@ pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
         Payload::Json(v) => v,
         Payload::Binary(_) => Value::Null,
     };
-    Ok(classify(msg.join_ref, msg.ref_, msg.topic, msg.event, payload))
+    Ok(classify(
+        msg.join_ref,
+        msg.ref_,
+        msg.topic,
+        msg.event,
+        payload,
+    ))
 }
 
 fn decode_client_lenient(text: &str) -> Result<Message, DecodeError> {
@@ -35,12 +50,32 @@ fn decode_client_lenient(text: &str) -> Result<Message, DecodeError> {
         Value::Object(obj) => obj,
         other => return Err(DecodeError::NotAnObject(json_kind(&other))),
     };
-    let topic = take_string(obj.remove("topic").ok_or(DecodeError::MissingKey("topic"))?, "topic")?;
-    let event = take_string(obj.remove("event").ok_or(DecodeError::MissingKey("event"))?, "event")?;
+    let topic = take_string(
+        obj.remove("topic")
+            .ok_or(DecodeError::MissingKey("topic"))?,
+        "topic",
+    )?;
+    let event = take_string(
+        obj.remove("event")
+            .ok_or(DecodeError::MissingKey("event"))?,
+        "event",
+    )?;
     let payload = obj.remove("payload").unwrap_or(Value::Null);
-    let ref_ = obj.remove("ref").map(|v| Ref::from_json(&v)).unwrap_or_default();
-    let join_ref = obj.remove("join_ref").map(|v| Ref::from_json(&v)).unwrap_or_default();
-    Ok(Message { join_ref, ref_, topic, event, payload: Payload::Json(payload) })
+    let ref_ = obj
+        .remove("ref")
+        .map(|v| Ref::from_json(&v))
+        .unwrap_or_default();
+    let join_ref = obj
+        .remove("join_ref")
+        .map(|v| Ref::from_json(&v))
+        .unwrap_or_default();
+    Ok(Message {
+        join_ref,
+        ref_,
+        topic,
+        event,
+        payload: Payload::Json(payload),
+    })
 }
 
 /// Encodes a server message as a V1 object, keys in Jason's (sorted) order.

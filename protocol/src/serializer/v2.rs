@@ -7,7 +7,13 @@ use serde_json::Value;
 /// Decodes a client text frame. Extra trailing elements are ignored, as Phoenix does.
 pub fn decode_client(text: &str) -> Result<Message, DecodeError> {
     let (join_ref, ref_, topic, event, payload) = split(text)?;
-    Ok(Message { join_ref, ref_, topic, event, payload: Payload::Json(payload) })
+    Ok(Message {
+        join_ref,
+        ref_,
+        topic,
+        event,
+        payload: Payload::Json(payload),
+    })
 }
 
 /// Decodes a server text frame into its shape (reply, push, broadcast, or other).
@@ -39,27 +45,41 @@ pub fn encode_server(msg: &ServerMessage) -> Result<String, EncodeError> {
         ServerMessage::Reply(r) => {
             let mut out = head(&r.join_ref, &r.ref_, &r.topic, crate::events::REPLY);
             out.push_str("{\"response\":");
-            super::write_payload_json(&r.response, &mut out).map_err(|_| EncodeError::BinaryNotAllowed("a text reply"))?;
+            super::write_payload_json(&r.response, &mut out)
+                .map_err(|_| EncodeError::BinaryNotAllowed("a text reply"))?;
             out.push_str(",\"status\":");
             crate::json::write_str(&r.status, &mut out);
             out.push_str("}]");
             Ok(out)
         }
-        ServerMessage::Push(p) => object_frame(&p.join_ref, &Ref::Null, &p.topic, &p.event, &p.payload),
-        ServerMessage::Broadcast(b) => object_frame(&Ref::Null, &Ref::Null, &b.topic, &b.event, &b.payload),
-        ServerMessage::Message(m) => object_frame(&m.join_ref, &m.ref_, &m.topic, &m.event, &m.payload),
+        ServerMessage::Push(p) => {
+            object_frame(&p.join_ref, &Ref::Null, &p.topic, &p.event, &p.payload)
+        }
+        ServerMessage::Broadcast(b) => {
+            object_frame(&Ref::Null, &Ref::Null, &b.topic, &b.event, &b.payload)
+        }
+        ServerMessage::Message(m) => {
+            object_frame(&m.join_ref, &m.ref_, &m.topic, &m.event, &m.payload)
+        }
     }
 }
 
 /// Encodes a client message as a V2 text frame. Client payloads may be any JSON value.
 pub fn encode_client(msg: &Message) -> Result<String, EncodeError> {
     let mut out = head(&msg.join_ref, &msg.ref_, &msg.topic, &msg.event);
-    super::write_payload_json(&msg.payload, &mut out).map_err(|_| EncodeError::BinaryNotAllowed("a text frame"))?;
+    super::write_payload_json(&msg.payload, &mut out)
+        .map_err(|_| EncodeError::BinaryNotAllowed("a text frame"))?;
     out.push(']');
     Ok(out)
 }
 
-fn object_frame(join_ref: &Ref, ref_: &Ref, topic: &str, event: &str, payload: &Payload) -> Result<String, EncodeError> {
+fn object_frame(
+    join_ref: &Ref,
+    ref_: &Ref,
+    topic: &str,
+    event: &str,
+    payload: &Payload,
+) -> Result<String, EncodeError> {
     match payload {
         Payload::Json(Value::Object(_)) => {}
         Payload::Json(_) => return Err(EncodeError::PayloadNotObject),
