@@ -1,0 +1,8 @@
+//! The phx-client integration tests: one binary, one module per behaviour.
+//!
+//! Tests against the real in-process phx-server on 127.0.0.1 port 0, except `heartbeat`, which
+//! needs a peer that stops answering heartbeats (the real server always answers) and scripts one
+//! over an in-memory duplex stream under tokio's paused clock.
+
+mod heartbeat;
+mod support;
