@@ -68,5 +68,5 @@ pub use error::{ConfigError, ConnectError, EventsError, JoinError, LeaveError, P
 pub use phx_protocol::{Frame, Payload, Vsn};
 pub use reply::{ChannelEvent, DecodePayloadError, Reply};
 pub use socket::Socket;
-pub use status::{ChannelStatus, SocketStatus};
+pub use status::{ChannelStatus, SocketStatus, StatusEvent};
 pub use transport::{BoxIo, Connector, Io, TcpConnector};

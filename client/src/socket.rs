@@ -12,7 +12,7 @@ use crate::config::{SocketBuilder, SocketConfig};
 use crate::connection::command::Command;
 use crate::connection::{Shared, Task};
 use crate::error::{ConfigError, ConnectError, SendError, WaitError};
-use crate::status::SocketStatus;
+use crate::status::{SocketStatus, StatusEvent};
 
 /// A Phoenix socket. Cloning is cheap; every clone drives the same connection task, which
 /// stops (closing the connection) when the last `Socket` and `Channel` handle is dropped.
@@ -49,6 +49,7 @@ impl Socket {
         let shared = Arc::new(Shared {
             status: watch::Sender::new(SocketStatus::Idle),
             messages: broadcast::Sender::new(config.event_capacity),
+            transitions: broadcast::Sender::new(config.event_capacity),
         });
         runtime.spawn(Task::new(config.clone(), rx, shared.clone()).run());
         Ok(Socket { inner: Arc::new(Inner { commands: tx, shared, config, next_channel: AtomicU64::new(1) }) })
@@ -107,6 +108,12 @@ impl Socket {
     ) -> Result<SocketStatus, WaitError> {
         let mut rx = self.watch_status();
         wait_watch(&mut rx, timeout, pred).await
+    }
+
+    /// Every status transition of the socket and its channels from now on, in order (the
+    /// `watch` views coalesce; this does not). Bounded: a slow receiver gets `Lagged`.
+    pub fn status_events(&self) -> broadcast::Receiver<StatusEvent> {
+        self.inner.shared.transitions.subscribe()
     }
 
     /// Every message the server sends, decoded, before channel routing (heartbeat replies and

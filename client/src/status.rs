@@ -63,6 +63,20 @@ impl SocketStatus {
     }
 }
 
+/// One status transition, in order, none coalesced (unlike the `watch` views).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StatusEvent {
+    /// The socket moved to this status.
+    Socket(SocketStatus),
+    /// The channel on `topic` moved to `status`.
+    Channel {
+        /// The channel's topic.
+        topic: String,
+        /// Its new status.
+        status: ChannelStatus,
+    },
+}
+
 /// What a channel is doing (phoenix.js's channel states).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ChannelStatus {

@@ -10,7 +10,7 @@ use tokio::time::Instant;
 use crate::config::JoinPayload;
 use crate::error::{JoinError, LeaveError, PushError};
 use crate::reply::{ChannelEvent, Reply};
-use crate::status::ChannelStatus;
+use crate::status::{ChannelStatus, StatusEvent};
 
 /// Where a channel is in its join cycle (the public view is [`ChannelStatus`]).
 pub(crate) enum Phase {
@@ -44,6 +44,7 @@ pub(crate) struct Entry {
     pub rejoin_attempts: u32,
     pub status: watch::Sender<ChannelStatus>,
     pub events: broadcast::Sender<ChannelEvent>,
+    pub transitions: broadcast::Sender<StatusEvent>,
     /// The caller of `join()`, answered by the first outcome.
     pub join_waiter: Option<oneshot::Sender<Result<Payload, JoinError>>>,
     pub leave_waiters: Vec<oneshot::Sender<Result<(), LeaveError>>>,
@@ -59,11 +60,14 @@ impl Entry {
             Phase::Leaving { .. } => ChannelStatus::Leaving,
         };
         self.phase = phase;
-        self.status.send_if_modified(|s| {
+        let changed = self.status.send_if_modified(|s| {
             let changed = *s != status;
             *s = status;
             changed
         });
+        if changed {
+            let _ = self.transitions.send(StatusEvent::Channel { topic: self.topic.clone(), status });
+        }
     }
 
     /// The earliest instant this channel needs the task to wake up.

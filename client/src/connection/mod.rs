@@ -27,7 +27,7 @@ use crate::config::{JoinPayload, SocketConfig};
 use crate::endpoint::{attempt_url, auth_subprotocols};
 use crate::error::{ConnectError, JoinError, LeaveError, PushError, SendError};
 use crate::reply::{ChannelEvent, Reply};
-use crate::status::{ChannelStatus, SocketStatus};
+use crate::status::{ChannelStatus, SocketStatus, StatusEvent};
 use crate::transport::{self, Ws};
 use command::{ChannelId, Command};
 use entry::{Buffered, Entry, Phase};
@@ -38,6 +38,8 @@ pub(crate) struct Shared {
     pub status: watch::Sender<SocketStatus>,
     /// Every decoded server message, before channel routing (for tools like `phx connect`).
     pub messages: broadcast::Sender<ServerMessage>,
+    /// Every status transition of the socket and its channels, in order.
+    pub transitions: broadcast::Sender<StatusEvent>,
 }
 
 /// A push written to the wire, awaiting its reply.
@@ -167,11 +169,14 @@ impl Task {
     }
 
     fn set_status(&self, status: SocketStatus) {
-        self.shared.status.send_if_modified(|s| {
+        let changed = self.shared.status.send_if_modified(|s| {
             let changed = *s != status;
-            *s = status;
+            *s = status.clone();
             changed
         });
+        if changed {
+            let _ = self.shared.transitions.send(StatusEvent::Socket(status));
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
@@ -364,6 +369,7 @@ impl Task {
             rejoin_attempts: 0,
             status,
             events,
+            transitions: self.shared.transitions.clone(),
             join_waiter: Some(done),
             leave_waiters: Vec::new(),
             buffer: VecDeque::new(),
@@ -627,6 +633,7 @@ impl Task {
         self.fail_in_flight(id, || PushError::ChannelClosed);
         let Some(entry) = self.channels.remove(&id) else { return };
         entry.status.send_replace(ChannelStatus::Closed);
+        let _ = entry.transitions.send(StatusEvent::Channel { topic: entry.topic.clone(), status: ChannelStatus::Closed });
         if let Some(w) = entry.join_waiter {
             let _ = w.send(Err(JoinError::Closed));
         }

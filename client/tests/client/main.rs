@@ -5,4 +5,5 @@
 //! over an in-memory duplex stream under tokio's paused clock.
 
 mod heartbeat;
+mod reconnect;
 mod support;
