@@ -4,6 +4,8 @@
 //! needs a peer that stops answering heartbeats (the real server always answers) and scripts one
 //! over an in-memory duplex stream under tokio's paused clock.
 
+mod buffering;
+mod channel_lifecycle;
 mod heartbeat;
 mod reconnect;
 mod support;
