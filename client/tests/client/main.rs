@@ -7,5 +7,6 @@
 mod buffering;
 mod channel_lifecycle;
 mod heartbeat;
+mod scripted;
 mod reconnect;
 mod support;

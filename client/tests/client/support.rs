@@ -65,3 +65,53 @@ pub fn joined_on_one_new_connection(
     let conns: std::collections::HashSet<u64> = joined.iter().map(|j| j.conn_id).collect();
     got == want && conns.len() == 1 && conns.iter().all(|c| Some(*c) != not_conn)
 }
+
+/// A scripted server-side WebSocket peer on a duplex stream.
+pub struct Peer {
+    pub ws: tokio_tungstenite::WebSocketStream<DuplexStream>,
+}
+
+impl Peer {
+    /// Accepts the next connection the client opens through a [`DuplexConnector`].
+    pub async fn accept(peers: &mut mpsc::UnboundedReceiver<DuplexStream>) -> Peer {
+        let io = peers.recv().await.expect("the client connects");
+        Peer { ws: tokio_tungstenite::accept_async(io).await.expect("handshake") }
+    }
+
+    /// The next client message (V2), skipping heartbeats.
+    pub async fn recv(&mut self) -> phx_protocol::Message {
+        use futures_util::StreamExt;
+        loop {
+            let msg = self.ws.next().await.expect("open").expect("frame");
+            let frame = match msg {
+                tokio_tungstenite::tungstenite::Message::Text(t) => phx_protocol::Frame::text(t.as_str()),
+                tokio_tungstenite::tungstenite::Message::Binary(b) => phx_protocol::Frame::Binary(b),
+                other => panic!("unexpected {other:?}"),
+            };
+            let m = phx_protocol::Vsn::V2.decode_client(&frame).expect("decodable");
+            if m.event != "heartbeat" {
+                return m;
+            }
+        }
+    }
+
+    /// Sends a server message (V2).
+    pub async fn send(&mut self, msg: phx_protocol::ServerMessage) {
+        use futures_util::SinkExt;
+        let frame = phx_protocol::Vsn::V2.encode_server(&msg).expect("encodable");
+        let ws_msg = match frame {
+            phx_protocol::Frame::Text(t) => tokio_tungstenite::tungstenite::Message::text(t),
+            phx_protocol::Frame::Binary(b) => tokio_tungstenite::tungstenite::Message::binary(b),
+        };
+        self.ws.send(ws_msg).await.expect("send");
+    }
+
+    /// Reads a join and answers ok; returns the join message.
+    pub async fn accept_join(&mut self) -> phx_protocol::Message {
+        let join = self.recv().await;
+        assert_eq!(join.event, "phx_join");
+        let reply = phx_protocol::Reply::ok(&join, phx_protocol::Payload::empty_object());
+        self.send(phx_protocol::ServerMessage::Reply(reply)).await;
+        join
+    }
+}
