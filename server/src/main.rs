@@ -1,1 +1,151 @@
-fn main() {}
+//! `phx-server`: the thin binary over the `phx_server` library.
+//!
+//! - `phx-server serve [flags]`: serve HelloSockets (env `PORT`, `SECRET_KEY_BASE`, `NODE_NAME`).
+//! - `phx-server broadcast --control-url URL TOPIC EVENT [PAYLOAD_JSON]`: call the control API.
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use phx_server::{Compat, Config};
+
+mod cli_broadcast;
+
+#[derive(Parser)]
+#[command(name = "phx-server", version, about = "Reference Phoenix Channels server (the HelloSockets app)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve HelloSockets (UserSocket on /socket, AuthSocket on /auth_socket).
+    Serve(ServeArgs),
+    /// Broadcast through a running server's control API.
+    Broadcast(cli_broadcast::BroadcastArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value_t = 4000)]
+    port: u16,
+    /// Address to listen on (loopback by default).
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Erlang-style node name, reported as from_node.
+    #[arg(long, env = "NODE_NAME", default_value = "nonode@nohost")]
+    node_name: String,
+    /// Phoenix release to imitate: 1.7 or 1.8.
+    #[arg(long, default_value = "1.8")]
+    compat: Compat,
+    /// secret_key_base for Phoenix.Token (default: the fixtures' key).
+    #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
+    secret_key_base: Option<String>,
+    /// RecurringChannel push interval.
+    #[arg(long, default_value_t = 5000)]
+    recurring_interval_ms: u64,
+    /// DedupeChannel buffering window.
+    #[arg(long, default_value_t = 1000)]
+    dedupe_window_ms: u64,
+    /// Close sockets idle for this long (close code 1000).
+    #[arg(long, default_value_t = 60_000)]
+    idle_timeout_ms: u64,
+    /// Serve the control API (/api/*) to loopback peers.
+    #[arg(long)]
+    control: bool,
+    /// Require `Authorization: Bearer TOKEN` on the control API.
+    #[arg(long, env = "CONTROL_TOKEN", hide_env_values = true)]
+    control_token: Option<String>,
+    /// Allowed Origin (repeatable); without it the origin is not checked.
+    #[arg(long = "check-origin")]
+    check_origin: Vec<String>,
+    /// Largest inbound WebSocket message in bytes (over it: close 1009).
+    #[arg(long)]
+    max_frame_size: Option<usize>,
+    /// Frames queued per connection before it is dropped as a slow consumer.
+    #[arg(long)]
+    outbound_queue: Option<usize>,
+    /// Channels per socket (1.8 only).
+    #[arg(long)]
+    max_channels: Option<usize>,
+}
+
+impl ServeArgs {
+    fn config(self) -> Config {
+        let mut c = Config {
+            node_name: self.node_name,
+            compat: self.compat,
+            recurring_interval: Duration::from_millis(self.recurring_interval_ms),
+            dedupe_window: Duration::from_millis(self.dedupe_window_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            control: self.control,
+            control_token: self.control_token,
+            check_origin: (!self.check_origin.is_empty()).then_some(self.check_origin),
+            ..Config::default()
+        };
+        if let Some(s) = self.secret_key_base {
+            c.secret_key_base = s;
+        }
+        if let Some(v) = self.max_frame_size {
+            c.max_frame_size = v;
+        }
+        if let Some(v) = self.outbound_queue {
+            c.outbound_queue = v;
+        }
+        if let Some(v) = self.max_channels {
+            c.max_channels = v;
+        }
+        c
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("phx-server: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Broadcast(args) => cli_broadcast::run(args).await,
+        }
+    })
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let addr = SocketAddr::new(args.host, args.port);
+    if args.secret_key_base.as_ref().is_some_and(|s| s.len() < 64) {
+        eprintln!("phx-server: SECRET_KEY_BASE must be at least 64 bytes (Phoenix requires it)");
+        return ExitCode::from(2);
+    }
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("phx-server: cannot listen on {addr}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match phx_server::run(listener, args.config(), shutdown).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("phx-server: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! What a channel callback can see and do.
+
+use std::time::Duration;
+
+use phx_protocol::{Payload, Ref};
+use serde_json::Value;
+
+use super::Info;
+use crate::endpoint::Endpoint;
+use crate::socket::Assigns;
+
+/// The channel's view of its socket and endpoint, passed to every callback.
+pub struct ChannelContext<'a> {
+    pub(crate) topic: &'a str,
+    pub(crate) join_ref: &'a Ref,
+    pub(crate) assigns: &'a Assigns,
+    pub(crate) socket_id: Option<&'a str>,
+    pub(crate) endpoint: &'a Endpoint,
+    pub(crate) pushes: Vec<(String, Payload)>,
+    pub(crate) timers: Vec<(Duration, Info)>,
+}
+
+impl<'a> ChannelContext<'a> {
+    pub(crate) fn new(
+        topic: &'a str,
+        join_ref: &'a Ref,
+        assigns: &'a Assigns,
+        socket_id: Option<&'a str>,
+        endpoint: &'a Endpoint,
+    ) -> Self {
+        ChannelContext { topic, join_ref, assigns, socket_id, endpoint, pushes: Vec::new(), timers: Vec::new() }
+    }
+
+    /// The channel's topic.
+    pub fn topic(&self) -> &str {
+        self.topic
+    }
+
+    /// The join_ref the channel's replies and pushes carry (`join_ref || ref` of the join).
+    pub fn join_ref(&self) -> &Ref {
+        self.join_ref
+    }
+
+    /// The socket's assigns (set by the socket's `connect`).
+    pub fn assigns(&self) -> &Assigns {
+        self.assigns
+    }
+
+    /// One assign.
+    pub fn assign(&self, key: &str) -> Option<&Value> {
+        self.assigns.get(key)
+    }
+
+    /// The socket id, if the socket has one.
+    pub fn socket_id(&self) -> Option<&str> {
+        self.socket_id
+    }
+
+    /// The endpoint (node name, config, broadcast, tokens).
+    pub fn endpoint(&self) -> &Endpoint {
+        self.endpoint
+    }
+
+    /// `push(socket, event, payload)`: a push to this channel's client.
+    pub fn push(&mut self, event: impl Into<String>, payload: impl Into<Payload>) {
+        self.pushes.push((event.into(), payload.into()));
+    }
+
+    /// `Process.send_after(self(), msg, delay)`: `msg` comes back to `handle_info`.
+    pub fn send_after(&mut self, delay: Duration, msg: Info) {
+        self.timers.push((delay, msg));
+    }
+
+    /// `Endpoint.broadcast(topic, event, payload)` on this node (and the cluster).
+    pub fn broadcast(&self, topic: &str, event: &str, payload: impl Into<Payload>) {
+        self.endpoint.broadcast(topic, event, payload.into());
+    }
+}

@@ -1,0 +1,114 @@
+//! Server configuration: every knob of the endpoint, with Phoenix's defaults.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The `secret_key_base` of the recorded fixtures (88 bytes). It is also the dev default, so
+/// tokens signed by the real recordings verify against a default server.
+pub const FIXTURE_SECRET_KEY_BASE: &str =
+    "realphx-fixed-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
+
+/// Which Phoenix release to imitate where 1.7 and 1.8 differ on the wire (see `COMPAT.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Compat {
+    /// Phoenix 1.7.14 on Cowboy.
+    V1_7,
+    /// Phoenix 1.8.12 on Cowboy (the default).
+    #[default]
+    V1_8,
+}
+
+impl Compat {
+    /// `"1.7"` or `"1.8"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compat::V1_7 => "1.7",
+            Compat::V1_8 => "1.8",
+        }
+    }
+}
+
+impl std::fmt::Display for Compat {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `--compat` value that is neither `1.7` nor `1.8`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown compat version {0:?}: use 1.7 or 1.8")]
+pub struct ParseCompatError(pub String);
+
+impl FromStr for Compat {
+    type Err = ParseCompatError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "1.7" | "1.7.14" => Ok(Compat::V1_7),
+            "1.8" | "1.8.12" => Ok(Compat::V1_8),
+            other => Err(ParseCompatError(other.to_owned())),
+        }
+    }
+}
+
+/// Everything [`crate::run`] needs besides the listener. Fields are public; start from
+/// [`Config::default`] and override what you need.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The Erlang-style node name, reported as `from_node` and by `GET /`.
+    pub node_name: String,
+    /// Which Phoenix release to imitate.
+    pub compat: Compat,
+    /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
+    pub secret_key_base: String,
+    /// RecurringChannel's push interval (Phoenix app: 5 s).
+    pub recurring_interval: Duration,
+    /// DedupeChannel's buffering window (Phoenix app: 1 s).
+    pub dedupe_window: Duration,
+    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s, close code 1000).
+    pub idle_timeout: Duration,
+    /// Serve the control API (`/api/*`) to loopback peers.
+    pub control: bool,
+    /// When set, the control API requires `Authorization: Bearer <token>`.
+    pub control_token: Option<String>,
+    /// Allowed `Origin`s (`"https://example.com"`, `"//host:port"`, `"//*.example.com"`);
+    /// `None` disables the check. A missing Origin header is always allowed.
+    pub check_origin: Option<Vec<String>>,
+    /// Largest accepted inbound WebSocket message; bigger ones close the socket with 1009.
+    pub max_frame_size: usize,
+    /// Frames queued for one connection before it counts as a slow consumer and is dropped.
+    pub outbound_queue: usize,
+    /// Channels one socket may join; enforced only for [`Compat::V1_8`] (Phoenix default 100).
+    pub max_channels: usize,
+    /// tungstenite read buffer per connection (4 KiB keeps idle sockets cheap; the 128 KiB
+    /// default costs about 133 KiB RSS per idle connection).
+    pub read_buffer_size: usize,
+    /// tungstenite write buffer target: frames are written out once this much is buffered or at
+    /// a flush. The buffer grows only while frames are queued, so idle sockets do not pay for it;
+    /// 0 writes every frame eagerly (one syscall per frame, no coalescing).
+    pub write_buffer_size: usize,
+    /// How long a graceful shutdown waits for clients to answer the 1012 close.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            node_name: "nonode@nohost".into(),
+            compat: Compat::V1_8,
+            secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
+            recurring_interval: Duration::from_millis(5000),
+            dedupe_window: Duration::from_millis(1000),
+            idle_timeout: Duration::from_secs(60),
+            control: false,
+            control_token: None,
+            check_origin: None,
+            max_frame_size: 8 * 1024 * 1024,
+            outbound_queue: 1024,
+            max_channels: 100,
+            read_buffer_size: 4096,
+            write_buffer_size: 0,
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}

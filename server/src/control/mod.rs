@@ -1,0 +1,130 @@
+//! The control API: server-side actions over HTTP, for test harnesses and the CLI.
+//!
+//! Off unless `Config::control`; loopback peers only; optional bearer token. Every endpoint
+//! answers 200 with JSON, or 4xx with `{"error": "..."}`.
+//!
+//! | endpoint | body | action |
+//! |---|---|---|
+//! | `POST /api/broadcast` | `{"topic","event","payload","count"?,"stamp"?}` | `Endpoint.broadcast`, `count` times; `{"$binary": HEX}` payload is binary; `stamp` adds `"i"` and `"t"` (unix µs) |
+//! | `POST /api/dedupe` | `{"numbers":[…],"times":N}` | `DedupeChannel.broadcast(numbers, times)` |
+//! | `POST /api/disconnect` | `{"socket_id"}` | `Endpoint.broadcast(socket_id, "disconnect", %{})` |
+//! | `POST /api/token` | `{"salt","data","signed_at"?,"max_age"?}` | `Phoenix.Token.sign` → `{"token"}` |
+//! | `GET /api/info` | | `{"node","compat","connections","channels"}` |
+
+mod request;
+
+use std::net::SocketAddr;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::AUTHORIZATION;
+use hyper::{Method, Request, StatusCode};
+use phx_protocol::Payload;
+use serde_json::{json, Value};
+
+use crate::apps::hello_sockets::broadcast_numbers;
+use crate::endpoint::http::{json_response, HttpResponse};
+use crate::endpoint::Endpoint;
+pub use request::{BroadcastRequest, DedupeRequest, DisconnectRequest, TokenRequest};
+
+/// Largest accepted control request body.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest `count` for one broadcast request.
+pub const MAX_COUNT: u64 = 10_000_000;
+
+fn error(status: StatusCode, msg: impl std::fmt::Display) -> HttpResponse {
+    json_response(status, &json!({"error": msg.to_string()}))
+}
+
+/// Serves `/api/*`.
+pub(crate) async fn handle(req: Request<Incoming>, peer: SocketAddr, endpoint: Endpoint) -> HttpResponse {
+    let config = endpoint.config();
+    if !config.control {
+        return error(StatusCode::NOT_FOUND, "the control API is disabled (start the server with --control)");
+    }
+    if !peer.ip().is_loopback() {
+        return error(StatusCode::FORBIDDEN, "the control API serves loopback peers only");
+    }
+    if let Some(token) = &config.control_token {
+        let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        if presented != Some(token.as_str()) {
+            return error(StatusCode::UNAUTHORIZED, "missing or wrong `Authorization: Bearer <control token>`");
+        }
+    }
+    let path = req.uri().path().to_owned();
+    if req.method() == Method::GET && path == "/api/info" {
+        return json_response(
+            StatusCode::OK,
+            &json!({
+                "node": endpoint.node_name(),
+                "compat": config.compat.as_str(),
+                "connections": endpoint.connection_count(),
+                "channels": endpoint.joined().len(),
+            }),
+        );
+    }
+    if req.method() != Method::POST {
+        return error(StatusCode::METHOD_NOT_ALLOWED, format!("{} {path}: use POST", req.method()));
+    }
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
+    };
+    let result = match path.as_str() {
+        "/api/broadcast" => parse(&body).and_then(|r| broadcast(&endpoint, r)),
+        "/api/dedupe" => parse(&body).map(|r: DedupeRequest| {
+            broadcast_numbers(&endpoint, &r.numbers, r.times);
+            json!({"ok": true, "broadcasts": r.numbers.len() as u64 * r.times})
+        }),
+        "/api/disconnect" => parse(&body).map(|r: DisconnectRequest| {
+            endpoint.disconnect(&r.socket_id);
+            json!({"ok": true})
+        }),
+        "/api/token" => parse(&body).and_then(|r: TokenRequest| token(&endpoint, r)),
+        _ => return error(StatusCode::NOT_FOUND, format!("no control endpoint {path}")),
+    };
+    match result {
+        Ok(v) => json_response(StatusCode::OK, &v),
+        Err(msg) => error(StatusCode::BAD_REQUEST, msg),
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| format!("bad request body: {e}"))
+}
+
+fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, String> {
+    let count = r.count.unwrap_or(1);
+    if count > MAX_COUNT {
+        return Err(format!("count {count} exceeds the limit of {MAX_COUNT}"));
+    }
+    let payload = request::decode_payload(r.payload.unwrap_or_else(|| json!({})))?;
+    if r.stamp && !matches!(&payload, Payload::Json(Value::Object(_))) {
+        return Err("\"stamp\": true needs a JSON object payload".into());
+    }
+    for i in 0..count {
+        let payload = if r.stamp {
+            let mut p = payload.clone();
+            if let Payload::Json(Value::Object(map)) = &mut p {
+                map.insert("i".into(), json!(i));
+                map.insert("t".into(), json!(unix_micros()));
+            }
+            p
+        } else {
+            payload.clone()
+        };
+        endpoint.broadcast(&r.topic, &r.event, payload);
+    }
+    Ok(json!({"ok": true, "count": count}))
+}
+
+fn token(endpoint: &Endpoint, r: TokenRequest) -> Result<Value, String> {
+    let token = crate::token::sign(&endpoint.config().secret_key_base, &r.salt, &r.data, r.signed_at, r.max_age)
+        .map_err(|e| e.to_string())?;
+    Ok(json!({"token": token}))
+}
+
+fn unix_micros() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+}

@@ -1,0 +1,66 @@
+//! Control API request bodies (public so that clients of the API can build them).
+
+use phx_protocol::Payload;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /api/broadcast`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BroadcastRequest {
+    /// The topic.
+    pub topic: String,
+    /// The event.
+    pub event: String,
+    /// The payload (default `{}`); `{"$binary": HEX}` makes a binary broadcast.
+    #[serde(default)]
+    pub payload: Option<Value>,
+    /// Publish this many times from inside the server (default 1).
+    #[serde(default)]
+    pub count: Option<u64>,
+    /// Add `"i"` (index) and `"t"` (send time, unix µs) to each copy's payload.
+    #[serde(default)]
+    pub stamp: bool,
+}
+
+/// `POST /api/dedupe`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DedupeRequest {
+    /// The numbers to broadcast.
+    pub numbers: Vec<Value>,
+    /// How many times each.
+    pub times: u64,
+}
+
+/// `POST /api/disconnect`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DisconnectRequest {
+    /// The socket id, e.g. `"auth_socket:1"`.
+    pub socket_id: String,
+}
+
+/// `POST /api/token`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenRequest {
+    /// The salt, e.g. `"salt identifier"`.
+    pub salt: String,
+    /// The data to sign.
+    pub data: Value,
+    /// Unix seconds; now when absent.
+    #[serde(default)]
+    pub signed_at: Option<u64>,
+    /// Seconds embedded in the token (Plug.Crypto default 86400).
+    #[serde(default)]
+    pub max_age: Option<u64>,
+}
+
+/// A JSON payload, or `{"$binary": HEX}` for a binary one.
+pub(crate) fn decode_payload(v: Value) -> Result<Payload, String> {
+    if let Value::Object(map) = &v {
+        if let (1, Some(hex_str)) = (map.len(), map.get("$binary")) {
+            let hex_str = hex_str.as_str().ok_or("\"$binary\" must be a hex string")?;
+            let bytes = hex::decode(hex_str).map_err(|e| format!("\"$binary\" is not valid hex: {e}"))?;
+            return Ok(Payload::binary(bytes));
+        }
+    }
+    Ok(Payload::Json(v))
+}

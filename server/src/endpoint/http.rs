@@ -1,0 +1,60 @@
+//! HTTP routing: `GET /`, the WebSocket mounts and the control API.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+
+use super::{upgrade, Endpoint};
+
+/// The response type of every handler.
+pub(crate) type HttpResponse = Response<Full<Bytes>>;
+
+/// Routes one request.
+pub(crate) async fn handle(req: Request<Incoming>, peer: SocketAddr, endpoint: Endpoint) -> Result<HttpResponse, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path == "/" && req.method() == Method::GET {
+        return Ok(json_response(StatusCode::OK, &json!({"node": endpoint.node_name(), "ok": true})));
+    }
+    if let Some(mount_path) = path.strip_suffix("/websocket") {
+        if let Some(mount) = endpoint.mount(mount_path).cloned() {
+            return Ok(upgrade::upgrade(req, peer, endpoint, mount.handler).await);
+        }
+    }
+    if path.starts_with("/api/") {
+        return Ok(crate::control::handle(req, peer, endpoint).await);
+    }
+    Ok(json_response(StatusCode::NOT_FOUND, &json!({"errors": {"detail": "Not Found"}})))
+}
+
+/// A JSON response.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
+    let text = phx_protocol::json::to_string(body);
+    let mut resp = Response::new(Full::new(Bytes::from(text)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("max-age=0, private, must-revalidate"));
+    resp
+}
+
+/// An empty-bodied response, as Phoenix sends for refused upgrades (403) and bad requests.
+pub(crate) fn empty_response(status: StatusCode) -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::new()));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("max-age=0, private, must-revalidate"));
+    resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    resp
+}
+
+/// A plain-text response (WebSockAdapter's upgrade errors).
+pub(crate) fn text_response(status: StatusCode, text: &str) -> HttpResponse {
+    let mut resp = Response::new(Full::new(Bytes::from(text.to_owned())));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}

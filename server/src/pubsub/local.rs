@@ -1,0 +1,138 @@
+//! The local subscription registry and fastlane dispatch.
+//!
+//! Subscriptions are sharded by topic hash, each shard behind its own `RwLock`, so broadcasts to
+//! different topics never contend and a broadcast holds only a read lock. A non-intercepted event
+//! is encoded once per serializer and the same frame (an O(1) clone) goes to every subscriber's
+//! writer queue; an intercepted event goes to each subscriber's socket task for `handle_out`.
+
+use std::collections::hash_map::DefaultHasher;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use phx_protocol::{Broadcast, ServerMessage, Vsn};
+
+use crate::socket::handle::{ConnHandle, Inbox};
+use crate::socket::wire::encode;
+
+const SHARDS: usize = 32;
+
+/// A node's local subscriptions. Cheap to clone; a [`super::Backplane`] calls
+/// [`LocalDelivery::deliver`] for messages from other nodes.
+#[derive(Clone)]
+pub struct LocalDelivery {
+    inner: Arc<Registry>,
+}
+
+struct Registry {
+    shards: Box<[RwLock<HashMap<String, Vec<Subscription>>>]>,
+    next_id: AtomicU64,
+}
+
+/// Who receives a topic's broadcasts.
+pub(crate) struct Subscription {
+    id: u64,
+    conn: Arc<ConnHandle>,
+    kind: SubKind,
+}
+
+/// What a subscription is for.
+pub(crate) enum SubKind {
+    /// A joined channel: fastlane unless the event is intercepted.
+    Channel { chan_key: u64, vsn: Vsn, intercepts: &'static [&'static str] },
+    /// The socket's id topic: only `"disconnect"` matters.
+    SocketId,
+}
+
+/// Handle to remove a subscription again.
+#[derive(Clone, Debug)]
+pub(crate) struct SubscriptionRef {
+    topic: String,
+    id: u64,
+}
+
+impl Default for LocalDelivery {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LocalDelivery {
+    /// An empty registry.
+    pub fn new() -> Self {
+        let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
+        LocalDelivery { inner: Arc::new(Registry { shards, next_id: AtomicU64::new(1) }) }
+    }
+
+    fn shard(&self, topic: &str) -> &RwLock<HashMap<String, Vec<Subscription>>> {
+        let mut h = DefaultHasher::new();
+        topic.hash(&mut h);
+        &self.inner.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    pub(crate) fn subscribe(&self, topic: &str, conn: Arc<ConnHandle>, kind: SubKind) -> SubscriptionRef {
+        let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut shard) = self.shard(topic).write() {
+            shard.entry(topic.to_owned()).or_default().push(Subscription { id, conn, kind });
+        }
+        SubscriptionRef { topic: topic.to_owned(), id }
+    }
+
+    pub(crate) fn unsubscribe(&self, sub: &SubscriptionRef) {
+        if let Ok(mut shard) = self.shard(&sub.topic).write() {
+            if let Some(list) = shard.get_mut(&sub.topic) {
+                list.retain(|s| s.id != sub.id);
+                if list.is_empty() {
+                    shard.remove(&sub.topic);
+                }
+            }
+        }
+    }
+
+    /// Number of local subscriptions on `topic` (channels and socket ids).
+    pub fn subscriber_count(&self, topic: &str) -> usize {
+        self.shard(topic).read().map(|s| s.get(topic).map_or(0, Vec::len)).unwrap_or(0)
+    }
+
+    /// Delivers a broadcast to this node's subscribers only.
+    pub fn deliver(&self, broadcast: &Broadcast) {
+        let Ok(shard) = self.shard(&broadcast.topic).read() else { return };
+        let Some(subs) = shard.get(&broadcast.topic) else { return };
+        // Encoded once per serializer, shared by every fastlane subscriber.
+        let mut frames: [Option<Option<tokio_tungstenite::tungstenite::Message>>; 2] = [None, None];
+        let mut shared: Option<Arc<Broadcast>> = None;
+        for sub in subs {
+            match &sub.kind {
+                SubKind::SocketId => {
+                    if broadcast.event == "disconnect" {
+                        sub.conn.request(Inbox::Disconnect);
+                    }
+                }
+                SubKind::Channel { chan_key, vsn, intercepts } => {
+                    if intercepts.contains(&broadcast.event.as_str()) {
+                        let b = shared.get_or_insert_with(|| Arc::new(broadcast.clone())).clone();
+                        sub.conn.request(Inbox::Intercept { chan_key: *chan_key, broadcast: b });
+                        continue;
+                    }
+                    let slot = match vsn {
+                        Vsn::V1 => &mut frames[0],
+                        Vsn::V2 => &mut frames[1],
+                    };
+                    let frame = slot.get_or_insert_with(|| {
+                        match encode(*vsn, &ServerMessage::Broadcast(broadcast.clone())) {
+                            Ok(m) => Some(m),
+                            Err(e) => {
+                                tracing::error!(topic = %broadcast.topic, event = %broadcast.event, "cannot encode broadcast: {e}");
+                                None
+                            }
+                        }
+                    });
+                    if let Some(frame) = frame {
+                        sub.conn.send_frame(frame.clone());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+//! The accept loop and graceful shutdown.
+
+use std::future::Future;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::time::{sleep, Instant};
+
+use crate::config::Config;
+use crate::endpoint::{http, Endpoint};
+
+/// Why [`run`] / [`serve`] stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The listener is unusable (its address cannot be read). Bind a fresh listener.
+    #[error("the listener is unusable: {0}")]
+    Listener(#[source] std::io::Error),
+}
+
+/// Serves the HelloSockets app on an already-bound listener until `shutdown` resolves, then
+/// closes every WebSocket with 1012 and returns.
+pub async fn run(
+    listener: TcpListener,
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    serve(listener, Endpoint::hello_sockets(config, None), shutdown).await
+}
+
+/// Serves `endpoint` on `listener` until `shutdown` resolves (see [`run`]).
+pub async fn serve(
+    listener: TcpListener,
+    endpoint: Endpoint,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let addr = listener.local_addr().map_err(ServeError::Listener)?;
+    tracing::info!(%addr, node = endpoint.node_name(), compat = %endpoint.config().compat, "Running HelloSocketsWeb.Endpoint");
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    let _ = tcp.set_nodelay(true);
+                    let endpoint = endpoint.clone();
+                    crate::spawn::spawn(async move {
+                        let service = service_fn(move |req| http::handle(req, peer, endpoint.clone()));
+                        let conn = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(tcp), service)
+                            .with_upgrades();
+                        if let Err(e) = conn.await {
+                            tracing::debug!(%peer, "http connection error: {e}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    // EMFILE and friends: keep serving the connections we have.
+                    tracing::error!("accept failed: {e}");
+                    sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+    drop(listener);
+    shutdown_gracefully(&endpoint).await;
+    Ok(())
+}
+
+/// Closes every WebSocket with 1012 and waits (bounded) for them to go.
+async fn shutdown_gracefully(endpoint: &Endpoint) {
+    endpoint.drain();
+    let deadline = Instant::now() + endpoint.config().shutdown_grace * 2;
+    while endpoint.connection_count() > 0 && Instant::now() < deadline {
+        sleep(Duration::from_millis(10)).await;
+    }
+    endpoint.drop_all_connections();
+    endpoint.pubsub().detach();
+    tracing::info!(node = endpoint.node_name(), "endpoint stopped");
+}

@@ -1,0 +1,45 @@
+//! Sockets: the [`SocketHandler`] trait (Phoenix's `use Phoenix.Socket` module) and the
+//! per-connection machinery.
+//!
+//! - [`state`]: the transport's routing state machine (join, leave, duplicate join, stale
+//!   join_refs, crashes), pure and synchronous.
+//! - [`connection`]: the connection's tasks: a reader that drives the state machine and a writer
+//!   that coalesces queued frames.
+//! - [`handle`]: the shared handle through which pub/sub, timers and the server reach them.
+
+pub(crate) mod connection;
+pub(crate) mod handle;
+pub(crate) mod state;
+pub(crate) mod wire;
+
+use serde_json::Value;
+
+use crate::channel::Channel;
+use crate::endpoint::Endpoint;
+
+/// Socket assigns (`socket.assigns`), set by [`SocketHandler::connect`].
+pub type Assigns = serde_json::Map<String, Value>;
+
+/// Connect params: the query string decoded the way Plug does (`a[]=1` is a list, `a[b]=1` a
+/// map), including `"vsn"`.
+pub type Params = serde_json::Map<String, Value>;
+
+/// `connect/3` returned `:error`: the upgrade is refused with HTTP 403 and an empty body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("connection refused by the socket's connect (HTTP 403)")]
+pub struct ConnectRefused;
+
+/// A Phoenix socket module: authenticates a connection and routes topics to channels.
+pub trait SocketHandler: Send + Sync + 'static {
+    /// The Elixir module name, used as the log prefix (e.g. `Elixir.HelloSocketsWeb.AuthSocket`).
+    fn module(&self) -> &str;
+
+    /// `connect/3`: accept with the socket's assigns, or refuse.
+    fn connect(&self, params: &Params, endpoint: &Endpoint) -> Result<Assigns, ConnectRefused>;
+
+    /// `id/1`: the socket id, whose `"disconnect"` broadcast closes the socket.
+    fn id(&self, assigns: &Assigns) -> Option<String>;
+
+    /// The `channel "topic*", Module` routes: a fresh channel for `topic`, or `None` (unmatched).
+    fn channel(&self, topic: &str) -> Option<Box<dyn Channel>>;
+}

@@ -1,0 +1,3 @@
+//! Integration tests of phx-server: one binary, one module per behaviour.
+
+mod smoke;
