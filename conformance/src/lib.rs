@@ -1,8 +1,28 @@
 //! # phx-conformance
 //!
-//! Conformance scenarios and the `phx` CLI (work in progress).
+//! The Phoenix Channels conformance suite: named scenarios over raw WebSocket connections, run
+//! against the embedded reference server or a real Phoenix app, plus record/replay of
+//! transcripts and the `phx` CLI.
 //!
 //! ## Layout
+//! - [`transcript`]: the JSONL transcript format, normalising (tokens, node names) and matching,
+//!   and turning a recorded transcript into steps ([`transcript::replay`]).
+//! - [`runner`]: the engine. A [`runner::Step`] list runs over raw connections
+//!   ([`runner::conn`]), records a transcript and reports the first difference.
+//! - [`scenarios`]: the scenario library, one file per area, each scenario named like Phoenix's
+//!   own tests and declaring the Phoenix versions it applies to.
+//! - [`target`]: what the suite runs against: the embedded phx-server (in-process, port 0) or an
+//!   external URL.
+//! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
+//! - [`report`]: human, JSON and JUnit reports of a run.
+//! - [`record`]: the recording proxy behind `phx record`.
 //! - [`cli`]: the `phx` command line, one module per subcommand.
 
 pub mod cli;
+pub mod record;
+pub mod report;
+pub mod runner;
+pub mod scenarios;
+pub mod target;
+pub mod transcript;
+pub mod triggers;

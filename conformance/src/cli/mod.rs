@@ -3,6 +3,11 @@
 //! Exit codes are part of the interface: 0 success, 1 a failed check or verification, 2 a usage
 //! error (clap's default), 3 a connection or I/O error.
 
+pub mod check;
+pub mod list;
+pub mod record;
+pub mod replay;
+pub mod target_args;
 pub mod token;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +26,14 @@ enum Command {
     /// Sign and verify Phoenix.Token tokens (byte-compatible with Phoenix).
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Run every conformance scenario against a server (default: the embedded phx-server).
+    Check(check::CheckArgs),
+    /// List the conformance scenarios.
+    List(list::ListArgs),
+    /// Record a JSONL transcript through a transparent WebSocket proxy.
+    Record(record::RecordArgs),
+    /// Replay the client side of transcripts against a server and report differences.
+    Replay(replay::ReplayArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -28,5 +41,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Token(cmd) => token::run(cmd),
+        Command::Check(args) => check::run(args),
+        Command::List(args) => list::run(args),
+        Command::Record(args) => record::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }

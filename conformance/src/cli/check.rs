@@ -1,0 +1,99 @@
+//! `phx check`: every scenario against the target, a progress line each, then a summary.
+
+use super::target_args::TargetArgs;
+use crate::report::{self, Format};
+use crate::runner::{self, EngineOptions, Status};
+use crate::scenarios;
+use std::io::Write;
+use std::process::ExitCode;
+
+/// Arguments of `phx check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    target: TargetArgs,
+    /// Report format.
+    #[arg(long, value_enum, default_value = "human")]
+    format: Format,
+    /// Write the report here instead of stdout (progress still goes to stderr).
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+    /// Run only these scenarios (id or full name; repeatable).
+    #[arg(long = "scenario")]
+    scenarios: Vec<String>,
+    /// Run only scenarios with one of these tags (repeatable).
+    #[arg(long = "tag")]
+    tags: Vec<String>,
+}
+
+/// Runs `phx check`.
+pub fn run(args: CheckArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    rt.block_on(check(args))
+}
+
+async fn check(args: CheckArgs) -> ExitCode {
+    let selected: Vec<_> = scenarios::all()
+        .into_iter()
+        .filter(|s| s.selected(&args.scenarios, &args.tags))
+        .collect();
+    if selected.is_empty() {
+        eprintln!("error: no scenario matches the --scenario/--tag selection (see `phx list`)");
+        return ExitCode::from(2);
+    }
+    let target = match args.target.build().await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    eprintln!(
+        "phx check: {} scenarios against {}",
+        selected.len(),
+        target.description
+    );
+    let results = runner::run_all(&target, &selected, &EngineOptions::default(), |r| {
+        eprintln!("{}", report::progress_line(r));
+    })
+    .await;
+    let text = report::render(args.format, &target.description, &results);
+    match &args.output {
+        Some(path) => {
+            if let Err(e) = std::fs::write(path, &text) {
+                eprintln!("error: cannot write {}: {e}", path.display());
+                return ExitCode::from(3);
+            }
+            if args.format != Format::Human {
+                eprint!(
+                    "{}",
+                    report::render(Format::Human, &target.description, &results)
+                );
+            }
+        }
+        None => {
+            let _ = std::io::stdout().write_all(text.as_bytes());
+        }
+    }
+    let unreachable = results
+        .iter()
+        .any(|r| matches!(&r.status, Status::Failed(f) if f.unreachable));
+    if unreachable && results.iter().all(|r| !matches!(r.status, Status::Passed)) {
+        eprintln!("error: cannot reach the target at {}", target.socket_url);
+        return ExitCode::from(3);
+    }
+    if results.iter().any(|r| r.failed()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,81 @@
+//! `phx replay`: the client side of transcripts against a target, reporting differences.
+
+use super::target_args::TargetArgs;
+use crate::runner::{Engine, EngineOptions};
+use crate::transcript::{replay, Transcript};
+use std::process::ExitCode;
+
+/// Arguments of `phx replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// Transcript files (JSONL).
+    #[arg(required = true)]
+    files: Vec<std::path::PathBuf>,
+    #[command(flatten)]
+    target: TargetArgs,
+}
+
+/// Replays each file; exit 1 if any differs.
+pub fn run(args: ReplayArgs) -> ExitCode {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    rt.block_on(replay_all(args))
+}
+
+async fn replay_all(args: ReplayArgs) -> ExitCode {
+    let mut plans = Vec::new();
+    for f in &args.files {
+        let steps = Transcript::read(f)
+            .map_err(|e| e.to_string())
+            .and_then(|t| replay::steps(&t).map_err(|e| format!("{}: {e}", f.display())));
+        match steps {
+            Ok(s) => plans.push((f, s)),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let target = match args.target.build().await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    let mut failed = false;
+    for (file, steps) in plans {
+        let out = Engine::new(&target, EngineOptions::default())
+            .run(&steps)
+            .await;
+        match (&out.failure, &out.skipped) {
+            (Some(f), _) if f.unreachable => {
+                eprintln!("error: {}: {}", file.display(), f.actual);
+                return ExitCode::from(3);
+            }
+            (Some(f), _) => {
+                failed = true;
+                println!("DIFF {}: {f}", file.display());
+            }
+            (None, Some(why)) => println!("SKIP {}: {why}", file.display()),
+            (None, None) => println!(
+                "ok   {} ({} lines)",
+                file.display(),
+                out.transcript.entries.len()
+            ),
+        }
+    }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,485 @@
+//! The engine: runs steps over raw connections against a target, records every frame, and
+//! stops at the first difference. Scenarios and transcript replay both run here.
+
+use super::conn::{ConnectError, RawConn, Received};
+use super::step::{Expected, Outgoing, Step};
+use crate::target::Target;
+use crate::transcript::matcher::{self, Bindings};
+use crate::transcript::normalise;
+use crate::transcript::{Dir, Entry, Transcript};
+use crate::triggers::{Action, TriggerError};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Engine settings.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// How long an expectation waits by default.
+    pub frame_timeout: Duration,
+    /// Skip a server push that repeats the previous token push on that connection (the
+    /// recurring channel pushes a new token every interval; only their order is compared).
+    pub tolerate_token_repeats: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            frame_timeout: Duration::from_secs(3),
+            tolerate_token_repeats: true,
+        }
+    }
+}
+
+/// The first difference between the expectation and the target.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Failure {
+    /// Index of the failing step.
+    pub step: usize,
+    /// The connection, when the step had one.
+    pub conn: Option<String>,
+    /// What was expected.
+    pub expected: String,
+    /// What happened.
+    pub actual: String,
+    /// True when the target could not be reached at all.
+    pub unreachable: bool,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let conn = self.conn.as_deref().unwrap_or("-");
+        write!(
+            f,
+            "step {} on {conn}:\n  expected: {}\n  actual:   {}",
+            self.step + 1,
+            self.expected,
+            self.actual
+        )
+    }
+}
+
+/// What a run produced.
+#[derive(Clone, Debug, Default)]
+pub struct RunOutcome {
+    /// Everything sent, received and done, in order.
+    pub transcript: Transcript,
+    /// The first difference, if any.
+    pub failure: Option<Failure>,
+    /// Set when the target lacks something the steps need (the run stopped there).
+    pub skipped: Option<String>,
+    /// Placeholder bindings (node names seen).
+    pub bindings: Bindings,
+    /// Recurring token pushes skipped as repeats.
+    pub repeats_skipped: usize,
+}
+
+impl RunOutcome {
+    /// The transcript as normalised snapshot text.
+    pub fn snapshot(&self) -> String {
+        let mut n = normalise::Normaliser::new();
+        for (concrete, placeholder) in self.bindings.reversed() {
+            n = n.node(concrete, placeholder);
+        }
+        normalise::snapshot_text(&self.transcript, &n)
+    }
+}
+
+struct Recorder {
+    start: Instant,
+    entries: Vec<Entry>,
+}
+
+impl Recorder {
+    fn push(&mut self, dir: Dir, conn: Option<&str>, frame: String, binary: bool) {
+        let mut e = Entry::new(self.start.elapsed().as_secs_f64() * 1000.0, dir, frame);
+        e.conn = conn.map(str::to_owned);
+        if binary {
+            e.opcode = Some("binary".into());
+        }
+        self.entries.push(e);
+    }
+}
+
+fn describe(r: &Received) -> String {
+    match r {
+        Received::Text(t) => t.clone(),
+        Received::Binary(b) => format!("binary {}", hex::encode(b)),
+        Received::Closed { code, frame: true } => format!("connection closed code={code}"),
+        Received::Closed { frame: false, .. } => "connection dropped without a close frame".into(),
+        Received::Timeout => "nothing arrived".into(),
+    }
+}
+
+/// Runs steps against a target.
+pub struct Engine<'t> {
+    target: &'t Target,
+    opts: EngineOptions,
+    conns: HashMap<String, RawConn>,
+    tokens: Vec<(String, String)>,
+    last_token_push: HashMap<String, String>,
+    rec: Recorder,
+    out: RunOutcome,
+}
+
+enum Flow {
+    Next,
+    Stop,
+}
+
+impl<'t> Engine<'t> {
+    /// An engine for one run.
+    pub fn new(target: &'t Target, opts: EngineOptions) -> Self {
+        Engine {
+            target,
+            opts,
+            conns: HashMap::new(),
+            tokens: Vec::new(),
+            last_token_push: HashMap::new(),
+            rec: Recorder {
+                start: Instant::now(),
+                entries: Vec::new(),
+            },
+            out: RunOutcome::default(),
+        }
+    }
+
+    /// Runs every step (stopping at the first failure or skip), then closes what is still open.
+    pub async fn run(mut self, steps: &[Step]) -> RunOutcome {
+        for (i, step) in steps.iter().enumerate() {
+            if let Flow::Stop = self.step(i, step).await {
+                break;
+            }
+        }
+        for (_, mut c) in self.conns.drain() {
+            let _ = tokio::time::timeout(
+                Duration::from_millis(500),
+                c.close(Duration::from_millis(500)),
+            )
+            .await;
+        }
+        self.out.transcript = Transcript {
+            entries: std::mem::take(&mut self.rec.entries),
+        };
+        self.out
+    }
+
+    fn fail(
+        &mut self,
+        step: usize,
+        conn: Option<&str>,
+        expected: impl Into<String>,
+        actual: impl Into<String>,
+    ) -> Flow {
+        self.out.failure = Some(Failure {
+            step,
+            conn: conn.map(str::to_owned),
+            expected: expected.into(),
+            actual: actual.into(),
+            unreachable: false,
+        });
+        Flow::Stop
+    }
+
+    /// The next frame on `conn`, skipping repeated recurring-token pushes when allowed.
+    async fn read(&mut self, conn: &str, within: Duration) -> Option<Received> {
+        let c = self.conns.get_mut(conn)?;
+        loop {
+            let r = c.next(within).await;
+            if let Received::Text(t) = &r {
+                let n = normalise::tokens(t);
+                if n.contains(normalise::TOKEN_PLACEHOLDER) {
+                    if self.opts.tolerate_token_repeats
+                        && self.last_token_push.get(conn) == Some(&n)
+                    {
+                        self.out.repeats_skipped += 1;
+                        continue;
+                    }
+                    self.last_token_push.insert(conn.to_owned(), n);
+                }
+            }
+            return Some(r);
+        }
+    }
+
+    fn record_received(&mut self, conn: &str, r: &Received) {
+        match r {
+            Received::Text(t) => self.rec.push(Dir::Recv, Some(conn), t.clone(), false),
+            Received::Binary(b) => self.rec.push(Dir::Recv, Some(conn), hex::encode(b), true),
+            Received::Closed { code, frame: true } => self.rec.push(
+                Dir::Event,
+                Some(conn),
+                format!("connection closed code={code}"),
+                false,
+            ),
+            Received::Closed { frame: false, .. } => {
+                self.rec
+                    .push(Dir::Event, Some(conn), "connection dropped".into(), false)
+            }
+            Received::Timeout => {}
+        }
+    }
+
+    async fn step(&mut self, i: usize, step: &Step) -> Flow {
+        match step {
+            Step::Note(s) => {
+                self.rec.push(Dir::Event, None, s.clone(), false);
+                Flow::Next
+            }
+            Step::Connect {
+                conn,
+                socket,
+                query,
+                status,
+            } => {
+                let Some(base) = self.target.socket_url(*socket) else {
+                    self.out.skipped =
+                        Some(format!("the target has no {} endpoint", socket.label()));
+                    return Flow::Stop;
+                };
+                let mut q = query.clone();
+                for (var, token) in &self.tokens {
+                    q = q.replace(var.as_str(), token);
+                }
+                self.rec.push(
+                    Dir::Event,
+                    Some(conn),
+                    format!("connect {}?{q}", socket.label()),
+                    false,
+                );
+                let url = format!("{base}/websocket?{q}");
+                match RawConn::connect(&url).await {
+                    Ok(c) => {
+                        self.rec
+                            .push(Dir::Event, Some(conn), "http status 101".into(), false);
+                        self.conns.insert(conn.clone(), c);
+                        if *status != 101 {
+                            return self.fail(
+                                i,
+                                Some(conn),
+                                format!("HTTP {status}"),
+                                "HTTP 101 (websocket open)",
+                            );
+                        }
+                        Flow::Next
+                    }
+                    Err(ConnectError::Refused { status: got, body }) => {
+                        self.rec.push(
+                            Dir::Event,
+                            Some(conn),
+                            format!("http status {got} body={body:?}"),
+                            false,
+                        );
+                        if got != *status {
+                            return self.fail(
+                                i,
+                                Some(conn),
+                                format!("HTTP {status}"),
+                                format!("HTTP {got} {body:?}"),
+                            );
+                        }
+                        Flow::Next
+                    }
+                    Err(e @ ConnectError::Unreachable { .. }) => {
+                        self.out.failure = Some(Failure {
+                            step: i,
+                            conn: Some(conn.clone()),
+                            expected: format!("HTTP {status}"),
+                            actual: e.to_string(),
+                            unreachable: true,
+                        });
+                        Flow::Stop
+                    }
+                }
+            }
+            Step::Send { conn, frame } => {
+                let Some(c) = self.conns.get_mut(conn) else {
+                    return self.fail(
+                        i,
+                        Some(conn),
+                        "an open connection",
+                        "no such connection (a bug in the steps)",
+                    );
+                };
+                let (res, text, binary) = match frame {
+                    Outgoing::Text(t) => (c.send_text(t).await, t.clone(), false),
+                    Outgoing::Binary(b) => (c.send_binary(b).await, hex::encode(b), true),
+                };
+                self.rec.push(Dir::Send, Some(conn), text, binary);
+                match res {
+                    Ok(()) => Flow::Next,
+                    Err(e) => self.fail(
+                        i,
+                        Some(conn),
+                        "the frame to be sent",
+                        format!("send failed: {e}"),
+                    ),
+                }
+            }
+            Step::Expect {
+                conn,
+                frame,
+                within,
+            } => {
+                let within = within.unwrap_or(self.opts.frame_timeout);
+                let Some(r) = self.read(conn, within).await else {
+                    return self.fail(i, Some(conn), frame.to_string(), "no such connection");
+                };
+                self.record_received(conn, &r);
+                let ok = match (frame, &r) {
+                    (Expected::Json(e), Received::Text(t)) => match serde_json::from_str(t) {
+                        Ok(actual) => matcher::matches(e, &actual, &mut self.out.bindings),
+                        Err(_) => false,
+                    },
+                    (Expected::Binary(e), Received::Binary(b)) => e == b,
+                    _ => false,
+                };
+                if ok {
+                    Flow::Next
+                } else {
+                    self.fail(i, Some(conn), frame.to_string(), describe(&r))
+                }
+            }
+            Step::ExpectClosed { conn, code, within } => {
+                let within = within.unwrap_or(self.opts.frame_timeout);
+                let Some(r) = self.read(conn, within).await else {
+                    return self.fail(i, Some(conn), format!("close {code}"), "no such connection");
+                };
+                self.record_received(conn, &r);
+                match r {
+                    Received::Closed {
+                        code: got,
+                        frame: true,
+                    } if got == *code => {
+                        self.conns.remove(conn);
+                        Flow::Next
+                    }
+                    other => self.fail(
+                        i,
+                        Some(conn),
+                        format!("connection closed code={code}"),
+                        describe(&other),
+                    ),
+                }
+            }
+            Step::ExpectSilence { conn, quiet } => {
+                let Some(r) = self.read(conn, *quiet).await else {
+                    return self.fail(i, Some(conn), "silence", "no such connection");
+                };
+                if r == Received::Timeout {
+                    return Flow::Next;
+                }
+                self.record_received(conn, &r);
+                self.fail(
+                    i,
+                    Some(conn),
+                    format!("nothing for {quiet:?}"),
+                    describe(&r),
+                )
+            }
+            Step::Close { conn } => {
+                let Some(mut c) = self.conns.remove(conn) else {
+                    return self.fail(i, Some(conn), "an open connection", "no such connection");
+                };
+                self.rec.push(
+                    Dir::Event,
+                    Some(conn),
+                    "client closing with code=1000".into(),
+                    false,
+                );
+                let (early, code) = c.close(self.opts.frame_timeout).await;
+                let early: Vec<_> = early
+                    .into_iter()
+                    .filter(|r| match r {
+                        Received::Text(t) => {
+                            let n = normalise::tokens(t);
+                            !(self.opts.tolerate_token_repeats
+                                && self.last_token_push.get(conn) == Some(&n))
+                        }
+                        _ => true,
+                    })
+                    .collect();
+                for r in &early {
+                    self.record_received(conn, r);
+                }
+                if let Some(first) = early.first() {
+                    return self.fail(
+                        i,
+                        Some(conn),
+                        "nothing before the close handshake",
+                        describe(first),
+                    );
+                }
+                match code {
+                    Some(code) => {
+                        self.rec.push(
+                            Dir::Event,
+                            Some(conn),
+                            format!("connection closed code={code}"),
+                            false,
+                        );
+                        Flow::Next
+                    }
+                    None => self.fail(i, Some(conn), "the server's close frame", "no close frame"),
+                }
+            }
+            Step::Trigger(action) => {
+                self.rec
+                    .push(Dir::Event, None, describe_action(action), false);
+                match self.target.triggers.run(action).await {
+                    Ok(()) => Flow::Next,
+                    Err(TriggerError::Unsupported(what)) => {
+                        self.out.skipped = Some(format!("the target has no trigger for {what}"));
+                        Flow::Stop
+                    }
+                    Err(e) => self.fail(i, None, "the trigger to succeed", e.to_string()),
+                }
+            }
+            Step::Sign { var, request } => {
+                self.rec.push(
+                    Dir::Event,
+                    None,
+                    format!(
+                        "sign salt={:?} data={} age={}s",
+                        request.salt, request.data, -request.age_offset_s
+                    ),
+                    false,
+                );
+                match self.target.triggers.sign(request).await {
+                    Ok(token) => {
+                        self.tokens.push((var.clone(), token));
+                        Flow::Next
+                    }
+                    Err(TriggerError::Unsupported(what)) => {
+                        self.out.skipped = Some(format!("the target has no trigger for {what}"));
+                        Flow::Stop
+                    }
+                    Err(e) => self.fail(i, None, "a signed token", e.to_string()),
+                }
+            }
+        }
+    }
+}
+
+/// How a trigger is written in transcripts.
+pub fn describe_action(a: &Action) -> String {
+    match a {
+        Action::Broadcast {
+            node,
+            topic,
+            event,
+            payload,
+        } => {
+            let p = match payload {
+                phx_protocol::Payload::Json(v) => phx_protocol::json::to_string(v),
+                phx_protocol::Payload::Binary(b) => format!("binary {}", hex::encode(b)),
+            };
+            let on = match node {
+                crate::triggers::Node::A => "",
+                crate::triggers::Node::B => " on node B",
+            };
+            format!("trigger broadcast {topic} {event} {p}{on}")
+        }
+        Action::Dedupe { numbers, times } => format!("trigger dedupe {numbers:?} x{times}"),
+        Action::Disconnect { socket_id } => format!("trigger disconnect {socket_id}"),
+    }
+}

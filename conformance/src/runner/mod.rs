@@ -1,0 +1,97 @@
+//! Running steps and scenarios.
+//!
+//! - [`step`]: the step model ([`Step`]) and small constructors ([`step::build`]).
+//! - [`conn`]: a raw WebSocket connection.
+//! - [`engine`]: executes steps, records the transcript, stops at the first difference.
+//! - [`run_scenario`] / [`run_all`]: scenarios against a target, with skip reasons.
+
+pub mod conn;
+pub mod engine;
+pub mod step;
+
+pub use engine::{Engine, EngineOptions, Failure, RunOutcome};
+pub use step::Step;
+
+use crate::scenarios::{Ctx, Scenario};
+use crate::target::Target;
+use std::time::{Duration, Instant};
+
+/// How a scenario ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Every expectation held.
+    Passed,
+    /// The first difference.
+    Failed(Failure),
+    /// Not run, and why.
+    Skipped(String),
+}
+
+/// One scenario's result.
+#[derive(Clone, Debug)]
+pub struct ScenarioResult {
+    /// The scenario id.
+    pub id: &'static str,
+    /// The scenario sentence.
+    pub name: &'static str,
+    /// How it ended.
+    pub status: Status,
+    /// Wall time.
+    pub duration: Duration,
+    /// The run's outcome (transcript and bindings); empty when skipped.
+    pub outcome: RunOutcome,
+}
+
+impl ScenarioResult {
+    /// True for a failure.
+    pub fn failed(&self) -> bool {
+        matches!(self.status, Status::Failed(_))
+    }
+}
+
+/// Runs one scenario against a target.
+pub async fn run_scenario(
+    target: &Target,
+    scenario: &Scenario,
+    opts: &EngineOptions,
+) -> ScenarioResult {
+    let start = Instant::now();
+    let mut result = ScenarioResult {
+        id: scenario.id,
+        name: scenario.name,
+        status: Status::Passed,
+        duration: Duration::ZERO,
+        outcome: RunOutcome::default(),
+    };
+    if let Some(reason) = scenario.skip_reason(target) {
+        result.status = Status::Skipped(reason);
+        return result;
+    }
+    let steps = (scenario.steps)(&Ctx::of(target));
+    let outcome = Engine::new(target, opts.clone()).run(&steps).await;
+    result.status = match (&outcome.failure, &outcome.skipped) {
+        (Some(f), _) => Status::Failed(f.clone()),
+        (None, Some(reason)) => Status::Skipped(reason.clone()),
+        (None, None) => Status::Passed,
+    };
+    result.outcome = outcome;
+    result.duration = start.elapsed();
+    result
+}
+
+/// Runs scenarios one after another (a disconnect scenario would cut a concurrent one's
+/// socket), calling `progress` after each.
+pub async fn run_all(
+    target: &Target,
+    scenarios: &[Scenario],
+    opts: &EngineOptions,
+    mut progress: impl FnMut(&ScenarioResult),
+) -> Vec<ScenarioResult> {
+    let mut results = Vec::with_capacity(scenarios.len());
+    for s in scenarios {
+        let r = run_scenario(target, s, opts).await;
+        progress(&r);
+        results.push(r);
+    }
+    results
+}

@@ -1,0 +1,261 @@
+//! Joining, leaving, replies, stop and crash (the PingChannel and WildcardChannel of the app).
+
+use super::{Scenario, BOTH};
+use crate::runner::step::build::*;
+use crate::runner::step::Step;
+
+const UNMATCHED: &str = r#"{"response":{"reason":"unmatched topic"},"status":"error"}"#;
+
+fn unmatched(conn: &str, r: &str, topic: &str) -> Step {
+    expect(
+        conn,
+        &format!(r#"[null,"{r}","{topic}","phx_reply",{UNMATCHED}]"#),
+    )
+}
+
+/// The channel scenarios.
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        Scenario {
+            id: "join_ok",
+            name: "joins a channel and replies ok",
+            about: "phx_join on a routed topic replies ok, echoing join_ref and ref.",
+            tags: &["channels", "join"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.push(close("c1"));
+                s
+            },
+        },
+        Scenario {
+            id: "unmatched_topic",
+            name: "refuses to join a topic no channel matches",
+            about: "A join of a topic no route matches gets \"unmatched topic\" with join_ref null; the socket stays open.",
+            tags: &["channels", "join"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                vec![
+                    connect("c1"),
+                    send("c1", r#"["1","1","nope","phx_join",{}]"#),
+                    unmatched("c1", "1", "nope"),
+                    send("c1", r#"[null,"2","phoenix","heartbeat",{}]"#),
+                    expect("c1", r#"[null,"2","phoenix","phx_reply",{"response":{},"status":"ok"}]"#),
+                    close("c1"),
+                ]
+            },
+        },
+        Scenario {
+            id: "push_before_join",
+            name: "refuses websocket events that haven't joined",
+            about: "A push to a routable topic that was never joined gets \"unmatched topic\", join_ref null even when one was sent.",
+            tags: &["channels"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                vec![
+                    connect("c1"),
+                    send("c1", r#"[null,"2","ping","ping",{}]"#),
+                    unmatched("c1", "2", "ping"),
+                    send("c1", r#"["77","3","ping","ping",{}]"#),
+                    unmatched("c1", "3", "ping"),
+                    close("c1"),
+                ]
+            },
+        },
+        Scenario {
+            id: "reply_ok",
+            name: "replies ok with the handler's response",
+            about: "PingChannel's handlers reply ok: ping, ping with ack_phrase, ping:<phrase>, and param_ping echoing the payload with sorted keys.",
+            tags: &["channels", "replies"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
+                    send("c1", r#"["1","2","ping","ping",{}]"#),
+                    expect("c1", r#"["1","2","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    send("c1", r#"["1","3","ping","ping",{"ack_phrase":"hello there"}]"#),
+                    expect("c1", r#"["1","3","ping","phx_reply",{"response":{"ping":"hello there"},"status":"ok"}]"#),
+                    send("c1", r#"["1","4","ping","ping:hello",{}]"#),
+                    expect("c1", r#"["1","4","ping","phx_reply",{"response":{"ping":"hello"},"status":"ok"}]"#),
+                    send("c1", r#"["1","6","ping","param_ping",{"error":false,"arr":[1,2],"s":"x"}]"#),
+                    expect("c1", r#"["1","6","ping","phx_reply",{"response":{"arr":[1,2],"error":false,"s":"x"},"status":"ok"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "reply_error",
+            name: "replies error when the handler returns an error",
+            about: "param_ping with {\"error\": true} replies status error with the handler's reason.",
+            tags: &["channels", "replies"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
+                    send("c1", r#"["1","7","ping","param_ping",{"error":true}]"#),
+                    expect("c1", r#"["1","7","ping","phx_reply",{"response":{"reason":"You asked for this!"},"status":"error"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "no_reply",
+            name: "sends nothing for a handler that does not reply",
+            about: "pong has {:noreply, socket}: no frame at all; the next push's reply is the next frame.",
+            tags: &["channels", "replies"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
+                    send("c1", r#"["1","5","ping","pong",{}]"#),
+                    send("c1", r#"["1","6","ping","ping",{}]"#),
+                    expect("c1", r#"["1","6","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "stop_close",
+            name: "a channel that stops sends its reply then phx_close",
+            about: "ding returns {:stop, :shutdown, reply, socket}: the reply, then phx_close with the join_ref in both slots; the topic is then unmatched and the socket stays open.",
+            tags: &["channels", "replies"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
+                    send("c1", r#"["1","8","ping","ding",{}]"#),
+                    expect("c1", r#"["1","8","ping","phx_reply",{"response":{"msg":"shutting down"},"status":"ok"}]"#),
+                    expect("c1", r#"["1","1","ping","phx_close",{}]"#),
+                    send("c1", r#"["1","9","ping","ping",{}]"#),
+                    unmatched("c1", "9", "ping"),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "crash_error",
+            name: "a crashing channel sends phx_error and its topic becomes unmatched",
+            about: "An event with no handle_in clause crashes the channel: no reply, then phx_error ({} on 1.7, {\"reason\":\"channel_crash\"} on 1.8).",
+            tags: &["channels", "crash"],
+            versions: BOTH,
+            needs: &[],
+            steps: |ctx| {
+                let err = ctx.version.pick(
+                    r#"["14","14","ping","phx_error",{}]"#,
+                    r#"["14","14","ping","phx_error",{"reason":"channel_crash"}]"#,
+                );
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "14"));
+                s.extend([
+                    send("c1", r#"["14","15","ping","no_such_event",{}]"#),
+                    expect("c1", err),
+                    send("c1", r#"["14","16","ping","ping",{}]"#),
+                    unmatched("c1", "16", "ping"),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "duplicate_join",
+            name: "duplicate join event closes existing channel",
+            about: "A second join of a joined topic gets its ok reply first, then phx_close for the old join_ref. A push carrying the stale join_ref reaches the new channel on 1.7 and is dropped silently on 1.8.",
+            tags: &["channels", "join"],
+            versions: BOTH,
+            needs: &[],
+            steps: |ctx| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "4"));
+                s.extend(join_ok("c1", "ping", "5"));
+                s.push(expect("c1", r#"["4","4","ping","phx_close",{}]"#));
+                s.push(send("c1", r#"["4","6","ping","ping",{}]"#));
+                if ctx.version == crate::target::PhoenixVersion::V1_7 {
+                    s.push(expect("c1", r#"["5","6","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#));
+                }
+                s.extend([
+                    send("c1", r#"["5","7","ping","ping",{}]"#),
+                    expect("c1", r#"["5","7","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "leave",
+            name: "leaving a channel replies ok then closes it",
+            about: "phx_leave gets an ok reply, then phx_close; a later push is unmatched.",
+            tags: &["channels", "leave"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "5"));
+                s.extend([
+                    send("c1", r#"["5","10","ping","phx_leave",{}]"#),
+                    expect("c1", r#"["5","10","ping","phx_reply",{"response":{},"status":"ok"}]"#),
+                    expect("c1", r#"["5","5","ping","phx_close",{}]"#),
+                    send("c1", r#"["5","11","ping","ping",{}]"#),
+                    unmatched("c1", "11", "ping"),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "leave_never_joined",
+            name: "leaving a topic never joined still replies ok",
+            about: "phx_leave of a topic that was never joined gets an ok reply echoing the join_ref.",
+            tags: &["channels", "leave"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                vec![
+                    connect("c1"),
+                    send("c1", r#"["17","17","never","phx_leave",{}]"#),
+                    expect("c1", r#"["17","17","never","phx_reply",{"response":{},"status":"ok"}]"#),
+                    close("c1"),
+                ]
+            },
+        },
+        Scenario {
+            id: "wildcard_join",
+            name: "wildcard topics join ok, refuse, or report join crashed",
+            about: "wild:A:B joins when B = 2A, is refused with {} otherwise, and a raise in join/3 gives \"join crashed\"; the socket stays open.",
+            tags: &["channels", "join", "wildcard"],
+            versions: BOTH,
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "wild:2:4", "1"));
+                s.extend([
+                    send("c1", r#"["1","2","wild:2:4","ping",{}]"#),
+                    expect("c1", r#"["1","2","wild:2:4","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    send("c1", r#"["3","3","wild:2:5","phx_join",{}]"#),
+                    expect("c1", r#"["3","3","wild:2:5","phx_reply",{"response":{},"status":"error"}]"#),
+                    send("c1", r#"["4","4","wild:a:b","phx_join",{}]"#),
+                    expect("c1", r#"["4","4","wild:a:b","phx_reply",{"response":{"reason":"join crashed"},"status":"error"}]"#),
+                    send("c1", r#"[null,"5","phoenix","heartbeat",{}]"#),
+                    expect("c1", r#"[null,"5","phoenix","phx_reply",{"response":{},"status":"ok"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+    ]
+}

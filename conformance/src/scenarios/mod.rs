@@ -1,0 +1,133 @@
+//! The scenario library. Each scenario is a named, documented list of steps over raw
+//! connections, named the way Phoenix's own tests are ("refuses websocket events that haven't
+//! joined"), and declares the Phoenix versions it applies to; where 1.7 and 1.8 differ
+//! (`fixtures/COMPAT-1.7-vs-1.8.md`) its steps depend on [`Ctx::version`].
+//!
+//! One file per area: [`heartbeat`], [`channels`] (join, leave, replies, stop, crash),
+//! [`serializers`] (V1, V2 binary, invalid frames, vsn), [`broadcast`] (intercept, fastlane,
+//! dedupe, two nodes), [`auth`] (tokens, authorization, recurring, disconnect), [`idle`].
+
+pub mod auth;
+pub mod broadcast;
+pub mod channels;
+pub mod heartbeat;
+pub mod idle;
+pub mod serializers;
+
+use crate::runner::step::{Socket, Step};
+use crate::target::{PhoenixVersion, Target};
+use crate::triggers::Capability;
+use std::time::Duration;
+
+/// Something a scenario needs from the target; without it the scenario is skipped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// A trigger capability.
+    Trigger(Capability),
+    /// A socket endpoint.
+    Socket(Socket),
+}
+
+/// What a scenario's steps may depend on.
+#[derive(Clone, Copy, Debug)]
+pub struct Ctx {
+    /// The Phoenix version whose behaviour is expected.
+    pub version: PhoenixVersion,
+    /// RecurringChannel's interval on the target.
+    pub recurring_interval: Duration,
+    /// DedupeChannel's window on the target.
+    pub dedupe_window: Duration,
+    /// The idle timeout of the idle socket, if known.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Ctx {
+    /// The context for a target.
+    pub fn of(target: &Target) -> Self {
+        Ctx {
+            version: target.version,
+            recurring_interval: target.recurring_interval,
+            dedupe_window: target.dedupe_window,
+            idle_timeout: target.idle_timeout,
+        }
+    }
+}
+
+/// One scenario.
+#[derive(Clone, Copy)]
+pub struct Scenario {
+    /// Short id, used for `--scenario` and snapshot names.
+    pub id: &'static str,
+    /// The sentence that names it.
+    pub name: &'static str,
+    /// What it shows, and where the behaviour comes from.
+    pub about: &'static str,
+    /// Tags for `--tag`.
+    pub tags: &'static [&'static str],
+    /// The Phoenix versions it applies to.
+    pub versions: &'static [PhoenixVersion],
+    /// What it needs from the target.
+    pub needs: &'static [Need],
+    /// Its steps for a context.
+    pub steps: fn(&Ctx) -> Vec<Step>,
+}
+
+impl std::fmt::Debug for Scenario {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scenario").field("id", &self.id).finish()
+    }
+}
+
+impl Scenario {
+    /// True when `sel` names this scenario (by id or full name) or one of its tags (`tag`).
+    pub fn selected(&self, names: &[String], tags: &[String]) -> bool {
+        (names.is_empty() || names.iter().any(|n| n == self.id || n == self.name))
+            && (tags.is_empty() || tags.iter().any(|t| self.tags.contains(&t.as_str())))
+    }
+
+    /// The reason this scenario cannot run on `target`, if any.
+    pub fn skip_reason(&self, target: &Target) -> Option<String> {
+        if !self.versions.contains(&target.version) {
+            let v: Vec<_> = self.versions.iter().map(|v| v.as_str()).collect();
+            return Some(format!("applies to Phoenix {} only", v.join(", ")));
+        }
+        for need in self.needs {
+            match need {
+                Need::Trigger(cap) => {
+                    if let Some(r) = target.triggers.lacks(*cap) {
+                        return Some(r);
+                    }
+                }
+                Need::Socket(s) => {
+                    if target.socket_url(*s).is_none() {
+                        let flag = match s {
+                            Socket::Auth => "--auth-url",
+                            Socket::NodeB => "--node-b-url",
+                            Socket::Idle => {
+                                "--idle-timeout-ms (slow: waits the server's idle timeout)"
+                            }
+                            Socket::Main => "--url",
+                        };
+                        return Some(format!("needs {} (give {flag})", s.label()));
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// Every scenario, in run order.
+pub fn all() -> Vec<Scenario> {
+    let mut v = Vec::new();
+    v.extend(heartbeat::scenarios());
+    v.extend(channels::scenarios());
+    v.extend(serializers::scenarios());
+    v.extend(broadcast::scenarios());
+    v.extend(auth::scenarios());
+    v.extend(idle::scenarios());
+    v
+}
+
+/// Both Phoenix versions.
+pub const BOTH: &[PhoenixVersion] = PhoenixVersion::ALL;

@@ -1,0 +1,146 @@
+//! Transcripts: the JSONL recording format of `fixtures/*/transcripts` (see
+//! `fixtures/phoenix-1.7.14/README.md`, "Transcript format"), plus normalising and matching.
+//!
+//! - [`Entry`]/[`Transcript`]: one line per frame or event, read and written as JSONL.
+//! - [`normalise`]: replaces volatile values (tokens, node names, ports, times) with placeholders.
+//! - [`matcher`]: compares an expected frame (with placeholders) against a received one.
+//! - [`replay`]: turns a recorded transcript into engine steps (the client side of it).
+
+pub mod matcher;
+pub mod normalise;
+pub mod replay;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Who produced a line: the client (`send`), the server (`recv`), or the harness (`event`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Dir {
+    /// A frame the client sent.
+    Send,
+    /// A frame the client received.
+    Recv,
+    /// A harness event: connect, HTTP status, close, trigger, note.
+    Event,
+}
+
+/// One transcript line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Milliseconds since the scenario started (timing only; never compared).
+    pub t_ms: f64,
+    /// Direction.
+    pub dir: Dir,
+    /// The frame text, binary frames as lowercase hex, or the event's description.
+    pub frame: String,
+    /// The connection label, when the line belongs to one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conn: Option<String>,
+    /// `"binary"` when `frame` holds a binary frame as hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opcode: Option<String>,
+    /// Any further fields (http_status, close_frame_received, server_initiated, …).
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Entry {
+    /// A line with no connection and no extra fields.
+    pub fn new(t_ms: f64, dir: Dir, frame: impl Into<String>) -> Self {
+        Entry {
+            t_ms,
+            dir,
+            frame: frame.into(),
+            conn: None,
+            opcode: None,
+            extra: serde_json::Map::new(),
+        }
+    }
+
+    /// True when the frame is a binary frame written as hex.
+    pub fn is_binary(&self) -> bool {
+        self.opcode.as_deref() == Some("binary")
+    }
+
+    /// An extra integer field, e.g. `http_status`.
+    pub fn extra_u64(&self, key: &str) -> Option<u64> {
+        self.extra.get(key).and_then(|v| v.as_u64())
+    }
+}
+
+/// Why a transcript could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum TranscriptError {
+    /// The file could not be read; check the path.
+    #[error("cannot read {path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a transcript entry.
+    #[error("{path}:{line}: not a transcript line: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+}
+
+/// A whole transcript.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Transcript {
+    /// The lines, in order.
+    pub entries: Vec<Entry>,
+}
+
+impl Transcript {
+    /// Parses JSONL text; `origin` names the source in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, TranscriptError> {
+        let mut entries = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let entry = serde_json::from_str(line).map_err(|source| TranscriptError::Parse {
+                path: origin.to_owned(),
+                line: i + 1,
+                source,
+            })?;
+            entries.push(entry);
+        }
+        Ok(Transcript { entries })
+    }
+
+    /// Reads a JSONL file.
+    pub fn read(path: &Path) -> Result<Self, TranscriptError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TranscriptError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Writes JSONL text, one entry per line.
+    pub fn to_jsonl(&self) -> String {
+        let mut out = String::new();
+        for e in &self.entries {
+            // Serialising plain data cannot fail.
+            out.push_str(&serde_json::to_string(e).unwrap_or_default());
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The first line's description without its `scenario ` prefix, if it has one.
+    pub fn title(&self) -> Option<&str> {
+        self.entries
+            .first()
+            .and_then(|e| e.frame.strip_prefix("scenario "))
+    }
+}

@@ -1,0 +1,372 @@
+//! Replay: a recorded transcript becomes the steps that redo its client side and expect its
+//! server side, so it runs on the same engine as the scenarios.
+//!
+//! - `send` lines are sent as recorded; `recv` lines are expected in order on their connection
+//!   (interleaving across connections is timing and is not compared).
+//! - Tokens become `[token]` and `from_node` values `[node:NAME]` (trailing digits dropped, so
+//!   `server18@…` and `server@…` both expect `[node:server]`).
+//! - `ctl …` lines become triggers. `ctl sign` results are used in later connect URLs, so the
+//!   recorded token is replaced by one the target mints.
+//! - Connections go to node A or B by the port of their first connect (first port seen: A);
+//!   a connection the server closes long after its last frame is an idle-timeout close and is
+//!   replayed against the target's idle socket.
+
+use super::normalise;
+use super::{Dir, Entry, Transcript};
+use crate::runner::step::{Expected, Outgoing, Socket, Step};
+use crate::triggers::{Action, Node, SignRequest};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Why a transcript cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// A `ctl` line the replayer does not know how to trigger.
+    #[error("line {line}: unknown server-side action {text:?}")]
+    UnknownCtl {
+        /// 1-based line.
+        line: usize,
+        /// The line's text.
+        text: String,
+    },
+    /// A line is malformed (bad hex, bad URL).
+    #[error("line {line}: {reason}")]
+    Malformed {
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A gap after which a server close counts as an idle timeout.
+const IDLE_GAP_MS: f64 = 10_000.0;
+/// Added to a recorded gap to get a wait limit.
+const SLACK: Duration = Duration::from_secs(3);
+
+fn placeholders(v: &mut Value) {
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                if k == "from_node" {
+                    if let Value::String(s) = val {
+                        let name = s
+                            .split('@')
+                            .next()
+                            .unwrap_or("")
+                            .trim_end_matches(|c: char| c.is_ascii_digit());
+                        *s = format!("[node:{name}]");
+                        continue;
+                    }
+                }
+                placeholders(val);
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(placeholders),
+        _ => {}
+    }
+}
+
+/// The expectation for a recorded frame.
+pub fn expected_frame(e: &Entry) -> Result<Expected, String> {
+    if e.is_binary() {
+        return hex::decode(&e.frame)
+            .map(Expected::Binary)
+            .map_err(|x| x.to_string());
+    }
+    let text = normalise::tokens(&e.frame);
+    let mut v: Value =
+        serde_json::from_str(&text).map_err(|x| format!("received frame is not JSON: {x}"))?;
+    placeholders(&mut v);
+    Ok(Expected::Json(v))
+}
+
+fn parse_list(s: &str) -> Vec<i64> {
+    s.split(',').filter_map(|n| n.trim().parse().ok()).collect()
+}
+
+/// `HelloSocketsWeb.Endpoint.broadcast("t", "e", PAYLOAD)` → topic, event, payload.
+fn parse_broadcast(expr: &str) -> Option<(String, String, phx_protocol::Payload)> {
+    let args = expr
+        .strip_prefix("HelloSocketsWeb.Endpoint.broadcast(")?
+        .strip_suffix(')')?;
+    let mut parts = args.splitn(3, ", ");
+    let topic = parts.next()?.trim_matches('"').to_owned();
+    let event = parts.next()?.trim_matches('"').to_owned();
+    let payload = parts.next()?.trim();
+    let payload = if let Some(bytes) = payload
+        .strip_prefix("{:binary, <<")
+        .and_then(|p| p.strip_suffix(">>}"))
+    {
+        let b: Vec<u8> = bytes
+            .split(',')
+            .filter_map(|n| n.trim().parse().ok())
+            .collect();
+        phx_protocol::Payload::binary(b)
+    } else {
+        let json = payload.replacen("%{", "{", 1).replace(" => ", ":");
+        phx_protocol::Payload::Json(serde_json::from_str(&json).ok()?)
+    };
+    Some((topic, event, payload))
+}
+
+/// The step for a `ctl … (triggered)` line; `result` is the recorded result of the action.
+fn ctl_step(cmd: &str, result: Option<&str>) -> Option<Step> {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    let token_var = || {
+        result
+            .map(|r| r.trim().trim_matches('"').to_owned())
+            .unwrap_or_default()
+    };
+    match words.as_slice() {
+        ["ping", node] => Some(Step::Trigger(Action::Broadcast {
+            node: if *node == "remote" { Node::B } else { Node::A },
+            topic: "ping".into(),
+            event: "request_ping".into(),
+            payload: phx_protocol::Payload::empty_object(),
+        })),
+        ["dedupe", numbers, times] => Some(Step::Trigger(Action::Dedupe {
+            numbers: parse_list(numbers),
+            times: times.parse().ok()?,
+        })),
+        ["disconnect", id] => Some(Step::Trigger(Action::Disconnect {
+            socket_id: (*id).into(),
+        })),
+        ["sign", data, rest @ ..] => Some(Step::Sign {
+            var: token_var(),
+            request: SignRequest {
+                salt: if rest.is_empty() {
+                    "salt identifier".into()
+                } else {
+                    rest.join(" ")
+                },
+                data: data.parse().ok()?,
+                age_offset_s: 0,
+            },
+        }),
+        ["eval", ..] => {
+            let expr = cmd.strip_prefix("eval ")?.trim();
+            if let Some(args) = expr.strip_prefix("Phoenix.Token.sign(HelloSocketsWeb.Endpoint, ") {
+                let mut parts = args.splitn(3, ", ");
+                let salt = parts.next()?.trim_matches('"').to_owned();
+                let data = parts.next()?.trim().parse().ok()?;
+                let rest = parts.next().unwrap_or("");
+                let age = rest
+                    .split("System.system_time(:second) - ")
+                    .nth(1)
+                    .and_then(|n| n.trim_end_matches(')').replace('_', "").parse::<i64>().ok())
+                    .unwrap_or(0);
+                return Some(Step::Sign {
+                    var: token_var(),
+                    request: SignRequest {
+                        salt,
+                        data,
+                        age_offset_s: -age,
+                    },
+                });
+            }
+            let (expr, node) = match expr.strip_suffix(" remote") {
+                Some(e) => (e, Node::B),
+                None => (expr.strip_suffix(" server").unwrap_or(expr), Node::A),
+            };
+            let (topic, event, payload) = parse_broadcast(expr)?;
+            Some(Step::Trigger(Action::Broadcast {
+                node,
+                topic,
+                event,
+                payload,
+            }))
+        }
+        _ => None,
+    }
+}
+
+/// Converts a transcript into steps.
+pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
+    let entries = &t.entries;
+    let mut out = Vec::new();
+    let mut ports: Vec<String> = Vec::new();
+    let mut last_t: HashMap<String, f64> = HashMap::new();
+    // Connections the server closes after a long silence go to the idle socket.
+    let mut idle_conns = Vec::new();
+    for e in entries {
+        let conn = e.conn.clone().unwrap_or_default();
+        if e.dir == Dir::Event
+            && e.frame.starts_with("connection closed")
+            && e.extra.get("server_initiated") == Some(&Value::Bool(true))
+        {
+            if let Some(prev) = last_t.get(&conn) {
+                if e.t_ms - prev > IDLE_GAP_MS {
+                    idle_conns.push(conn.clone());
+                }
+            }
+        }
+        if e.dir != Dir::Event || e.frame.starts_with("connect ") {
+            last_t.insert(conn, e.t_ms);
+        }
+    }
+
+    let mut prev_t: HashMap<String, f64> = HashMap::new();
+    for (i, e) in entries.iter().enumerate() {
+        let line = i + 1;
+        let conn = e.conn.clone().unwrap_or_default();
+        let gap = prev_t.get(&conn).map_or(0.0, |p| (e.t_ms - p).max(0.0));
+        let within = Some(Duration::from_millis(gap as u64) + SLACK);
+        match e.dir {
+            Dir::Send => {
+                let frame = if e.is_binary() {
+                    Outgoing::Binary(hex::decode(&e.frame).map_err(|x| ReplayError::Malformed {
+                        line,
+                        reason: x.to_string(),
+                    })?)
+                } else {
+                    Outgoing::Text(e.frame.clone())
+                };
+                out.push(Step::Send {
+                    conn: conn.clone(),
+                    frame,
+                });
+            }
+            Dir::Recv => {
+                let frame =
+                    expected_frame(e).map_err(|reason| ReplayError::Malformed { line, reason })?;
+                out.push(Step::Expect {
+                    conn: conn.clone(),
+                    frame,
+                    within,
+                });
+            }
+            Dir::Event => {
+                let f = e.frame.as_str();
+                if let Some(url) = f.strip_prefix("connect ") {
+                    let parsed = url::Url::parse(url).map_err(|x| ReplayError::Malformed {
+                        line,
+                        reason: x.to_string(),
+                    })?;
+                    let port = parsed.port().map(|p| p.to_string()).unwrap_or_default();
+                    if !ports.contains(&port) {
+                        ports.push(port.clone());
+                    }
+                    let socket = if parsed.path().starts_with("/auth_socket") {
+                        Socket::Auth
+                    } else if idle_conns.contains(&conn) {
+                        Socket::Idle
+                    } else if ports.first() == Some(&port) {
+                        Socket::Main
+                    } else {
+                        Socket::NodeB
+                    };
+                    let status = entries[i + 1..]
+                        .iter()
+                        .find(|n| n.conn == e.conn && n.frame.starts_with("http status"))
+                        .and_then(|n| n.extra_u64("http_status"))
+                        .unwrap_or(101) as u16;
+                    out.push(Step::Connect {
+                        conn: conn.clone(),
+                        socket,
+                        query: parsed.query().unwrap_or("").to_owned(),
+                        status,
+                    });
+                } else if f.starts_with("client closing") {
+                    out.push(Step::Close { conn: conn.clone() });
+                } else if f.starts_with("connection closed") {
+                    if e.extra.get("server_initiated") == Some(&Value::Bool(true)) {
+                        let code = e
+                            .extra
+                            .get("close_frame_received")
+                            .and_then(|c| c.get("code"))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(1005) as u16;
+                        let within = if idle_conns.contains(&conn) {
+                            None
+                        } else {
+                            within
+                        };
+                        out.push(Step::ExpectClosed {
+                            conn: conn.clone(),
+                            code,
+                            within,
+                        });
+                    }
+                } else if let Some(cmd) = f
+                    .strip_prefix("ctl ")
+                    .and_then(|c| c.strip_suffix(" (triggered)"))
+                {
+                    let result = entries[i + 1..]
+                        .iter()
+                        .find_map(|n| n.frame.strip_prefix(&format!("ctl {cmd} -> ")))
+                        .map(|r| r.split_once(' ').map_or(r, |(_, v)| v));
+                    let step = ctl_step(cmd, result).ok_or_else(|| ReplayError::UnknownCtl {
+                        line,
+                        text: f.to_owned(),
+                    })?;
+                    out.push(step);
+                } else if f.starts_with("http status")
+                    || f.starts_with("ctl ")
+                    || f.starts_with("not sent")
+                    || f == "scenario end"
+                {
+                    // Consumed by the connect/ctl lines above, or nothing to do.
+                } else {
+                    out.push(Step::Note(f.to_owned()));
+                }
+            }
+        }
+        if e.dir != Dir::Event || e.frame.starts_with("connect ") {
+            prev_t.insert(conn, e.t_ms);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ctl_lines_become_triggers() {
+        let s = ctl_step(
+            r#"eval HelloSocketsWeb.Endpoint.broadcast("ping", "bin", {:binary, <<1, 2, 3>>})"#,
+            None,
+        );
+        assert_eq!(
+            s,
+            Some(Step::Trigger(Action::Broadcast {
+                node: Node::A,
+                topic: "ping".into(),
+                event: "bin".into(),
+                payload: phx_protocol::Payload::binary(vec![1u8, 2, 3]),
+            }))
+        );
+        let s = ctl_step(
+            r#"eval HelloSocketsWeb.Endpoint.broadcast("ping", "plain_event", %{"n" => 1}) remote"#,
+            None,
+        );
+        assert!(matches!(
+            s,
+            Some(Step::Trigger(Action::Broadcast { node: Node::B, .. }))
+        ));
+        let s = ctl_step(
+            r#"eval Phoenix.Token.sign(HelloSocketsWeb.Endpoint, "salt identifier", 1, signed_at: System.system_time(:second) - 90_000)"#,
+            Some("\"SFMyNTY.x.y\""),
+        );
+        assert_eq!(
+            s,
+            Some(Step::Sign {
+                var: "SFMyNTY.x.y".into(),
+                request: SignRequest {
+                    salt: "salt identifier".into(),
+                    data: 1,
+                    age_offset_s: -90_000
+                },
+            })
+        );
+        assert_eq!(
+            ctl_step("sign 1 invalid", Some("SFMyNTY.a.b"))
+                .map(|s| matches!(s, Step::Sign { request, .. } if request.salt == "invalid")),
+            Some(true)
+        );
+        assert_eq!(ctl_step("frobnicate", None), None);
+    }
+}
