@@ -8,6 +8,9 @@ pub enum TokenError {
     /// Bad signature, wrong salt, or not a token at all (`:invalid`).
     #[error("invalid")]
     Invalid,
+    /// An empty token (`:missing`).
+    #[error("missing")]
+    Missing,
     /// Older than `max_age` (`:expired`).
     #[error("expired")]
     Expired,
@@ -22,6 +25,7 @@ impl TokenError {
         match self {
             TokenError::Invalid => ":invalid",
             TokenError::Expired => ":expired",
+            TokenError::Missing => ":missing",
             TokenError::Unsignable(_) => ":invalid",
         }
     }
@@ -45,19 +49,38 @@ pub fn verify(secret_key_base: &str, salt: &str, token: &str, max_age: u64) -> R
 }
 
 mod imp {
+    use phx_protocol::token::{self as t, MaxAge, SecretKeyBase, SignOptions, VerifyError, VerifyOptions};
+
     use super::*;
 
-    pub(super) fn sign(
-        _secret_key_base: &str,
-        _salt: &str,
-        _data: &Value,
-        _signed_at: Option<u64>,
-        _max_age: Option<u64>,
-    ) -> Result<String, TokenError> {
-        Err(TokenError::Unsignable("phx_protocol::token is not available yet".into()))
+    fn key_base(secret_key_base: &str) -> Result<SecretKeyBase, TokenError> {
+        SecretKeyBase::new(secret_key_base.as_bytes().to_vec()).map_err(|e| TokenError::Unsignable(e.to_string()))
     }
 
-    pub(super) fn verify(_secret_key_base: &str, _salt: &str, _token: &str, _max_age: u64) -> Result<Value, TokenError> {
-        Err(TokenError::Invalid)
+    pub(super) fn sign(
+        secret_key_base: &str,
+        salt: &str,
+        data: &Value,
+        signed_at: Option<u64>,
+        max_age: Option<u64>,
+    ) -> Result<String, TokenError> {
+        let mut opts = SignOptions::new();
+        if let Some(at) = signed_at {
+            opts = opts.signed_at_secs(at as f64);
+        }
+        if let Some(age) = max_age {
+            opts = opts.max_age(MaxAge::Seconds(i64::try_from(age).unwrap_or(i64::MAX)));
+        }
+        t::sign(&key_base(secret_key_base)?, salt, data, &opts).map_err(|e| TokenError::Unsignable(e.to_string()))
+    }
+
+    pub(super) fn verify(secret_key_base: &str, salt: &str, token: &str, max_age: u64) -> Result<Value, TokenError> {
+        let key = key_base(secret_key_base).map_err(|_| TokenError::Invalid)?;
+        let opts = VerifyOptions::new().max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
+        t::verify(&key, salt, token, &opts).map_err(|e| match e {
+            VerifyError::Missing => TokenError::Missing,
+            VerifyError::Expired => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })
     }
 }

@@ -4,7 +4,7 @@
 //! - [`http`]: request routing (`GET /`, WebSocket mounts, the control API).
 //! - [`upgrade`]: the WebSocket upgrade: origin, vsn, `connect/3`, handshake.
 //! - [`params`]: query-string decoding as Plug does it.
-//! - [`origin`]: `check_origin`.
+//! - [`origin`]: the `check_origin` list.
 
 pub(crate) mod http;
 pub(crate) mod origin;

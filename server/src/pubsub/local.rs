@@ -25,8 +25,11 @@ pub struct LocalDelivery {
     inner: Arc<Registry>,
 }
 
+/// One shard: topic → subscriptions.
+type Shard = RwLock<HashMap<String, Vec<Subscription>>>;
+
 struct Registry {
-    shards: Box<[RwLock<HashMap<String, Vec<Subscription>>>]>,
+    shards: Box<[Shard]>,
     next_id: AtomicU64,
 }
 
@@ -65,7 +68,7 @@ impl LocalDelivery {
         LocalDelivery { inner: Arc::new(Registry { shards, next_id: AtomicU64::new(1) }) }
     }
 
-    fn shard(&self, topic: &str) -> &RwLock<HashMap<String, Vec<Subscription>>> {
+    fn shard(&self, topic: &str) -> &Shard {
         let mut h = DefaultHasher::new();
         topic.hash(&mut h);
         &self.inner.shards[(h.finish() as usize) % SHARDS]

@@ -4,10 +4,11 @@
 //! the backplane, which forwards it to the other nodes. Messages arriving from other nodes are
 //! delivered locally only, so a node never delivers its own broadcast twice.
 //! [`in_process::InProcessBus`] joins nodes living in one process (tests, the conformance
-//! suite's two-node cluster); a Redis backplane can implement the same trait.
+//! suite's two-node cluster); [`redis::RedisBackplane`] joins processes through Redis pub/sub.
 
 pub mod in_process;
 pub mod local;
+pub mod redis;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;

@@ -173,6 +173,17 @@ impl TestClient {
     }
 
     async fn recv_wire(&mut self, deadline: Instant) -> Result<ServerMessage, RecvError> {
+        let frame = self.recv_frame_until(deadline).await?;
+        self.vsn.decode_server(&frame).map_err(|e| RecvError::Undecodable(e.to_string()))
+    }
+
+    /// The next raw data frame, undecoded (for byte-exact comparisons with recordings).
+    /// Messages already buffered by the decoding helpers are not returned here.
+    pub async fn recv_frame(&mut self, within: Duration) -> Result<Frame, RecvError> {
+        self.recv_frame_until(Instant::now() + within).await
+    }
+
+    async fn recv_frame_until(&mut self, deadline: Instant) -> Result<Frame, RecvError> {
         if let Some(code) = self.closed {
             return Err(RecvError::Closed(code));
         }
@@ -197,7 +208,7 @@ impl TestClient {
                 Some(Ok(WsMessage::Binary(b))) => Frame::Binary(b),
                 Some(Ok(_)) => continue,
             };
-            return self.vsn.decode_server(&frame).map_err(|e| RecvError::Undecodable(e.to_string()));
+            return Ok(frame);
         }
     }
 

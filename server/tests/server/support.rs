@@ -1,0 +1,72 @@
+//! Shared helpers: start servers, send raw frames, expect exact frames.
+
+use std::time::Duration;
+
+use phx_protocol::Frame;
+use phx_server::testing::{RecvError, TestClient, TestServer};
+use phx_server::{Compat, Config};
+
+/// Generous wait for things that must happen (never reached when the server is right).
+pub const WAIT: Duration = Duration::from_secs(5);
+/// How long "nothing arrives" is watched.
+pub const QUIET: Duration = Duration::from_millis(300);
+
+pub fn config(compat: Compat) -> Config {
+    Config { compat, node_name: "server@127.0.0.1".into(), ..Config::default() }
+}
+
+pub async fn start(compat: Compat) -> TestServer {
+    TestServer::start(config(compat)).await
+}
+
+/// A V2 client on `/socket`.
+pub async fn v2(server: &TestServer) -> TestClient {
+    server.client("/socket", &[("vsn", "2.0.0")]).await.expect("connect /socket")
+}
+
+pub async fn send(c: &mut TestClient, text: &str) {
+    c.send_text(text).await.expect("send");
+}
+
+/// The next frame must be exactly `text`.
+pub async fn expect(c: &mut TestClient, text: &str) {
+    match c.recv_frame(WAIT).await {
+        Ok(Frame::Text(got)) => assert_eq!(got, text),
+        Ok(Frame::Binary(b)) => panic!("expected {text}, got binary {}", hex::encode(b)),
+        Err(e) => panic!("expected {text}, got {e}"),
+    }
+}
+
+/// The next frame must be this binary frame (hex).
+pub async fn expect_hex(c: &mut TestClient, hex_frame: &str) {
+    match c.recv_frame(WAIT).await {
+        Ok(Frame::Binary(b)) => assert_eq!(hex::encode(b), hex_frame),
+        Ok(Frame::Text(t)) => panic!("expected binary {hex_frame}, got {t}"),
+        Err(e) => panic!("expected binary {hex_frame}, got {e}"),
+    }
+}
+
+/// Nothing arrives for [`QUIET`].
+pub async fn expect_silence(c: &mut TestClient) {
+    match c.recv_frame(QUIET).await {
+        Err(RecvError::Timeout) => {}
+        Ok(f) => panic!("expected silence, got {f:?}"),
+        Err(e) => panic!("expected silence, got {e}"),
+    }
+}
+
+/// Sends and expects exactly the listed frames back, in order.
+pub async fn exchange(c: &mut TestClient, text: &str, replies: &[&str]) {
+    send(c, text).await;
+    for r in replies {
+        expect(c, r).await;
+    }
+}
+
+/// The server closes the connection; returns the close code.
+pub async fn expect_close(c: &mut TestClient) -> Option<u16> {
+    match c.recv_frame(WAIT).await {
+        Err(RecvError::Closed(code)) => code,
+        other => panic!("expected a close, got {other:?}"),
+    }
+}
