@@ -26,6 +26,7 @@ struct Inner {
     id: ChannelId,
     topic: String,
     status: watch::Sender<ChannelStatus>,
+    join_ref: watch::Sender<Option<String>>,
     events: broadcast::Sender<ChannelEvent>,
 }
 
@@ -43,6 +44,7 @@ impl Channel {
                 id,
                 topic,
                 status: watch::Sender::new(ChannelStatus::Closed),
+                join_ref: watch::Sender::new(None),
                 events: broadcast::Sender::new(capacity),
             }),
         }
@@ -78,6 +80,7 @@ impl Channel {
             topic: self.inner.topic.clone(),
             payload,
             status: self.inner.status.clone(),
+            join_ref: self.inner.join_ref.clone(),
             events: self.inner.events.clone(),
             done,
         };
@@ -132,6 +135,11 @@ impl Channel {
     /// The current status.
     pub fn status(&self) -> ChannelStatus {
         *self.inner.status.borrow()
+    }
+
+    /// The join_ref of the latest join sent (a fresh one at every rejoin), if any.
+    pub fn join_ref(&self) -> Option<String> {
+        self.inner.join_ref.borrow().clone()
     }
 
     /// A receiver of status changes.

@@ -25,6 +25,7 @@ pub(crate) enum Command {
         topic: String,
         payload: JoinPayload,
         status: watch::Sender<ChannelStatus>,
+        join_ref: watch::Sender<Option<String>>,
         events: broadcast::Sender<ChannelEvent>,
         done: oneshot::Sender<Result<Payload, JoinError>>,
     },

@@ -43,6 +43,8 @@ pub(crate) struct Entry {
     /// Consecutive failed joins, indexing the rejoin schedule; reset by a successful join.
     pub rejoin_attempts: u32,
     pub status: watch::Sender<ChannelStatus>,
+    /// Published copy of `join_ref` for `Channel::join_ref`.
+    pub join_ref_view: watch::Sender<Option<String>>,
     pub events: broadcast::Sender<ChannelEvent>,
     pub transitions: broadcast::Sender<StatusEvent>,
     /// The caller of `join()`, answered by the first outcome.

@@ -333,8 +333,8 @@ impl Task {
                 }
                 let _ = done.send(());
             }
-            Command::Join { id, topic, payload, status, events, done } => {
-                self.on_join(id, topic, payload, status, events, done).await
+            Command::Join { id, topic, payload, status, join_ref, events, done } => {
+                self.on_join(id, topic, payload, (status, join_ref), events, done).await
             }
             Command::Leave { id, done } => self.on_leave(id, done).await,
             Command::Push { id, event, payload, timeout, done } => {
@@ -352,7 +352,7 @@ impl Task {
         id: ChannelId,
         topic: String,
         payload: JoinPayload,
-        status: watch::Sender<ChannelStatus>,
+        (status, join_ref_view): (watch::Sender<ChannelStatus>, watch::Sender<Option<String>>),
         events: broadcast::Sender<ChannelEvent>,
         done: oneshot::Sender<Result<Payload, JoinError>>,
     ) {
@@ -368,6 +368,7 @@ impl Task {
             join_ref: None,
             rejoin_attempts: 0,
             status,
+            join_ref_view,
             events,
             transitions: self.shared.transitions.clone(),
             join_waiter: Some(done),
@@ -386,6 +387,7 @@ impl Task {
         let Some(entry) = self.channels.get_mut(&id) else { return };
         let join_ref = make_ref(&mut self.next_ref);
         entry.join_ref = Some(join_ref.clone());
+        entry.join_ref_view.send_replace(Some(join_ref.clone()));
         let msg = Message::new(join_ref.as_str(), join_ref.as_str(), entry.topic.clone(), events::JOIN, entry.payload.resolve());
         entry.set_phase(Phase::Joining { sent: true, deadline });
         if let Err(PushError::Encode(e)) = send(&mut self.state, &mut self.broken, &self.config, &msg).await {

@@ -7,6 +7,7 @@
 mod buffering;
 mod channel_lifecycle;
 mod heartbeat;
+mod schedules;
 mod scripted;
 mod reconnect;
 mod support;

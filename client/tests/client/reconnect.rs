@@ -127,3 +127,58 @@ async fn restart_to_rejoin_time_with_the_default_schedule() {
         assert!(took < Duration::from_secs(6), "the 5 s reconnect cap bounds it: {took:?}");
     }
 }
+
+/// The server's idle timeout closes with 1000 (Cowboy): phoenix.js 1.8.16 reconnects after it,
+/// the older 1.8.12 rule does not.
+#[tokio::test]
+async fn close_code_1000_reconnects_by_default_and_stops_under_the_1_8_12_rule() {
+    let config = Config { idle_timeout: Duration::from_millis(200), ..Config::default() };
+    let server = TestServer::start(config).await;
+    for (policy, reconnects) in [(phx_client::ClosePolicy::PhoenixJs1816, true), (phx_client::ClosePolicy::PhoenixJs1812, false)] {
+        let socket = builder(&server.ws_url("/socket")).close_policy(policy).build().unwrap();
+        let mut transitions = socket.status_events();
+        socket.connect().await.unwrap();
+        let next_status = tokio::time::timeout(WAIT, async {
+            loop {
+                match transitions.recv().await.unwrap() {
+                    StatusEvent::Socket(s @ (SocketStatus::Reconnecting { .. } | SocketStatus::Stopped { .. })) => return s,
+                    _ => continue,
+                }
+            }
+        })
+        .await
+        .unwrap();
+        if reconnects {
+            assert!(matches!(&next_status, SocketStatus::Reconnecting { reason, .. } if reason.contains("1000")), "{next_status:?}");
+            socket.wait_for(WAIT, |s| s.generation() == Some(2)).await.unwrap();
+        } else {
+            assert!(matches!(next_status, SocketStatus::Stopped { code: Some(1000), .. }), "{next_status:?}");
+        }
+        socket.disconnect().await;
+    }
+}
+
+/// Heartbeats count as inbound data: with an interval under the server's idle timeout the
+/// connection survives several idle periods.
+#[tokio::test]
+async fn heartbeats_keep_an_idle_connection_open() {
+    let config = Config { idle_timeout: Duration::from_millis(300), ..Config::default() };
+    let server = TestServer::start(config).await;
+    let socket = builder(&server.ws_url("/socket")).heartbeat_interval(Duration::from_millis(50)).build().unwrap();
+    socket.connect().await.unwrap();
+    let mut messages = socket.messages();
+    // Ten heartbeat replies span more than three idle timeouts.
+    let mut replies = 0;
+    tokio::time::timeout(WAIT, async {
+        while replies < 10 {
+            if let Ok(phx_protocol::ServerMessage::Reply(r)) = messages.recv().await {
+                if r.topic == "phoenix" {
+                    replies += 1;
+                }
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(socket.status(), SocketStatus::Connected { generation: 1 });
+}
