@@ -255,7 +255,7 @@ impl Task {
         if let State::Connected { mut ws, .. } = old {
             if matches!(cause, CloseCause::ClientDisconnect | CloseCause::HeartbeatTimeout) {
                 let frame = CloseFrame { code: CloseCode::Normal, reason: reason.clone().into() };
-                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(Some(frame))).await;
+                let _ = tokio::time::timeout(Duration::from_millis(500), Ws::close(&mut ws, Some(frame))).await;
             }
         }
         if was_connected {

@@ -4,6 +4,7 @@
 //! needs a peer that stops answering heartbeats (the real server always answers) and scripts one
 //! over an in-memory duplex stream under tokio's paused clock.
 
+mod auth;
 mod buffering;
 mod channel_lifecycle;
 mod heartbeat;
