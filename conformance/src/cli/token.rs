@@ -28,8 +28,14 @@ pub enum TokenCommand {
 #[derive(Debug, Args)]
 pub struct KeyArgs {
     /// The endpoint's secret_key_base (at least 20 bytes).
-    #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true, value_name = "KEY", value_parser = parse_key_base)]
-    pub secret_key_base: SecretKeyBase,
+    // Checked in run(), not by clap: clap's error would echo the (secret) value.
+    #[arg(
+        long,
+        env = "SECRET_KEY_BASE",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub secret_key_base: String,
     /// The salt, e.g. "user socket".
     #[arg(long, value_name = "SALT")]
     pub salt: String,
@@ -76,8 +82,14 @@ pub enum SignedAt {
     Secs(f64),
 }
 
-fn parse_key_base(s: &str) -> Result<SecretKeyBase, String> {
-    SecretKeyBase::new(s).map_err(|e| e.to_string())
+impl KeyArgs {
+    /// The validated key base, or the usage error (exit 2) that says why not, without the value.
+    fn key_base(&self) -> Result<SecretKeyBase, ExitCode> {
+        SecretKeyBase::new(self.secret_key_base.as_bytes()).map_err(|e| {
+            eprintln!("error: invalid --secret-key-base / SECRET_KEY_BASE: {e}");
+            ExitCode::from(2)
+        })
+    }
 }
 
 fn parse_json(s: &str) -> Result<Value, String> {
@@ -109,6 +121,10 @@ pub fn run(cmd: TokenCommand) -> ExitCode {
 }
 
 fn sign(args: SignArgs) -> ExitCode {
+    let key_base = match args.key.key_base() {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mut opts = SignOptions::new();
     match args.signed_at {
         Some(SignedAt::Ms(ms)) => opts = opts.signed_at_ms(ms),
@@ -118,7 +134,7 @@ fn sign(args: SignArgs) -> ExitCode {
     if let Some(max_age) = args.max_age {
         opts = opts.max_age(max_age);
     }
-    match token::sign(&args.key.secret_key_base, &args.key.salt, &args.data, &opts) {
+    match token::sign(&key_base, &args.key.salt, &args.data, &opts) {
         Ok(tok) => {
             println!("{tok}");
             ExitCode::SUCCESS
@@ -131,16 +147,15 @@ fn sign(args: SignArgs) -> ExitCode {
 }
 
 fn verify(args: VerifyArgs) -> ExitCode {
+    let key_base = match args.key.key_base() {
+        Ok(k) => k,
+        Err(code) => return code,
+    };
     let mut opts = VerifyOptions::new();
     if let Some(max_age) = args.max_age {
         opts = opts.max_age(max_age);
     }
-    match token::verify(
-        &args.key.secret_key_base,
-        &args.key.salt,
-        &args.token,
-        &opts,
-    ) {
+    match token::verify(&key_base, &args.key.salt, &args.token, &opts) {
         Ok(data) => {
             println!("{}", phx_protocol::json::to_string(&data));
             ExitCode::SUCCESS
