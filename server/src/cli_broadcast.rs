@@ -17,6 +17,9 @@ pub struct BroadcastArgs {
     /// Bearer token, when the server has --control-token.
     #[arg(long, env = "CONTROL_TOKEN", hide_env_values = true)]
     control_token: Option<String>,
+    /// Publish through Redis instead of --control-url (no server needed).
+    #[command(flatten)]
+    pubsub: crate::cli_pubsub::PubSubArgs,
     /// Publish this many copies.
     #[arg(long)]
     count: Option<u64>,
@@ -29,7 +32,23 @@ pub struct BroadcastArgs {
 }
 
 pub async fn run(args: BroadcastArgs) -> ExitCode {
-    let payload: Value = match args.payload.as_deref().map(serde_json::from_str).transpose() {
+    if args.pubsub.pubsub.is_some() {
+        let (topic, event, payload) = (&args.topic, &args.event, args.payload.as_deref());
+        return crate::cli_pubsub::broadcast(
+            &args.pubsub,
+            topic,
+            event,
+            payload,
+            args.count.unwrap_or(1),
+        )
+        .await;
+    }
+    let payload: Value = match args
+        .payload
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+    {
         Ok(p) => p.unwrap_or_else(|| json!({})),
         Err(e) => {
             eprintln!("phx-server broadcast: PAYLOAD_JSON is not valid JSON: {e}");
@@ -40,7 +59,14 @@ pub async fn run(args: BroadcastArgs) -> ExitCode {
     if let Some(c) = args.count {
         body["count"] = json!(c);
     }
-    match post(&args.control_url, "/api/broadcast", args.control_token.as_deref(), &body).await {
+    match post(
+        &args.control_url,
+        "/api/broadcast",
+        args.control_token.as_deref(),
+        &body,
+    )
+    .await
+    {
         Ok((200, text)) => {
             println!("{text}");
             ExitCode::SUCCESS
@@ -56,18 +82,29 @@ pub async fn run(args: BroadcastArgs) -> ExitCode {
     }
 }
 
-async fn post(base: &str, path: &str, token: Option<&str>, body: &Value) -> Result<(u16, String), String> {
+async fn post(
+    base: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &Value,
+) -> Result<(u16, String), String> {
     let url = url::Url::parse(base).map_err(|e| format!("bad --control-url {base:?}: {e}"))?;
     if url.scheme() != "http" {
         return Err(format!("--control-url must be http://, got {base:?}"));
     }
-    let host = url.host_str().ok_or_else(|| format!("--control-url has no host: {base:?}"))?.to_owned();
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("--control-url has no host: {base:?}"))?
+        .to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let stream = tokio::net::TcpStream::connect((host.as_str(), port))
         .await
-        .map_err(|e| format!("cannot connect to {host}:{port}: {e} (is the server running with --control?)"))?;
-    let (mut sender, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.map_err(|e| format!("http handshake: {e}"))?;
+        .map_err(|e| {
+            format!("cannot connect to {host}:{port}: {e} (is the server running with --control?)")
+        })?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("http handshake: {e}"))?;
     tokio::spawn(conn);
     let mut req = Request::post(path)
         .header("host", format!("{host}:{port}"))
@@ -75,9 +112,19 @@ async fn post(base: &str, path: &str, token: Option<&str>, body: &Value) -> Resu
     if let Some(t) = token {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let req = req.body(Full::new(Bytes::from(body.to_string()))).map_err(|e| format!("request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("request failed: {e}"))?;
+    let req = req
+        .body(Full::new(Bytes::from(body.to_string())))
+        .map_err(|e| format!("request: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("request failed: {e}"))?;
     let status = resp.status().as_u16();
-    let bytes = resp.into_body().collect().await.map_err(|e| format!("reading response: {e}"))?.to_bytes();
+    let bytes = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| format!("reading response: {e}"))?
+        .to_bytes();
     Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }

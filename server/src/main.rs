@@ -2,6 +2,7 @@
 //!
 //! - `phx-server serve [flags]`: serve HelloSockets (env `PORT`, `SECRET_KEY_BASE`, `NODE_NAME`).
 //! - `phx-server broadcast --control-url URL TOPIC EVENT [PAYLOAD_JSON]`: call the control API.
+//! - `--pubsub redis://HOST:PORT` (env `PHX_PUBSUB`): join / publish into a Redis-backed cluster.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -11,9 +12,14 @@ use clap::{Args, Parser, Subcommand};
 use phx_server::{Compat, Config};
 
 mod cli_broadcast;
+mod cli_pubsub;
 
 #[derive(Parser)]
-#[command(name = "phx-server", version, about = "Reference Phoenix Channels server (the HelloSockets app)")]
+#[command(
+    name = "phx-server",
+    version,
+    about = "Reference Phoenix Channels server (the HelloSockets app)"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,7 +29,7 @@ struct Cli {
 enum Command {
     /// Serve HelloSockets (UserSocket on /socket, AuthSocket on /auth_socket).
     Serve(ServeArgs),
-    /// Broadcast through a running server's control API.
+    /// Broadcast through a running server's control API, or into a cluster with --pubsub.
     Broadcast(cli_broadcast::BroadcastArgs),
 }
 
@@ -71,6 +77,8 @@ struct ServeArgs {
     /// Channels per socket (1.8 only).
     #[arg(long)]
     max_channels: Option<usize>,
+    #[command(flatten)]
+    pubsub: cli_pubsub::ServePubSubArgs,
 }
 
 impl ServeArgs {
@@ -106,11 +114,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("phx-server: cannot start the async runtime: {e}");
@@ -138,10 +150,20 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let backplane = match cli_pubsub::backplane(&args.pubsub).await {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
-    match phx_server::run(listener, args.config(), shutdown).await {
+    match phx_server::serve(
+        listener,
+        phx_server::Endpoint::hello_sockets(args.config(), backplane),
+        shutdown,
+    )
+    .await
+    {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("phx-server: {e}");

@@ -15,7 +15,12 @@ pub(crate) struct Backoff {
 impl Backoff {
     pub(crate) fn new(initial: Duration, max: Duration, seed: u64) -> Self {
         let initial = initial.max(Duration::from_millis(1));
-        Backoff { initial, max: max.max(initial), next: initial, seed: seed | 1 }
+        Backoff {
+            initial,
+            max: max.max(initial),
+            next: initial,
+            seed: seed | 1,
+        }
     }
 
     /// The delay before the next attempt.
@@ -46,7 +51,10 @@ mod tests {
         let bases = [100u64, 200, 400, 800, 1000, 1000];
         for (d, base) in delays.iter().zip(bases) {
             let base = Duration::from_millis(base);
-            assert!(*d >= base && *d <= base + base / 4, "{d:?} not within 25 % above {base:?}");
+            assert!(
+                *d >= base && *d <= base + base / 4,
+                "{d:?} not within 25 % above {base:?}"
+            );
         }
         b.reset();
         assert!(b.next_delay() < Duration::from_millis(126));

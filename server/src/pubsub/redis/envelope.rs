@@ -48,9 +48,10 @@ pub fn encode(origin: &str, broadcast: &Broadcast) -> Vec<u8> {
     map.insert("event".into(), Value::from(broadcast.event.as_str()));
     match &broadcast.payload {
         Payload::Json(v) => map.insert("payload".into(), v.clone()),
-        Payload::Binary(b) => {
-            map.insert("payload_b64".into(), Value::from(base64::engine::general_purpose::STANDARD.encode(b)))
-        }
+        Payload::Binary(b) => map.insert(
+            "payload_b64".into(),
+            Value::from(base64::engine::general_purpose::STANDARD.encode(b)),
+        ),
     };
     // Serialising a `Value` cannot fail (string keys only).
     serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
@@ -67,9 +68,12 @@ pub struct Envelope {
 
 /// Decodes a Redis message.
 pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
+    let value: Value =
+        serde_json::from_slice(bytes).map_err(|e| EnvelopeError::NotJson(e.to_string()))?;
     let Value::Object(mut map) = value else {
-        return Err(EnvelopeError::NotJson("a JSON value that is not an object".into()));
+        return Err(EnvelopeError::NotJson(
+            "a JSON value that is not an object".into(),
+        ));
     };
     match map.get("v").and_then(Value::as_u64) {
         Some(VERSION) => {}
@@ -82,13 +86,22 @@ pub fn decode(bytes: &[u8]) -> Result<Envelope, EnvelopeError> {
     let payload = match (map.remove("payload"), map.remove("payload_b64")) {
         (Some(v), None) => Payload::Json(v),
         (None, Some(Value::String(b64))) => Payload::binary(
-            base64::engine::general_purpose::STANDARD.decode(b64).map_err(|e| EnvelopeError::BadBase64(e.to_string()))?,
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|e| EnvelopeError::BadBase64(e.to_string()))?,
         ),
         (None, Some(_)) => return Err(EnvelopeError::BadField("payload_b64")),
         // Neither or both: ambiguous.
         _ => return Err(EnvelopeError::BadField("payload")),
     };
-    Ok(Envelope { origin, broadcast: Broadcast { topic, event, payload } })
+    Ok(Envelope {
+        origin,
+        broadcast: Broadcast {
+            topic,
+            event,
+            payload,
+        },
+    })
 }
 
 fn take_string(map: &mut Map<String, Value>, field: &'static str) -> Result<String, EnvelopeError> {
@@ -105,7 +118,11 @@ mod tests {
 
     #[test]
     fn json_payload_round_trips_and_matches_the_documented_shape() {
-        let b = Broadcast::new("ping", "request_ping", Payload::Json(json!({"x": [1, 2.5, "é"]})));
+        let b = Broadcast::new(
+            "ping",
+            "request_ping",
+            Payload::Json(json!({"x": [1, 2.5, "é"]})),
+        );
         let bytes = encode("server@127.0.0.1/ab/1", &b);
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
@@ -113,7 +130,13 @@ mod tests {
             json!({"v": 1, "origin": "server@127.0.0.1/ab/1", "topic": "ping", "event": "request_ping",
                    "payload": {"x": [1, 2.5, "é"]}})
         );
-        assert_eq!(decode(&bytes).unwrap(), Envelope { origin: "server@127.0.0.1/ab/1".into(), broadcast: b });
+        assert_eq!(
+            decode(&bytes).unwrap(),
+            Envelope {
+                origin: "server@127.0.0.1/ab/1".into(),
+                broadcast: b
+            }
+        );
     }
 
     #[test]
@@ -138,12 +161,26 @@ mod tests {
     fn bad_messages_are_rejected_with_the_reason() {
         assert!(matches!(decode(b"hello"), Err(EnvelopeError::NotJson(_))));
         assert!(matches!(decode(b"[1]"), Err(EnvelopeError::NotJson(_))));
-        assert_eq!(decode(br#"{"v":2,"origin":"o"}"#), Err(EnvelopeError::UnsupportedVersion(2)));
-        assert_eq!(decode(br#"{"origin":"o"}"#), Err(EnvelopeError::BadField("v")));
-        assert_eq!(decode(br#"{"v":1,"topic":"t","event":"e","payload":{}}"#), Err(EnvelopeError::BadField("origin")));
-        assert_eq!(decode(br#"{"v":1,"origin":"o","topic":"t","event":"e"}"#), Err(EnvelopeError::BadField("payload")));
         assert_eq!(
-            decode(br#"{"v":1,"origin":"o","topic":"t","event":"e","payload":{},"payload_b64":""}"#),
+            decode(br#"{"v":2,"origin":"o"}"#),
+            Err(EnvelopeError::UnsupportedVersion(2))
+        );
+        assert_eq!(
+            decode(br#"{"origin":"o"}"#),
+            Err(EnvelopeError::BadField("v"))
+        );
+        assert_eq!(
+            decode(br#"{"v":1,"topic":"t","event":"e","payload":{}}"#),
+            Err(EnvelopeError::BadField("origin"))
+        );
+        assert_eq!(
+            decode(br#"{"v":1,"origin":"o","topic":"t","event":"e"}"#),
+            Err(EnvelopeError::BadField("payload"))
+        );
+        assert_eq!(
+            decode(
+                br#"{"v":1,"origin":"o","topic":"t","event":"e","payload":{},"payload_b64":""}"#
+            ),
             Err(EnvelopeError::BadField("payload"))
         );
         assert!(matches!(
@@ -154,12 +191,19 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_ignored() {
-        let e = decode(br#"{"v":1,"origin":"o","topic":"t","event":"e","payload":{},"trace":"x"}"#).unwrap();
-        assert_eq!(e.broadcast, Broadcast::new("t", "e", Payload::empty_object()));
+        let e = decode(br#"{"v":1,"origin":"o","topic":"t","event":"e","payload":{},"trace":"x"}"#)
+            .unwrap();
+        assert_eq!(
+            e.broadcast,
+            Broadcast::new("t", "e", Payload::empty_object())
+        );
     }
 
     #[test]
     fn channel_is_derived_from_the_prefix() {
-        assert_eq!(channel_name("phx:HelloSockets"), "phx:HelloSockets:broadcast");
+        assert_eq!(
+            channel_name("phx:HelloSockets"),
+            "phx:HelloSockets:broadcast"
+        );
     }
 }

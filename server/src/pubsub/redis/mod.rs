@@ -171,7 +171,11 @@ impl Shared {
     /// Delivers a message from Redis to every attached node except its sender.
     fn deliver(&self, origin: &str, broadcast: &Broadcast) {
         let targets: Vec<LocalDelivery> = match self.nodes.read() {
-            Ok(nodes) => nodes.iter().filter(|a| a.origin != origin).map(|a| a.local.clone()).collect(),
+            Ok(nodes) => nodes
+                .iter()
+                .filter(|a| a.origin != origin)
+                .map(|a| a.local.clone())
+                .collect(),
             Err(_) => return,
         };
         if !targets.is_empty() {
@@ -195,12 +199,21 @@ impl RedisBackplane {
     /// Connects (publishing connection, then `SUBSCRIBE`) and starts the two tasks. Fails when
     /// Redis cannot be reached within `connect_timeout`: see [`RedisStartError`].
     pub async fn connect(config: RedisConfig) -> Result<Arc<RedisBackplane>, RedisStartError> {
-        let client =
-            config.client().map_err(|reason| RedisStartError::BadUrl { url: config.url.clone(), reason })?;
-        let unreachable = |reason: String| RedisStartError::Unreachable { url: config.url.clone(), reason };
+        let client = config.client().map_err(|reason| RedisStartError::BadUrl {
+            url: config.url.clone(),
+            reason,
+        })?;
+        let unreachable = |reason: String| RedisStartError::Unreachable {
+            url: config.url.clone(),
+            reason,
+        };
         let channel = config.channel();
-        let publisher_conn = publisher::open(&client, &config).await.map_err(unreachable)?;
-        let subscription = subscriber::open(&client, &config, &channel).await.map_err(unreachable)?;
+        let publisher_conn = publisher::open(&client, &config)
+            .await
+            .map_err(unreachable)?;
+        let subscription = subscriber::open(&client, &config, &channel)
+            .await
+            .map_err(unreachable)?;
         tracing::info!(url = %config.url, %channel, "redis backplane: connected and subscribed");
 
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
@@ -213,9 +226,26 @@ impl RedisBackplane {
             nodes: RwLock::new(Vec::new()),
             counters: Counters::default(),
         });
-        crate::spawn::spawn(publisher::run(shared.clone(), client.clone(), publisher_conn, rx, stop_rx.clone(), seed));
-        crate::spawn::spawn(subscriber::run(shared.clone(), client, subscription, stop_rx, seed.rotate_left(17)));
-        Ok(Arc::new(RedisBackplane { shared, queue, _stop: stop }))
+        crate::spawn::spawn(publisher::run(
+            shared.clone(),
+            client.clone(),
+            publisher_conn,
+            rx,
+            stop_rx.clone(),
+            seed,
+        ));
+        crate::spawn::spawn(subscriber::run(
+            shared.clone(),
+            client,
+            subscription,
+            stop_rx,
+            seed.rotate_left(17),
+        ));
+        Ok(Arc::new(RedisBackplane {
+            shared,
+            queue,
+            _stop: stop,
+        }))
     }
 
     /// The Redis channel in use.
@@ -242,7 +272,11 @@ impl Backplane for RedisBackplane {
     fn attach(&self, node: &NodeId, local: LocalDelivery) {
         let origin = self.shared.origin(node);
         if let Ok(mut nodes) = self.shared.nodes.write() {
-            nodes.push(Attached { node: node.clone(), origin, local });
+            nodes.push(Attached {
+                node: node.clone(),
+                origin,
+                local,
+            });
         }
     }
 
@@ -255,7 +289,12 @@ impl Backplane for RedisBackplane {
     fn publish(&self, origin: &NodeId, broadcast: &Broadcast) {
         let bytes = envelope::encode(&self.shared.origin(origin), broadcast);
         if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(bytes) {
-            let n = self.shared.counters.dropped_queue_full.fetch_add(1, Ordering::Relaxed) + 1;
+            let n = self
+                .shared
+                .counters
+                .dropped_queue_full
+                .fetch_add(1, Ordering::Relaxed)
+                + 1;
             // 1, 2, 4, 8, …: visible without flooding the log during a long outage.
             if n.is_power_of_two() {
                 tracing::warn!(

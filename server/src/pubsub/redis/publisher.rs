@@ -21,12 +21,20 @@ use super::{RedisConfig, Shared};
 const MAX_BATCH: usize = 256;
 
 /// Opens the publishing connection.
-pub(crate) async fn open(client: &redis::Client, config: &RedisConfig) -> Result<MultiplexedConnection, String> {
+pub(crate) async fn open(
+    client: &redis::Client,
+    config: &RedisConfig,
+) -> Result<MultiplexedConnection, String> {
     let conn_config = AsyncConnectionConfig::new()
         .set_connection_timeout(config.connect_timeout)
         .set_response_timeout(config.response_timeout);
     // The crate's connection timeout does not cover the handshake on every path; bound it all.
-    match timeout(config.connect_timeout, client.get_multiplexed_async_connection_with_config(&conn_config)).await {
+    match timeout(
+        config.connect_timeout,
+        client.get_multiplexed_async_connection_with_config(&conn_config),
+    )
+    .await
+    {
         Ok(Ok(c)) => Ok(c),
         Ok(Err(e)) => Err(e.to_string()),
         Err(_) => Err(format!("no answer within {:?}", config.connect_timeout)),
@@ -57,8 +65,14 @@ pub(crate) async fn run(
         if let Some(batch) = retry.take() {
             if let Err(e) = send(&shared, &mut c, &batch).await {
                 let n = batch.len() as u64;
-                shared.counters.lost_in_flight.fetch_add(n, Ordering::Relaxed);
-                tracing::warn!(lost = n, "redis backplane: resending the interrupted batch failed ({e}); it is lost");
+                shared
+                    .counters
+                    .lost_in_flight
+                    .fetch_add(n, Ordering::Relaxed);
+                tracing::warn!(
+                    lost = n,
+                    "redis backplane: resending the interrupted batch failed ({e}); it is lost"
+                );
                 continue;
             }
         }
@@ -96,18 +110,31 @@ pub(crate) async fn run(
     }
 }
 
-async fn send(shared: &Shared, conn: &mut MultiplexedConnection, batch: &[Vec<u8>]) -> Result<(), String> {
+async fn send(
+    shared: &Shared,
+    conn: &mut MultiplexedConnection,
+    batch: &[Vec<u8>],
+) -> Result<(), String> {
     let mut pipe = redis::pipe();
     for m in batch {
-        pipe.cmd("PUBLISH").arg(&shared.channel).arg(m.as_slice()).ignore();
+        pipe.cmd("PUBLISH")
+            .arg(&shared.channel)
+            .arg(m.as_slice())
+            .ignore();
     }
     match timeout(shared.config.response_timeout, pipe.query_async::<()>(conn)).await {
         Ok(Ok(())) => {
-            shared.counters.published.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            shared
+                .counters
+                .published
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             Ok(())
         }
         Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err(format!("no reply within {:?}", shared.config.response_timeout)),
+        Err(_) => Err(format!(
+            "no reply within {:?}",
+            shared.config.response_timeout
+        )),
     }
 }
 
@@ -130,7 +157,10 @@ async fn reconnect(
         match open(client, config).await {
             Ok(c) => {
                 backoff.reset();
-                shared.counters.publisher_reconnects.fetch_add(1, Ordering::Relaxed);
+                shared
+                    .counters
+                    .publisher_reconnects
+                    .fetch_add(1, Ordering::Relaxed);
                 let dropped = shared.counters.dropped_queue_full.load(Ordering::Relaxed);
                 tracing::info!(
                     url = %config.url, attempt, outage = ?started.elapsed(), dropped_total = dropped,
@@ -138,7 +168,9 @@ async fn reconnect(
                 );
                 return Some(c);
             }
-            Err(e) => tracing::warn!(url = %config.url, attempt, "redis backplane: publisher reconnect failed: {e}"),
+            Err(e) => {
+                tracing::warn!(url = %config.url, attempt, "redis backplane: publisher reconnect failed: {e}")
+            }
         }
     }
     None

@@ -49,12 +49,25 @@ pub struct Published {
 }
 
 /// Publishes `broadcasts` in order on the cluster's channel and waits for Redis to confirm.
-pub async fn publish(config: &RedisConfig, broadcasts: &[Broadcast]) -> Result<Published, PublishError> {
-    let client = config.client().map_err(|reason| PublishError::BadUrl { url: config.url.clone(), reason })?;
-    let mut conn = publisher::open(&client, config)
-        .await
-        .map_err(|reason| PublishError::Unreachable { url: config.url.clone(), reason })?;
-    let origin = format!("phx-server-broadcast/{:016x}", RandomState::new().hash_one(std::process::id()));
+pub async fn publish(
+    config: &RedisConfig,
+    broadcasts: &[Broadcast],
+) -> Result<Published, PublishError> {
+    let client = config.client().map_err(|reason| PublishError::BadUrl {
+        url: config.url.clone(),
+        reason,
+    })?;
+    let mut conn =
+        publisher::open(&client, config)
+            .await
+            .map_err(|reason| PublishError::Unreachable {
+                url: config.url.clone(),
+                reason,
+            })?;
+    let origin = format!(
+        "phx-server-broadcast/{:016x}",
+        RandomState::new().hash_one(std::process::id())
+    );
     let channel = config.channel();
     let total = broadcasts.len() as u64;
     let mut published = 0u64;
@@ -62,14 +75,23 @@ pub async fn publish(config: &RedisConfig, broadcasts: &[Broadcast]) -> Result<P
     for chunk in broadcasts.chunks(256) {
         let mut pipe = redis::pipe();
         for b in chunk {
-            pipe.cmd("PUBLISH").arg(&channel).arg(envelope::encode(&origin, b));
+            pipe.cmd("PUBLISH")
+                .arg(&channel)
+                .arg(envelope::encode(&origin, b));
         }
-        let replies: Vec<u64> = pipe
-            .query_async(&mut conn)
-            .await
-            .map_err(|e| PublishError::Failed { published, total, reason: e.to_string() })?;
+        let replies: Vec<u64> =
+            pipe.query_async(&mut conn)
+                .await
+                .map_err(|e| PublishError::Failed {
+                    published,
+                    total,
+                    reason: e.to_string(),
+                })?;
         published += chunk.len() as u64;
         receivers = replies.last().copied().unwrap_or(0);
     }
-    Ok(Published { count: published, receivers })
+    Ok(Published {
+        count: published,
+        receivers,
+    })
 }

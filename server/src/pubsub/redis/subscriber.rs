@@ -16,7 +16,11 @@ use super::backoff::Backoff;
 use super::{envelope, RedisConfig, Shared};
 
 /// Connects and subscribes to `channel`, all within `connect_timeout`.
-pub(crate) async fn open(client: &redis::Client, config: &RedisConfig, channel: &str) -> Result<PubSub, String> {
+pub(crate) async fn open(
+    client: &redis::Client,
+    config: &RedisConfig,
+    channel: &str,
+) -> Result<PubSub, String> {
     let attempt = async {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(channel).await?;
@@ -111,7 +115,9 @@ async fn resubscribe(
                 );
                 return Some(p);
             }
-            Err(e) => tracing::warn!(url = %config.url, attempt, "redis backplane: subscriber reconnect failed: {e}"),
+            Err(e) => {
+                tracing::warn!(url = %config.url, attempt, "redis backplane: subscriber reconnect failed: {e}")
+            }
         }
     }
     None
