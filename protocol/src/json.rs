@@ -4,6 +4,9 @@
 //! reply come out as `{"response":…,"status":…}` and nested keys are sorted too. This writer sorts
 //! keys at every level whatever `serde_json`'s map type is, so a dependency that enables
 //! `preserve_order` cannot change our bytes.
+//!
+//! Known difference: an Erlang map of more than 32 keys is a HAMT, and Jason writes it in hash
+//! order; this writer still sorts it, so such objects differ from Phoenix's bytes (same content).
 
 use serde_json::Value;
 

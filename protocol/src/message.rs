@@ -44,7 +44,8 @@ impl Ref {
             Value::String(s) => Ref::Str(s.clone()),
             Value::Number(n) => match n.as_i64() {
                 Some(i) => Ref::Int(i),
-                None => Ref::Other(n.to_string()),
+                // Printed as Jason would echo it (floats as `1.0e3`), not as serde_json prints.
+                None => Ref::Other(crate::json::to_string(v)),
             },
             other => Ref::Other(crate::json::to_string(other)),
         }

@@ -191,3 +191,24 @@ fn json_vectors_from_phoenix_tests() {
     ));
     assert_eq!(Vsn::V1.encode_server(&binary), Err(EncodeError::BinaryOnV1));
 }
+
+#[test]
+fn non_string_refs_echo_as_phoenix_prints_them() {
+    // Phoenix echoes refs as Jason prints the decoded term: floats in Erlang's short form.
+    let msg = Vsn::V2
+        .decode_client(&Frame::text(r#"[1000.0,1e3,"t","e",{}]"#))
+        .unwrap();
+    let reply = ServerMessage::Reply(Reply::ok(&msg, json!({})));
+    assert_eq!(
+        Vsn::V2.encode_server(&reply).unwrap(),
+        Frame::text(r#"[1.0e3,1.0e3,"t","phx_reply",{"response":{},"status":"ok"}]"#)
+    );
+    let msg = Vsn::V2
+        .decode_client(&Frame::text(r#"[18446744073709551615,[1],"t","e",{}]"#))
+        .unwrap();
+    let reply = ServerMessage::Reply(Reply::ok(&msg, json!({})));
+    assert_eq!(
+        Vsn::V2.encode_server(&reply).unwrap(),
+        Frame::text(r#"[18446744073709551615,[1],"t","phx_reply",{"response":{},"status":"ok"}]"#)
+    );
+}
