@@ -44,17 +44,25 @@ pub fn sign(
 }
 
 /// `Phoenix.Token.verify(endpoint, salt, token, max_age: max_age)` (seconds).
-pub fn verify(secret_key_base: &str, salt: &str, token: &str, max_age: u64) -> Result<Value, TokenError> {
+pub fn verify(
+    secret_key_base: &str,
+    salt: &str,
+    token: &str,
+    max_age: u64,
+) -> Result<Value, TokenError> {
     imp::verify(secret_key_base, salt, token, max_age)
 }
 
 mod imp {
-    use phx_protocol::token::{self as t, MaxAge, SecretKeyBase, SignOptions, VerifyError, VerifyOptions};
+    use phx_protocol::token::{
+        self as t, MaxAge, SecretKeyBase, SignOptions, VerifyError, VerifyOptions,
+    };
 
     use super::*;
 
     fn key_base(secret_key_base: &str) -> Result<SecretKeyBase, TokenError> {
-        SecretKeyBase::new(secret_key_base.as_bytes().to_vec()).map_err(|e| TokenError::Unsignable(e.to_string()))
+        SecretKeyBase::new(secret_key_base.as_bytes().to_vec())
+            .map_err(|e| TokenError::Unsignable(e.to_string()))
     }
 
     pub(super) fn sign(
@@ -71,12 +79,19 @@ mod imp {
         if let Some(age) = max_age {
             opts = opts.max_age(MaxAge::Seconds(i64::try_from(age).unwrap_or(i64::MAX)));
         }
-        t::sign(&key_base(secret_key_base)?, salt, data, &opts).map_err(|e| TokenError::Unsignable(e.to_string()))
+        t::sign(&key_base(secret_key_base)?, salt, data, &opts)
+            .map_err(|e| TokenError::Unsignable(e.to_string()))
     }
 
-    pub(super) fn verify(secret_key_base: &str, salt: &str, token: &str, max_age: u64) -> Result<Value, TokenError> {
+    pub(super) fn verify(
+        secret_key_base: &str,
+        salt: &str,
+        token: &str,
+        max_age: u64,
+    ) -> Result<Value, TokenError> {
         let key = key_base(secret_key_base).map_err(|_| TokenError::Invalid)?;
-        let opts = VerifyOptions::new().max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
+        let opts = VerifyOptions::new()
+            .max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
         t::verify(&key, salt, token, &opts).map_err(|e| match e {
             VerifyError::Missing => TokenError::Missing,
             VerifyError::Expired => TokenError::Expired,

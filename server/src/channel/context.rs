@@ -28,7 +28,15 @@ impl<'a> ChannelContext<'a> {
         socket_id: Option<&'a str>,
         endpoint: &'a Endpoint,
     ) -> Self {
-        ChannelContext { topic, join_ref, assigns, socket_id, endpoint, pushes: Vec::new(), timers: Vec::new() }
+        ChannelContext {
+            topic,
+            join_ref,
+            assigns,
+            socket_id,
+            endpoint,
+            pushes: Vec::new(),
+            timers: Vec::new(),
+        }
     }
 
     /// The channel's topic.

@@ -58,12 +58,18 @@ pub struct ReplyWith {
 impl ReplyWith {
     /// `{:ok, payload}`.
     pub fn ok(payload: impl Into<Payload>) -> Self {
-        ReplyWith { status: "ok".into(), payload: payload.into() }
+        ReplyWith {
+            status: "ok".into(),
+            payload: payload.into(),
+        }
     }
 
     /// `{:error, payload}`.
     pub fn error(payload: impl Into<Payload>) -> Self {
-        ReplyWith { status: "error".into(), payload: payload.into() }
+        ReplyWith {
+            status: "error".into(),
+            payload: payload.into(),
+        }
     }
 }
 
@@ -107,12 +113,16 @@ pub struct Crash {
 impl Crash {
     /// A crash with a reason.
     pub fn new(reason: impl Into<String>) -> Self {
-        Crash { reason: reason.into() }
+        Crash {
+            reason: reason.into(),
+        }
     }
 
     /// Phoenix's `FunctionClauseError` for an event no `handle_in` clause matches.
     pub fn no_clause(callback: &str, event: &str) -> Self {
-        Crash::new(format!("no function clause matching {callback}({event:?}, …)"))
+        Crash::new(format!(
+            "no function clause matching {callback}({event:?}, …)"
+        ))
     }
 }
 
@@ -120,10 +130,20 @@ impl Crash {
 /// (Phoenix keeps it in `socket.assigns`).
 pub trait Channel: Send + 'static {
     /// `join/3`. Called once; the topic is in `ctx.topic()`.
-    fn join(&mut self, topic: &str, payload: Payload, ctx: &mut ChannelContext<'_>) -> Result<JoinOutcome, Crash>;
+    fn join(
+        &mut self,
+        topic: &str,
+        payload: Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<JoinOutcome, Crash>;
 
     /// `handle_in/3` for every event the client pushes to this channel.
-    fn handle_in(&mut self, event: &str, payload: Payload, ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash>;
+    fn handle_in(
+        &mut self,
+        event: &str,
+        payload: Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash>;
 
     /// `intercept [...]`: broadcast events that go through [`Channel::handle_out`] instead of the
     /// fastlane.
@@ -132,7 +152,12 @@ pub trait Channel: Send + 'static {
     }
 
     /// `handle_out/3` for an intercepted broadcast. The default pushes it unchanged.
-    fn handle_out(&mut self, event: &str, payload: &Payload, ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_out(
+        &mut self,
+        event: &str,
+        payload: &Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         ctx.push(event, payload.clone());
         Ok(Outcome::NoReply)
     }

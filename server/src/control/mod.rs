@@ -38,18 +38,35 @@ fn error(status: StatusCode, msg: impl std::fmt::Display) -> HttpResponse {
 }
 
 /// Serves `/api/*`.
-pub(crate) async fn handle(req: Request<Incoming>, peer: SocketAddr, endpoint: Endpoint) -> HttpResponse {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    endpoint: Endpoint,
+) -> HttpResponse {
     let config = endpoint.config();
     if !config.control {
-        return error(StatusCode::NOT_FOUND, "the control API is disabled (start the server with --control)");
+        return error(
+            StatusCode::NOT_FOUND,
+            "the control API is disabled (start the server with --control)",
+        );
     }
     if !peer.ip().is_loopback() {
-        return error(StatusCode::FORBIDDEN, "the control API serves loopback peers only");
+        return error(
+            StatusCode::FORBIDDEN,
+            "the control API serves loopback peers only",
+        );
     }
     if let Some(token) = &config.control_token {
-        let presented = req.headers().get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
         if presented != Some(token.as_str()) {
-            return error(StatusCode::UNAUTHORIZED, "missing or wrong `Authorization: Bearer <control token>`");
+            return error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong `Authorization: Bearer <control token>`",
+            );
         }
     }
     let path = req.uri().path().to_owned();
@@ -65,11 +82,22 @@ pub(crate) async fn handle(req: Request<Incoming>, peer: SocketAddr, endpoint: E
         );
     }
     if req.method() != Method::POST {
-        return error(StatusCode::METHOD_NOT_ALLOWED, format!("{} {path}: use POST", req.method()));
+        return error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("{} {path}: use POST", req.method()),
+        );
     }
-    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY).collect().await {
+    let body = match http_body_util::Limited::new(req.into_body(), MAX_BODY)
+        .collect()
+        .await
+    {
         Ok(b) => b.to_bytes(),
-        Err(e) => return error(StatusCode::BAD_REQUEST, format!("cannot read the request body: {e}")),
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the request body: {e}"),
+            )
+        }
     };
     let result = match path.as_str() {
         "/api/broadcast" => parse(&body).and_then(|r| broadcast(&endpoint, r)),
@@ -120,11 +148,20 @@ fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, String> 
 }
 
 fn token(endpoint: &Endpoint, r: TokenRequest) -> Result<Value, String> {
-    let token = crate::token::sign(&endpoint.config().secret_key_base, &r.salt, &r.data, r.signed_at, r.max_age)
-        .map_err(|e| e.to_string())?;
+    let token = crate::token::sign(
+        &endpoint.config().secret_key_base,
+        &r.salt,
+        &r.data,
+        r.signed_at,
+        r.max_age,
+    )
+    .map_err(|e| e.to_string())?;
     Ok(json!({"token": token}))
 }
 
 fn unix_micros() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_micros() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
 }

@@ -58,7 +58,8 @@ pub(crate) fn decode_payload(v: Value) -> Result<Payload, String> {
     if let Value::Object(map) = &v {
         if let (1, Some(hex_str)) = (map.len(), map.get("$binary")) {
             let hex_str = hex_str.as_str().ok_or("\"$binary\" must be a hex string")?;
-            let bytes = hex::decode(hex_str).map_err(|e| format!("\"$binary\" is not valid hex: {e}"))?;
+            let bytes =
+                hex::decode(hex_str).map_err(|e| format!("\"$binary\" is not valid hex: {e}"))?;
             return Ok(Payload::binary(bytes));
         }
     }

@@ -16,10 +16,17 @@ use super::{upgrade, Endpoint};
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
 
 /// Routes one request.
-pub(crate) async fn handle(req: Request<Incoming>, peer: SocketAddr, endpoint: Endpoint) -> Result<HttpResponse, Infallible> {
+pub(crate) async fn handle(
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    endpoint: Endpoint,
+) -> Result<HttpResponse, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/" && req.method() == Method::GET {
-        return Ok(json_response(StatusCode::OK, &json!({"node": endpoint.node_name(), "ok": true})));
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({"node": endpoint.node_name(), "ok": true}),
+        ));
     }
     if let Some(mount_path) = path.strip_suffix("/websocket") {
         if let Some(mount) = endpoint.mount(mount_path).cloned() {
@@ -29,7 +36,10 @@ pub(crate) async fn handle(req: Request<Incoming>, peer: SocketAddr, endpoint: E
     if path.starts_with("/api/") {
         return Ok(crate::control::handle(req, peer, endpoint).await);
     }
-    Ok(json_response(StatusCode::NOT_FOUND, &json!({"errors": {"detail": "Not Found"}})))
+    Ok(json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"errors": {"detail": "Not Found"}}),
+    ))
 }
 
 /// A JSON response.
@@ -37,8 +47,14 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
     let text = phx_protocol::json::to_string(body);
     let mut resp = Response::new(Full::new(Bytes::from(text)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
-    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("max-age=0, private, must-revalidate"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    resp.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("max-age=0, private, must-revalidate"),
+    );
     resp
 }
 
@@ -46,8 +62,12 @@ pub(crate) fn json_response(status: StatusCode, body: &Value) -> HttpResponse {
 pub(crate) fn empty_response(status: StatusCode) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::new()));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("max-age=0, private, must-revalidate"));
-    resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+    resp.headers_mut().insert(
+        CACHE_CONTROL,
+        HeaderValue::from_static("max-age=0, private, must-revalidate"),
+    );
+    resp.headers_mut()
+        .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     resp
 }
 
@@ -55,6 +75,9 @@ pub(crate) fn empty_response(status: StatusCode) -> HttpResponse {
 pub(crate) fn text_response(status: StatusCode, text: &str) -> HttpResponse {
     let mut resp = Response::new(Full::new(Bytes::from(text.to_owned())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }

@@ -50,7 +50,10 @@ pub struct Mount {
 impl Mount {
     /// Mounts `handler` at `path`.
     pub fn new(path: impl Into<String>, handler: impl SocketHandler) -> Self {
-        Mount { path: path.into(), handler: Arc::new(handler) }
+        Mount {
+            path: path.into(),
+            handler: Arc::new(handler),
+        }
     }
 }
 
@@ -85,7 +88,14 @@ impl Drop for Registration {
 impl Endpoint {
     /// The HelloSockets endpoint: `/socket` (UserSocket) and `/auth_socket` (AuthSocket).
     pub fn hello_sockets(config: Config, backplane: Option<Arc<dyn Backplane>>) -> Self {
-        Self::new(config, backplane, vec![Mount::new("/socket", UserSocket), Mount::new("/auth_socket", AuthSocket)])
+        Self::new(
+            config,
+            backplane,
+            vec![
+                Mount::new("/socket", UserSocket),
+                Mount::new("/auth_socket", AuthSocket),
+            ],
+        )
     }
 
     /// An endpoint with custom socket mounts.
@@ -124,7 +134,9 @@ impl Endpoint {
 
     /// `Endpoint.broadcast(topic, event, payload)`: this node at once, then the cluster.
     pub fn broadcast(&self, topic: &str, event: &str, payload: Payload) {
-        self.inner.pubsub.broadcast(&Broadcast::new(topic, event, payload));
+        self.inner
+            .pubsub
+            .broadcast(&Broadcast::new(topic, event, payload));
     }
 
     /// `Endpoint.broadcast(socket_id, "disconnect", %{})`: closes every socket with that id.
@@ -184,7 +196,11 @@ impl Endpoint {
     }
 
     fn conns(&self) -> Vec<Arc<ConnHandle>> {
-        self.inner.conns.lock().map(|c| c.values().cloned().collect()).unwrap_or_default()
+        self.inner
+            .conns
+            .lock()
+            .map(|c| c.values().cloned().collect())
+            .unwrap_or_default()
     }
 
     pub(crate) fn next_conn_id(&self) -> u64 {
@@ -196,6 +212,9 @@ impl Endpoint {
         if let Ok(mut conns) = self.inner.conns.lock() {
             conns.insert(id, conn);
         }
-        Registration { endpoint: self.clone(), id }
+        Registration {
+            endpoint: self.clone(),
+            id,
+        }
     }
 }

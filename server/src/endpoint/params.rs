@@ -29,13 +29,17 @@ fn insert(params: &mut Map<String, Value>, key: &str, value: Value) {
     let inner = &rest[1..close];
     let tail = &rest[close + 1..];
     if inner.is_empty() {
-        let entry = params.entry(base.to_owned()).or_insert_with(|| Value::Array(Vec::new()));
+        let entry = params
+            .entry(base.to_owned())
+            .or_insert_with(|| Value::Array(Vec::new()));
         match entry {
             Value::Array(list) => list.push(value),
             other => *other = Value::Array(vec![value]),
         }
     } else {
-        let entry = params.entry(base.to_owned()).or_insert_with(|| Value::Object(Map::new()));
+        let entry = params
+            .entry(base.to_owned())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !entry.is_object() {
             *entry = Value::Object(Map::new());
         }
@@ -53,8 +57,14 @@ mod tests {
     #[test]
     fn decodes_like_plug() {
         let p = decode_query(Some("vsn=2.0.0&token=a%2Bb&l[]=1&l[]=2&m[k]=v"));
-        assert_eq!(Value::Object(p), json!({"vsn": "2.0.0", "token": "a+b", "l": ["1", "2"], "m": {"k": "v"}}));
-        assert_eq!(Value::Object(decode_query(Some("vsn[]=2.0.0"))), json!({"vsn": ["2.0.0"]}));
+        assert_eq!(
+            Value::Object(p),
+            json!({"vsn": "2.0.0", "token": "a+b", "l": ["1", "2"], "m": {"k": "v"}})
+        );
+        assert_eq!(
+            Value::Object(decode_query(Some("vsn[]=2.0.0"))),
+            json!({"vsn": ["2.0.0"]})
+        );
         assert!(decode_query(None).is_empty());
     }
 }

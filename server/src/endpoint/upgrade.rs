@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
+use hyper::header::{
+    HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_VERSION, UPGRADE,
+};
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
@@ -46,7 +49,10 @@ pub(crate) async fn upgrade(
             Compat::V1_7 => {
                 // Version.parse/1 raises on a list: Phoenix 1.7 answers with its ErrorJSON view.
                 tracing::error!("** (FunctionClauseError) no function clause matching in Version.parse/1: {other}");
-                return json_response(StatusCode::INTERNAL_SERVER_ERROR, &json!({"errors": {"detail": "Internal Server Error"}}));
+                return json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    &json!({"errors": {"detail": "Internal Server Error"}}),
+                );
             }
             Compat::V1_8 => {
                 tracing::error!("Client sent invalid transport version: {other}");
@@ -57,7 +63,9 @@ pub(crate) async fn upgrade(
     let vsn = match vsn {
         Ok(v) => v,
         Err(e) => {
-            tracing::error!("The client's requested transport version does not match any serializer: {e}");
+            tracing::error!(
+                "The client's requested transport version does not match any serializer: {e}"
+            );
             return empty_response(StatusCode::FORBIDDEN);
         }
     };
@@ -69,20 +77,37 @@ pub(crate) async fn upgrade(
     let headers = req.headers();
     let has_token = |name, token: &str| {
         headers.get_all(name).iter().any(|v: &HeaderValue| {
-            v.to_str().is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
+            v.to_str()
+                .is_ok_and(|s| s.split(',').any(|p| p.trim().eq_ignore_ascii_case(token)))
         })
     };
     if !has_token(CONNECTION, "upgrade") {
-        return text_response(StatusCode::BAD_REQUEST, "'connection' header must contain 'upgrade', got []");
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "'connection' header must contain 'upgrade', got []",
+        );
     }
     if !has_token(UPGRADE, "websocket") {
-        return text_response(StatusCode::BAD_REQUEST, "'upgrade' header must contain 'websocket', got []");
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "'upgrade' header must contain 'websocket', got []",
+        );
     }
-    if headers.get(SEC_WEBSOCKET_VERSION).and_then(|v| v.to_str().ok()) != Some("13") {
-        return text_response(StatusCode::BAD_REQUEST, "'sec-websocket-version' header must equal '13'");
+    if headers
+        .get(SEC_WEBSOCKET_VERSION)
+        .and_then(|v| v.to_str().ok())
+        != Some("13")
+    {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "'sec-websocket-version' header must equal '13'",
+        );
     }
     let Some(key) = headers.get(SEC_WEBSOCKET_KEY) else {
-        return text_response(StatusCode::BAD_REQUEST, "'sec-websocket-key' header is absent");
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "'sec-websocket-key' header is absent",
+        );
     };
     let accept = derive_accept_key(key.as_bytes());
 
@@ -95,8 +120,14 @@ pub(crate) async fn upgrade(
     crate::spawn::spawn(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(ws_config)).await;
-                crate::socket::connection::serve(ws, endpoint2, handler, assigns, socket_id, vsn).await;
+                let ws = WebSocketStream::from_raw_socket(
+                    TokioIo::new(upgraded),
+                    Role::Server,
+                    Some(ws_config),
+                )
+                .await;
+                crate::socket::connection::serve(ws, endpoint2, handler, assigns, socket_id, vsn)
+                    .await;
             }
             Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
         }

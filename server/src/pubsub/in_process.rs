@@ -40,7 +40,11 @@ impl Backplane for InProcessBus {
 
     fn publish(&self, origin: &NodeId, broadcast: &Broadcast) {
         let targets: Vec<LocalDelivery> = match self.nodes.read() {
-            Ok(nodes) => nodes.iter().filter(|(id, _)| id != origin).map(|(_, l)| l.clone()).collect(),
+            Ok(nodes) => nodes
+                .iter()
+                .filter(|(id, _)| id != origin)
+                .map(|(_, l)| l.clone())
+                .collect(),
             Err(_) => return,
         };
         for local in targets {

@@ -43,7 +43,11 @@ pub(crate) struct Subscription {
 /// What a subscription is for.
 pub(crate) enum SubKind {
     /// A joined channel: fastlane unless the event is intercepted.
-    Channel { chan_key: u64, vsn: Vsn, intercepts: &'static [&'static str] },
+    Channel {
+        chan_key: u64,
+        vsn: Vsn,
+        intercepts: &'static [&'static str],
+    },
     /// The socket's id topic: only `"disconnect"` matters.
     SocketId,
 }
@@ -65,7 +69,12 @@ impl LocalDelivery {
     /// An empty registry.
     pub fn new() -> Self {
         let shards = (0..SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
-        LocalDelivery { inner: Arc::new(Registry { shards, next_id: AtomicU64::new(1) }) }
+        LocalDelivery {
+            inner: Arc::new(Registry {
+                shards,
+                next_id: AtomicU64::new(1),
+            }),
+        }
     }
 
     fn shard(&self, topic: &str) -> &Shard {
@@ -74,12 +83,23 @@ impl LocalDelivery {
         &self.inner.shards[(h.finish() as usize) % SHARDS]
     }
 
-    pub(crate) fn subscribe(&self, topic: &str, conn: Arc<ConnHandle>, kind: SubKind) -> SubscriptionRef {
+    pub(crate) fn subscribe(
+        &self,
+        topic: &str,
+        conn: Arc<ConnHandle>,
+        kind: SubKind,
+    ) -> SubscriptionRef {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut shard) = self.shard(topic).write() {
-            shard.entry(topic.to_owned()).or_default().push(Subscription { id, conn, kind });
+            shard
+                .entry(topic.to_owned())
+                .or_default()
+                .push(Subscription { id, conn, kind });
         }
-        SubscriptionRef { topic: topic.to_owned(), id }
+        SubscriptionRef {
+            topic: topic.to_owned(),
+            id,
+        }
     }
 
     pub(crate) fn unsubscribe(&self, sub: &SubscriptionRef) {
@@ -95,13 +115,20 @@ impl LocalDelivery {
 
     /// Number of local subscriptions on `topic` (channels and socket ids).
     pub fn subscriber_count(&self, topic: &str) -> usize {
-        self.shard(topic).read().map(|s| s.get(topic).map_or(0, Vec::len)).unwrap_or(0)
+        self.shard(topic)
+            .read()
+            .map(|s| s.get(topic).map_or(0, Vec::len))
+            .unwrap_or(0)
     }
 
     /// Delivers a broadcast to this node's subscribers only.
     pub fn deliver(&self, broadcast: &Broadcast) {
-        let Ok(shard) = self.shard(&broadcast.topic).read() else { return };
-        let Some(subs) = shard.get(&broadcast.topic) else { return };
+        let Ok(shard) = self.shard(&broadcast.topic).read() else {
+            return;
+        };
+        let Some(subs) = shard.get(&broadcast.topic) else {
+            return;
+        };
         // Encoded once per serializer, shared by every fastlane subscriber.
         let mut frames: [Option<Option<tokio_tungstenite::tungstenite::Message>>; 2] = [None, None];
         let mut shared: Option<Arc<Broadcast>> = None;
@@ -112,10 +139,19 @@ impl LocalDelivery {
                         sub.conn.request(Inbox::Disconnect);
                     }
                 }
-                SubKind::Channel { chan_key, vsn, intercepts } => {
+                SubKind::Channel {
+                    chan_key,
+                    vsn,
+                    intercepts,
+                } => {
                     if intercepts.contains(&broadcast.event.as_str()) {
-                        let b = shared.get_or_insert_with(|| Arc::new(broadcast.clone())).clone();
-                        sub.conn.request(Inbox::Intercept { chan_key: *chan_key, broadcast: b });
+                        let b = shared
+                            .get_or_insert_with(|| Arc::new(broadcast.clone()))
+                            .clone();
+                        sub.conn.request(Inbox::Intercept {
+                            chan_key: *chan_key,
+                            broadcast: b,
+                        });
                         continue;
                     }
                     let slot = match vsn {

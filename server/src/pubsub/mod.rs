@@ -31,7 +31,10 @@ impl NodeId {
     /// A fresh id for a node named `name`.
     pub fn new(name: impl Into<String>) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        NodeId { name: name.into(), instance: NEXT.fetch_add(1, Ordering::Relaxed) }
+        NodeId {
+            name: name.into(),
+            instance: NEXT.fetch_add(1, Ordering::Relaxed),
+        }
     }
 }
 
@@ -64,7 +67,11 @@ impl PubSub {
         if let Some(bp) = &backplane {
             bp.attach(&node, local.clone());
         }
-        PubSub { node, local, backplane }
+        PubSub {
+            node,
+            local,
+            backplane,
+        }
     }
 
     /// This node's id.

@@ -48,10 +48,19 @@ pub(crate) async fn serve<S>(
     let config = endpoint.config().clone();
     let (out_tx, out_rx) = mpsc::channel(config.outbound_queue.max(1));
     let (inbox_tx, mut inbox_rx) = mpsc::channel(config.outbound_queue.max(1).saturating_mul(4));
-    let conn = Arc::new(ConnHandle::new(endpoint.next_conn_id(), socket_id.clone(), out_tx, inbox_tx));
+    let conn = Arc::new(ConnHandle::new(
+        endpoint.next_conn_id(),
+        socket_id.clone(),
+        out_tx,
+        inbox_tx,
+    ));
     let _registration = endpoint.register(conn.clone());
-    let id_sub =
-        socket_id.as_ref().map(|sid| endpoint.pubsub().local().subscribe(sid, conn.clone(), SubKind::SocketId));
+    let id_sub = socket_id.as_ref().map(|sid| {
+        endpoint
+            .pubsub()
+            .local()
+            .subscribe(sid, conn.clone(), SubKind::SocketId)
+    });
 
     let (sink, mut stream) = ws.split();
     let writer = crate::spawn::spawn(writer_loop(sink, out_rx));
@@ -124,7 +133,10 @@ pub(crate) async fn serve<S>(
             writer.abort();
         }
         End::Close(code) => {
-            let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
+            let frame = CloseFrame {
+                code: CloseCode::from(code),
+                reason: "".into(),
+            };
             conn.force_frame(WsMessage::Close(Some(frame)));
             // Wait (bounded) for the client's close reply, then drop the TCP connection.
             let grace = config.shutdown_grace;
@@ -143,7 +155,10 @@ pub(crate) async fn serve<S>(
         }
         End::ClientGone => {
             // Lets tungstenite answer a client close; then the writer ends with the queue.
-            let _ = timeout(config.shutdown_grace, async { while let Some(Ok(_)) = stream.next().await {} }).await;
+            let _ = timeout(config.shutdown_grace, async {
+                while let Some(Ok(_)) = stream.next().await {}
+            })
+            .await;
             writer.abort();
         }
     }
@@ -155,14 +170,24 @@ fn flush(state: &mut SocketState, conn: &Arc<ConnHandle>, vsn: Vsn) {
     for msg in messages {
         match encode(vsn, &msg) {
             Ok(frame) => conn.send_frame(frame),
-            Err(e) => tracing::error!(conn = conn.id, topic = msg.topic(), event = msg.event(), "cannot encode: {e}"),
+            Err(e) => tracing::error!(
+                conn = conn.id,
+                topic = msg.topic(),
+                event = msg.event(),
+                "cannot encode: {e}"
+            ),
         }
     }
     for timer in timers {
         let inbox = conn.inbox();
         crate::spawn::spawn(async move {
             tokio::time::sleep(timer.delay).await;
-            let _ = inbox.send(Inbox::Info { chan_key: timer.chan_key, msg: timer.msg }).await;
+            let _ = inbox
+                .send(Inbox::Info {
+                    chan_key: timer.chan_key,
+                    msg: timer.msg,
+                })
+                .await;
         });
     }
 }

@@ -12,7 +12,10 @@ use crate::channel::Info;
 /// Messages for a connection's socket task (the "transport process" in Phoenix).
 pub(crate) enum Inbox {
     /// An intercepted broadcast for one channel: run `handle_out`.
-    Intercept { chan_key: u64, broadcast: Arc<Broadcast> },
+    Intercept {
+        chan_key: u64,
+        broadcast: Arc<Broadcast>,
+    },
     /// A timer fired for one channel: run `handle_info`.
     Info { chan_key: u64, msg: Info },
     /// A `"disconnect"` broadcast on the socket id.
@@ -92,7 +95,10 @@ impl ConnHandle {
     /// Queues a frame the connection must still send (its close frame); a full queue drops it.
     pub(crate) fn force_frame(&self, frame: WsMessage) {
         if self.out.try_send(frame).is_err() {
-            tracing::debug!(conn = self.id, "close frame not queued: outbound queue full or closed");
+            tracing::debug!(
+                conn = self.id,
+                "close frame not queued: outbound queue full or closed"
+            );
         }
     }
 
@@ -115,7 +121,12 @@ impl ConnHandle {
 
     /// Drops the connection abruptly (no close frame).
     pub(crate) fn kill(&self, why: Kill) {
-        let _ = self.kill_reason.compare_exchange(Kill::None as u8, why as u8, Ordering::AcqRel, Ordering::Acquire);
+        let _ = self.kill_reason.compare_exchange(
+            Kill::None as u8,
+            why as u8,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
         self.kill.notify_one();
     }
 

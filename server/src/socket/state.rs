@@ -13,7 +13,9 @@ use serde_json::json;
 
 use super::handle::ConnHandle;
 use super::{Assigns, SocketHandler};
-use crate::channel::{Channel, ChannelContext, Crash, Info, JoinOutcome, Outcome, ReplyWith, StopReason};
+use crate::channel::{
+    Channel, ChannelContext, Crash, Info, JoinOutcome, Outcome, ReplyWith, StopReason,
+};
 use crate::config::Compat;
 use crate::endpoint::Endpoint;
 use crate::pubsub::local::{SubKind, SubscriptionRef};
@@ -73,7 +75,12 @@ fn guarded<R>(f: impl FnOnce() -> Result<R, Crash>) -> Result<R, Crash> {
 }
 
 impl SocketState {
-    pub(crate) fn new(env: Env, handler: Arc<dyn SocketHandler>, conn: Option<Arc<ConnHandle>>, vsn: Vsn) -> Self {
+    pub(crate) fn new(
+        env: Env,
+        handler: Arc<dyn SocketHandler>,
+        conn: Option<Arc<ConnHandle>>,
+        vsn: Vsn,
+    ) -> Self {
         let config = env.endpoint.config();
         let (compat, max_channels) = (config.compat, config.max_channels);
         SocketState {
@@ -92,7 +99,10 @@ impl SocketState {
 
     /// Takes what the last inputs produced.
     pub(crate) fn take_output(&mut self) -> (Vec<ServerMessage>, Vec<Timer>) {
-        (std::mem::take(&mut self.out), std::mem::take(&mut self.timers))
+        (
+            std::mem::take(&mut self.out),
+            std::mem::take(&mut self.timers),
+        )
     }
 
     /// A decoded client message.
@@ -110,7 +120,10 @@ impl SocketState {
         let Some(joined) = self.channels.get(&msg.topic) else {
             match msg.event.as_str() {
                 events::JOIN => self.join(msg),
-                events::LEAVE => self.out.push(ServerMessage::Reply(Reply::ok(&msg, Payload::empty_object()))),
+                events::LEAVE => self.out.push(ServerMessage::Reply(Reply::ok(
+                    &msg,
+                    Payload::empty_object(),
+                ))),
                 _ => self.unmatched(&msg),
             }
             return;
@@ -154,7 +167,10 @@ impl SocketState {
     fn join(&mut self, msg: Message) {
         if self.compat == Compat::V1_8 && self.channels.len() >= self.max_channels {
             tracing::error!(topic = %msg.topic, limit = self.max_channels, "too many channels joined");
-            self.out.push(ServerMessage::Reply(Reply::error(&msg, json!({"reason": events::TOO_MANY_CHANNELS}))));
+            self.out.push(ServerMessage::Reply(Reply::error(
+                &msg,
+                json!({"reason": events::TOO_MANY_CHANNELS}),
+            )));
             return;
         }
         let Some(mut channel) = self.handler.channel(&msg.topic) else {
@@ -163,54 +179,100 @@ impl SocketState {
         };
         let chan_join_ref = msg.join_ref.or(&msg.ref_).clone();
         let env = &self.env;
-        let mut ctx = ChannelContext::new(&msg.topic, &chan_join_ref, &env.assigns, env.socket_id.as_deref(), &env.endpoint);
+        let mut ctx = ChannelContext::new(
+            &msg.topic,
+            &chan_join_ref,
+            &env.assigns,
+            env.socket_id.as_deref(),
+            &env.endpoint,
+        );
         let topic = msg.topic.clone();
         let result = guarded(|| channel.join(&topic, msg.payload.clone(), &mut ctx));
-        let (pushes, timers) = (std::mem::take(&mut ctx.pushes), std::mem::take(&mut ctx.timers));
+        let (pushes, timers) = (
+            std::mem::take(&mut ctx.pushes),
+            std::mem::take(&mut ctx.timers),
+        );
         match result {
             Ok(JoinOutcome::Ok(response)) => {
                 let key = self.next_key;
                 self.next_key += 1;
-                self.out.push(ServerMessage::Reply(Reply::ok(&msg, response)));
+                self.out
+                    .push(ServerMessage::Reply(Reply::ok(&msg, response)));
                 self.emit_pushes(&chan_join_ref, &msg.topic, pushes);
-                self.timers.extend(timers.into_iter().map(|(delay, msg)| Timer { chan_key: key, delay, msg }));
+                self.timers
+                    .extend(timers.into_iter().map(|(delay, msg)| Timer {
+                        chan_key: key,
+                        delay,
+                        msg,
+                    }));
                 let sub = self.conn.as_ref().map(|conn| {
-                    let kind = SubKind::Channel { chan_key: key, vsn: self.vsn, intercepts: channel.intercepts() };
-                    self.env.endpoint.pubsub().local().subscribe(&msg.topic, conn.clone(), kind)
+                    let kind = SubKind::Channel {
+                        chan_key: key,
+                        vsn: self.vsn,
+                        intercepts: channel.intercepts(),
+                    };
+                    self.env
+                        .endpoint
+                        .pubsub()
+                        .local()
+                        .subscribe(&msg.topic, conn.clone(), kind)
                 });
                 if let Some(conn) = &self.conn {
                     conn.set_joined(&msg.topic, Some(&msg.join_ref));
                 }
                 self.channels.insert(
                     msg.topic.clone(),
-                    Joined { key, stored_join_ref: msg.join_ref.clone(), chan_join_ref, channel, sub },
+                    Joined {
+                        key,
+                        stored_join_ref: msg.join_ref.clone(),
+                        chan_join_ref,
+                        channel,
+                        sub,
+                    },
                 );
             }
             Ok(JoinOutcome::Error(response)) => {
-                self.out.push(ServerMessage::Reply(Reply::error(&msg, response)));
+                self.out
+                    .push(ServerMessage::Reply(Reply::error(&msg, response)));
             }
             Err(crash) => {
                 tracing::error!(topic = %msg.topic, "join crashed: {}", crash.reason);
-                self.out.push(ServerMessage::Reply(Reply::error(&msg, json!({"reason": events::JOIN_CRASHED}))));
+                self.out.push(ServerMessage::Reply(Reply::error(
+                    &msg,
+                    json!({"reason": events::JOIN_CRASHED}),
+                )));
             }
         }
     }
 
     fn duplicate_join(&mut self, msg: Message) {
-        let Some(mut old) = self.channels.remove(&msg.topic) else { return };
+        let Some(mut old) = self.channels.remove(&msg.topic) else {
+            return;
+        };
         tracing::debug!(topic = %msg.topic, "Duplicate channel join for topic {:?}: closing existing channel", msg.topic);
         self.unsubscribe(&msg.topic, &old);
         // The old channel is shut down; its close is queued behind the new join's reply.
         let mut discard = Vec::new();
         std::mem::swap(&mut discard, &mut self.out);
-        self.terminate_channel(&msg.topic, &mut old, &StopReason::ShutdownWith("duplicate_join".into()));
+        self.terminate_channel(
+            &msg.topic,
+            &mut old,
+            &StopReason::ShutdownWith("duplicate_join".into()),
+        );
         std::mem::swap(&mut discard, &mut self.out);
         self.join(msg.clone());
-        self.out.push(close_msg(&old.stored_join_ref, &msg.topic, events::CLOSE, Payload::empty_object()));
+        self.out.push(close_msg(
+            &old.stored_join_ref,
+            &msg.topic,
+            events::CLOSE,
+            Payload::empty_object(),
+        ));
     }
 
     fn leave(&mut self, msg: Message) {
-        let Some(mut joined) = self.channels.remove(&msg.topic) else { return };
+        let Some(mut joined) = self.channels.remove(&msg.topic) else {
+            return;
+        };
         self.unsubscribe(&msg.topic, &joined);
         self.out.push(ServerMessage::Reply(Reply::new(
             joined.chan_join_ref.clone(),
@@ -219,8 +281,17 @@ impl SocketState {
             "ok",
             Payload::empty_object(),
         )));
-        self.out.push(close_msg(&joined.stored_join_ref, &msg.topic, events::CLOSE, Payload::empty_object()));
-        self.terminate_channel(&msg.topic, &mut joined, &StopReason::ShutdownWith("left".into()));
+        self.out.push(close_msg(
+            &joined.stored_join_ref,
+            &msg.topic,
+            events::CLOSE,
+            Payload::empty_object(),
+        ));
+        self.terminate_channel(
+            &msg.topic,
+            &mut joined,
+            &StopReason::ShutdownWith("left".into()),
+        );
     }
 
     fn handle_in(&mut self, msg: Message) {
@@ -228,23 +299,34 @@ impl SocketState {
         let ref_ = msg.ref_.clone();
         let event = msg.event.clone();
         let payload = msg.payload;
-        self.run_callback(&topic, Some(&ref_), |channel, ctx| channel.handle_in(&event, payload, ctx));
+        self.run_callback(&topic, Some(&ref_), |channel, ctx| {
+            channel.handle_in(&event, payload, ctx)
+        });
     }
 
     /// An intercepted broadcast for channel `chan_key`.
     pub(crate) fn handle_intercept(&mut self, chan_key: u64, broadcast: &Broadcast) {
-        let Some(topic) = self.topic_of(chan_key) else { return };
-        self.run_callback(&topic, None, |channel, ctx| channel.handle_out(&broadcast.event, &broadcast.payload, ctx));
+        let Some(topic) = self.topic_of(chan_key) else {
+            return;
+        };
+        self.run_callback(&topic, None, |channel, ctx| {
+            channel.handle_out(&broadcast.event, &broadcast.payload, ctx)
+        });
     }
 
     /// A timer fired for channel `chan_key`.
     pub(crate) fn handle_info(&mut self, chan_key: u64, info: Info) {
-        let Some(topic) = self.topic_of(chan_key) else { return };
+        let Some(topic) = self.topic_of(chan_key) else {
+            return;
+        };
         self.run_callback(&topic, None, |channel, ctx| channel.handle_info(info, ctx));
     }
 
     fn topic_of(&self, chan_key: u64) -> Option<String> {
-        self.channels.iter().find(|(_, j)| j.key == chan_key).map(|(t, _)| t.clone())
+        self.channels
+            .iter()
+            .find(|(_, j)| j.key == chan_key)
+            .map(|(t, _)| t.clone())
     }
 
     fn run_callback(
@@ -253,22 +335,47 @@ impl SocketState {
         reply_to: Option<&Ref>,
         f: impl FnOnce(&mut dyn Channel, &mut ChannelContext<'_>) -> Result<Outcome, Crash>,
     ) {
-        let Some(joined) = self.channels.get_mut(topic) else { return };
+        let Some(joined) = self.channels.get_mut(topic) else {
+            return;
+        };
         let env = &self.env;
-        let mut ctx =
-            ChannelContext::new(topic, &joined.chan_join_ref, &env.assigns, env.socket_id.as_deref(), &env.endpoint);
+        let mut ctx = ChannelContext::new(
+            topic,
+            &joined.chan_join_ref,
+            &env.assigns,
+            env.socket_id.as_deref(),
+            &env.endpoint,
+        );
         let channel = &mut joined.channel;
         let result = guarded(|| f(channel.as_mut(), &mut ctx));
-        let (pushes, timers) = (std::mem::take(&mut ctx.pushes), std::mem::take(&mut ctx.timers));
+        let (pushes, timers) = (
+            std::mem::take(&mut ctx.pushes),
+            std::mem::take(&mut ctx.timers),
+        );
         let (key, chan_join_ref) = (joined.key, joined.chan_join_ref.clone());
         self.emit_pushes(&chan_join_ref, topic, pushes);
-        self.timers.extend(timers.into_iter().map(|(delay, msg)| Timer { chan_key: key, delay, msg }));
+        self.timers
+            .extend(timers.into_iter().map(|(delay, msg)| Timer {
+                chan_key: key,
+                delay,
+                msg,
+            }));
         let reply = |status: String, payload: Payload| {
-            reply_to.map(|r| ServerMessage::Reply(Reply::new(chan_join_ref.clone(), r.clone(), topic, status, payload)))
+            reply_to.map(|r| {
+                ServerMessage::Reply(Reply::new(
+                    chan_join_ref.clone(),
+                    r.clone(),
+                    topic,
+                    status,
+                    payload,
+                ))
+            })
         };
         match result {
             Ok(Outcome::NoReply) => {}
-            Ok(Outcome::Reply(ReplyWith { status, payload })) => self.out.extend(reply(status, payload)),
+            Ok(Outcome::Reply(ReplyWith { status, payload })) => {
+                self.out.extend(reply(status, payload))
+            }
             Ok(Outcome::Stop { reason, reply: r }) => {
                 if let Some(ReplyWith { status, payload }) = r {
                     self.out.extend(reply(status, payload));
@@ -283,20 +390,39 @@ impl SocketState {
     }
 
     fn stop(&mut self, topic: &str, reason: StopReason) {
-        let Some(mut joined) = self.channels.remove(topic) else { return };
+        let Some(mut joined) = self.channels.remove(topic) else {
+            return;
+        };
         self.unsubscribe(topic, &joined);
         if reason.is_clean() {
-            self.out.push(close_msg(&joined.stored_join_ref, topic, events::CLOSE, Payload::empty_object()));
+            self.out.push(close_msg(
+                &joined.stored_join_ref,
+                topic,
+                events::CLOSE,
+                Payload::empty_object(),
+            ));
         } else {
-            self.out.push(close_msg(&joined.stored_join_ref, topic, events::ERROR, self.error_payload()));
+            self.out.push(close_msg(
+                &joined.stored_join_ref,
+                topic,
+                events::ERROR,
+                self.error_payload(),
+            ));
         }
         self.terminate_channel(topic, &mut joined, &reason);
     }
 
     fn crashed(&mut self, topic: &str) {
-        let Some(joined) = self.channels.remove(topic) else { return };
+        let Some(joined) = self.channels.remove(topic) else {
+            return;
+        };
         self.unsubscribe(topic, &joined);
-        self.out.push(close_msg(&joined.stored_join_ref, topic, events::ERROR, self.error_payload()));
+        self.out.push(close_msg(
+            &joined.stored_join_ref,
+            topic,
+            events::ERROR,
+            self.error_payload(),
+        ));
     }
 
     fn error_payload(&self) -> Payload {
@@ -317,8 +443,13 @@ impl SocketState {
 
     fn terminate_channel(&mut self, topic: &str, joined: &mut Joined, reason: &StopReason) {
         let env = &self.env;
-        let mut ctx =
-            ChannelContext::new(topic, &joined.chan_join_ref, &env.assigns, env.socket_id.as_deref(), &env.endpoint);
+        let mut ctx = ChannelContext::new(
+            topic,
+            &joined.chan_join_ref,
+            &env.assigns,
+            env.socket_id.as_deref(),
+            &env.endpoint,
+        );
         let channel = &mut joined.channel;
         let _ = guarded(|| {
             channel.terminate(reason, &mut ctx);
@@ -335,7 +466,11 @@ impl SocketState {
         for topic in topics {
             if let Some(mut joined) = self.channels.remove(&topic) {
                 self.unsubscribe(&topic, &joined);
-                self.terminate_channel(&topic, &mut joined, &StopReason::ShutdownWith("closed".into()));
+                self.terminate_channel(
+                    &topic,
+                    &mut joined,
+                    &StopReason::ShutdownWith("closed".into()),
+                );
             }
         }
         self.out.clear();
@@ -344,12 +479,23 @@ impl SocketState {
 
     fn emit_pushes(&mut self, join_ref: &Ref, topic: &str, pushes: Vec<(String, Payload)>) {
         for (event, payload) in pushes {
-            self.out.push(ServerMessage::Push(Push::new(join_ref.clone(), topic, event, payload)));
+            self.out.push(ServerMessage::Push(Push::new(
+                join_ref.clone(),
+                topic,
+                event,
+                payload,
+            )));
         }
     }
 }
 
 /// phx_close / phx_error: the stored join_ref in both slots.
 fn close_msg(join_ref: &Ref, topic: &str, event: &str, payload: Payload) -> ServerMessage {
-    ServerMessage::Message(Message::new(join_ref.clone(), join_ref.clone(), topic, event, payload))
+    ServerMessage::Message(Message::new(
+        join_ref.clone(),
+        join_ref.clone(),
+        topic,
+        event,
+        payload,
+    ))
 }

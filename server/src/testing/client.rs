@@ -90,7 +90,11 @@ impl TestClient {
             }),
             Err(WsError::Http(resp)) => Err(ClientError::Refused {
                 status: resp.status().as_u16(),
-                body: resp.body().as_ref().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default(),
+                body: resp
+                    .body()
+                    .as_ref()
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
             }),
             Err(e) => Err(ClientError::Ws(e)),
         }
@@ -133,10 +137,21 @@ impl TestClient {
 
     /// Sends `phx_join` (join_ref = ref) and returns its ref; the join_ref is remembered for
     /// later pushes to the topic.
-    pub async fn send_join(&mut self, topic: &str, payload: impl Into<Payload>) -> Result<Ref, ClientError> {
+    pub async fn send_join(
+        &mut self,
+        topic: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<Ref, ClientError> {
         let r = self.make_ref();
         self.join_refs.insert(topic.to_owned(), r.clone());
-        self.send(&Message::new(r.clone(), r.clone(), topic, phx_protocol::events::JOIN, payload)).await?;
+        self.send(&Message::new(
+            r.clone(),
+            r.clone(),
+            topic,
+            phx_protocol::events::JOIN,
+            payload,
+        ))
+        .await?;
         Ok(r)
     }
 
@@ -150,17 +165,30 @@ impl TestClient {
     }
 
     /// Pushes `event` to `topic` with the topic's join_ref; returns the push's ref.
-    pub async fn push(&mut self, topic: &str, event: &str, payload: impl Into<Payload>) -> Result<Ref, ClientError> {
+    pub async fn push(
+        &mut self,
+        topic: &str,
+        event: &str,
+        payload: impl Into<Payload>,
+    ) -> Result<Ref, ClientError> {
         let r = self.make_ref();
         let join_ref = self.join_refs.get(topic).cloned().unwrap_or(Ref::Null);
-        self.send(&Message::new(join_ref, r.clone(), topic, event, payload)).await?;
+        self.send(&Message::new(join_ref, r.clone(), topic, event, payload))
+            .await?;
         Ok(r)
     }
 
     /// Sends a heartbeat; returns its ref.
     pub async fn heartbeat(&mut self) -> Result<Ref, ClientError> {
         let r = self.make_ref();
-        self.send(&Message::new(Ref::Null, r.clone(), "phoenix", "heartbeat", Payload::empty_object())).await?;
+        self.send(&Message::new(
+            Ref::Null,
+            r.clone(),
+            "phoenix",
+            "heartbeat",
+            Payload::empty_object(),
+        ))
+        .await?;
         Ok(r)
     }
 
@@ -174,7 +202,9 @@ impl TestClient {
 
     async fn recv_wire(&mut self, deadline: Instant) -> Result<ServerMessage, RecvError> {
         let frame = self.recv_frame_until(deadline).await?;
-        self.vsn.decode_server(&frame).map_err(|e| RecvError::Undecodable(e.to_string()))
+        self.vsn
+            .decode_server(&frame)
+            .map_err(|e| RecvError::Undecodable(e.to_string()))
     }
 
     /// The next raw data frame, undecoded (for byte-exact comparisons with recordings).
@@ -201,7 +231,10 @@ impl TestClient {
                     let code = cf.map(|c| u16::from(c.code));
                     self.closed = Some(code);
                     // Answer the close handshake.
-                    let _ = timeout_at(deadline, async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+                    let _ = timeout_at(deadline, async {
+                        while let Some(Ok(_)) = self.ws.next().await {}
+                    })
+                    .await;
                     return Err(RecvError::Closed(code));
                 }
                 Some(Ok(WsMessage::Text(t))) => Frame::Text(t.as_str().to_owned()),
@@ -233,10 +266,19 @@ impl TestClient {
 
     async fn reply_to(&mut self, r: &Ref, within: Duration) -> (String, Payload) {
         let r2 = r.clone();
-        match self.next_matching(within, move |m| matches!(m, ServerMessage::Reply(rep) if rep.ref_ == r2)).await {
+        match self
+            .next_matching(
+                within,
+                move |m| matches!(m, ServerMessage::Reply(rep) if rep.ref_ == r2),
+            )
+            .await
+        {
             Ok(ServerMessage::Reply(rep)) => (rep.status, rep.response),
             Ok(other) => panic!("expected a reply to ref {r}, got {other:?}"),
-            Err(e) => panic!("expected a reply to ref {r}: {e}; buffered: {:?}", self.inbox),
+            Err(e) => panic!(
+                "expected a reply to ref {r}: {e}; buffered: {:?}",
+                self.inbox
+            ),
         }
     }
 
@@ -246,7 +288,10 @@ impl TestClient {
     /// When no reply to `r` arrives within 5 s, or its status differs.
     pub async fn assert_reply(&mut self, r: &Ref, status: &str) -> Payload {
         let (got, response) = self.reply_to(r, DEFAULT_WAIT).await;
-        assert_eq!(got, status, "reply to ref {r} has status {got:?} (response {response:?})");
+        assert_eq!(
+            got, status,
+            "reply to ref {r} has status {got:?} (response {response:?})"
+        );
         response
     }
 
@@ -257,12 +302,18 @@ impl TestClient {
     pub async fn assert_push(&mut self, topic: &str, event: &str) -> Payload {
         let (t, e) = (topic.to_owned(), event.to_owned());
         match self
-            .next_matching(DEFAULT_WAIT, move |m| matches!(m, ServerMessage::Push(p) if p.topic == t && p.event == e))
+            .next_matching(
+                DEFAULT_WAIT,
+                move |m| matches!(m, ServerMessage::Push(p) if p.topic == t && p.event == e),
+            )
             .await
         {
             Ok(ServerMessage::Push(p)) => p.payload,
             Ok(other) => panic!("expected push {topic} {event}, got {other:?}"),
-            Err(err) => panic!("expected push {topic} {event}: {err}; buffered: {:?}", self.inbox),
+            Err(err) => panic!(
+                "expected push {topic} {event}: {err}; buffered: {:?}",
+                self.inbox
+            ),
         }
     }
 
@@ -273,12 +324,18 @@ impl TestClient {
     pub async fn assert_broadcast(&mut self, topic: &str, event: &str) -> Payload {
         let (t, e) = (topic.to_owned(), event.to_owned());
         match self
-            .next_matching(DEFAULT_WAIT, move |m| matches!(m, ServerMessage::Broadcast(b) if b.topic == t && b.event == e))
+            .next_matching(
+                DEFAULT_WAIT,
+                move |m| matches!(m, ServerMessage::Broadcast(b) if b.topic == t && b.event == e),
+            )
             .await
         {
             Ok(ServerMessage::Broadcast(b)) => b.payload,
             Ok(other) => panic!("expected broadcast {topic} {event}, got {other:?}"),
-            Err(err) => panic!("expected broadcast {topic} {event}: {err}; buffered: {:?}", self.inbox),
+            Err(err) => panic!(
+                "expected broadcast {topic} {event}: {err}; buffered: {:?}",
+                self.inbox
+            ),
         }
     }
 
@@ -288,9 +345,15 @@ impl TestClient {
     /// When none arrives within 5 s.
     pub async fn assert_message(&mut self, topic: &str, event: &str) -> Message {
         let (t, e) = (topic.to_owned(), event.to_owned());
-        match self.next_matching(DEFAULT_WAIT, move |m| m.topic() == t && m.event() == e).await {
+        match self
+            .next_matching(DEFAULT_WAIT, move |m| m.topic() == t && m.event() == e)
+            .await
+        {
             Ok(m) => m.into_message(),
-            Err(err) => panic!("expected {event} on {topic}: {err}; buffered: {:?}", self.inbox),
+            Err(err) => panic!(
+                "expected {event} on {topic}: {err}; buffered: {:?}",
+                self.inbox
+            ),
         }
     }
 
@@ -321,6 +384,9 @@ impl TestClient {
     /// Closes the connection with 1000.
     pub async fn close(mut self) {
         let _ = self.ws.close(None).await;
-        let _ = tokio::time::timeout(Duration::from_secs(1), async { while let Some(Ok(_)) = self.ws.next().await {} }).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), async {
+            while let Some(Ok(_)) = self.ws.next().await {}
+        })
+        .await;
     }
 }

@@ -27,13 +27,27 @@ impl TestSocket {
 
 /// `connect(handler, params)` against an endpoint with [`Config::default`] (the fixtures'
 /// secret_key_base).
-pub fn connect(handler: &dyn SocketHandler, params: &[(&str, &str)]) -> Result<TestSocket, ConnectRefused> {
-    let params: Params = params.iter().map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned()))).collect();
-    connect_with(&Endpoint::hello_sockets(Config::default(), None), handler, &params)
+pub fn connect(
+    handler: &dyn SocketHandler,
+    params: &[(&str, &str)],
+) -> Result<TestSocket, ConnectRefused> {
+    let params: Params = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
+        .collect();
+    connect_with(
+        &Endpoint::hello_sockets(Config::default(), None),
+        handler,
+        &params,
+    )
 }
 
 /// `connect(handler, params)` against a given endpoint, with params as decoded JSON.
-pub fn connect_with(endpoint: &Endpoint, handler: &dyn SocketHandler, params: &Params) -> Result<TestSocket, ConnectRefused> {
+pub fn connect_with(
+    endpoint: &Endpoint,
+    handler: &dyn SocketHandler,
+    params: &Params,
+) -> Result<TestSocket, ConnectRefused> {
     let assigns = handler.connect(params, endpoint)?;
     let id = handler.id(&assigns);
     Ok(TestSocket { assigns, id })

@@ -82,7 +82,10 @@ impl Visit for Line {
 
 impl<S: Subscriber> Layer<S> for LogCapture {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        let mut line = Line { message: String::new(), fields: String::new() };
+        let mut line = Line {
+            message: String::new(),
+            fields: String::new(),
+        };
         event.record(&mut line);
         let level = event.metadata().level().as_str().to_ascii_lowercase();
         if let Ok(mut b) = self.buf.lock() {

@@ -34,6 +34,7 @@ pub struct TestServer {
     addr: SocketAddr,
     endpoint: Endpoint,
     logs: LogCapture,
+    dispatch: tracing::Dispatch,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
 }
@@ -61,25 +62,41 @@ impl TestServer {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start_with_bus(config: Config, bus: Arc<dyn Backplane>) -> TestServer {
-        Self::start_inner("127.0.0.1:0".parse().expect("valid address"), config, Some(bus))
-            .await
-            .expect("bind 127.0.0.1:0")
+        Self::start_inner(
+            "127.0.0.1:0".parse().expect("valid address"),
+            config,
+            Some(bus),
+        )
+        .await
+        .expect("bind 127.0.0.1:0")
     }
 
-    async fn start_inner(addr: SocketAddr, mut config: Config, bus: Option<Arc<dyn Backplane>>) -> std::io::Result<TestServer> {
+    async fn start_inner(
+        addr: SocketAddr,
+        mut config: Config,
+        bus: Option<Arc<dyn Backplane>>,
+    ) -> std::io::Result<TestServer> {
         config.control = true;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let logs = LogCapture::new();
         let endpoint = Endpoint::hello_sockets(config, bus);
         let (tx, rx) = oneshot::channel::<()>();
+        let dispatch = logs.dispatch();
         let task = tokio::spawn(
             serve(listener, endpoint.clone(), async move {
                 let _ = rx.await;
             })
-            .with_subscriber(logs.dispatch()),
+            .with_subscriber(dispatch.clone()),
         );
-        Ok(TestServer { addr, endpoint, logs, shutdown: Some(tx), task: Some(task) })
+        Ok(TestServer {
+            addr,
+            endpoint,
+            logs,
+            dispatch,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// The bound address.
@@ -108,7 +125,11 @@ impl TestServer {
     }
 
     /// Connects a [`TestClient`] to `socket_path` with query `params` (`vsn` defaults to 2.0.0).
-    pub async fn client(&self, socket_path: &str, params: &[(&str, &str)]) -> Result<TestClient, ClientError> {
+    pub async fn client(
+        &self,
+        socket_path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<TestClient, ClientError> {
         TestClient::connect(&self.ws_url(socket_path), params).await
     }
 
@@ -128,14 +149,22 @@ impl TestServer {
     }
 
     /// Polls `pred` every 5 ms until it holds or `timeout` passes.
-    pub async fn wait_until(&self, what: &str, timeout: Duration, pred: impl Fn(&TestServer) -> bool) -> Result<(), WaitError> {
+    pub async fn wait_until(
+        &self,
+        what: &str,
+        timeout: Duration,
+        pred: impl Fn(&TestServer) -> bool,
+    ) -> Result<(), WaitError> {
         let deadline = Instant::now() + timeout;
         loop {
             if pred(self) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                return Err(WaitError { what: what.to_owned(), timeout });
+                return Err(WaitError {
+                    what: what.to_owned(),
+                    timeout,
+                });
             }
             sleep(Duration::from_millis(5)).await;
         }
@@ -143,12 +172,18 @@ impl TestServer {
 
     /// Waits until the captured logs contain `needle`.
     pub async fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<(), WaitError> {
-        self.wait_until(&format!("a log line containing {needle:?}"), timeout, |s| s.logs.contains(needle)).await
+        self.wait_until(&format!("a log line containing {needle:?}"), timeout, |s| {
+            s.logs.contains(needle)
+        })
+        .await
     }
 
     /// `Endpoint.broadcast(topic, event, payload)` on this node (and its bus).
+    /// Runs under the server's log capture, so delivery logs (slow consumers) are captured.
     pub fn broadcast(&self, topic: &str, event: &str, payload: Payload) {
-        self.endpoint.broadcast(topic, event, payload);
+        tracing::dispatcher::with_default(&self.dispatch, || {
+            self.endpoint.broadcast(topic, event, payload)
+        });
     }
 
     /// `Phoenix.Token.sign(endpoint, salt, data)`.

@@ -1,8 +1,16 @@
 //! Integration tests of phx-server: one binary, one module per behaviour.
+//!
+//! Everything runs against the real server on 127.0.0.1 port 0 over real WebSockets; the
+//! phoenix.js test drives the official npm client under node.
+
+// Helpers outside #[test] functions panic on purpose, like assertions.
+#![allow(clippy::unwrap_used)]
 
 mod broadcast;
 mod channels;
 mod control;
+mod phoenix_js;
+mod props;
 mod smoke;
 mod sockets;
 mod support;

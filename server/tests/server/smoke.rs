@@ -10,6 +10,9 @@ async fn join_ping_and_heartbeat() {
     assert_eq!(status, "ok");
     assert_eq!(resp, json!({}).into());
     let r = c.push("ping", "ping", json!({})).await.unwrap();
-    assert_eq!(c.assert_reply(&r, "ok").await, json!({"ping": "pong"}).into());
+    assert_eq!(
+        c.assert_reply(&r, "ok").await,
+        json!({"ping": "pong"}).into()
+    );
     server.stop().await;
 }

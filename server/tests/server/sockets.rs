@@ -8,7 +8,9 @@ use serde_json::{json, Value};
 
 fn generate_token(id: i64, salt: Option<&str>) -> String {
     let endpoint = Endpoint::hello_sockets(Config::default(), None);
-    endpoint.sign_token(salt.unwrap_or(AUTH_SALT), &json!(id)).expect("sign")
+    endpoint
+        .sign_token(salt.unwrap_or(AUTH_SALT), &json!(id))
+        .expect("sign")
 }
 
 mod user_socket {
@@ -39,30 +41,53 @@ mod auth_socket {
     fn cannot_be_connected_to_with_an_invalid_salt() {
         let token = generate_token(1, Some("invalid"));
         let log = capture_log(|| assert!(connect(&AuthSocket, &[("token", &token)]).is_err()));
-        assert!(log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error :invalid"), "{log}");
+        assert!(
+            log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error :invalid"),
+            "{log}"
+        );
     }
 
     #[test]
     fn cannot_be_connected_to_without_a_token() {
         let log = capture_log(|| assert!(connect(&AuthSocket, &[]).is_err()));
-        assert!(log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error missing params"), "{log}");
+        assert!(
+            log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error missing params"),
+            "{log}"
+        );
     }
 
     #[test]
     fn cannot_be_connected_to_with_a_nonsense_token() {
         let log = capture_log(|| assert!(connect(&AuthSocket, &[("token", "nonsense")]).is_err()));
-        assert!(log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error :invalid"), "{log}");
+        assert!(
+            log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error :invalid"),
+            "{log}"
+        );
     }
 
     #[test]
     fn cannot_be_connected_to_with_an_expired_token() {
         let endpoint = Endpoint::hello_sockets(Config::default(), None);
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-        let token = phx_server::token::sign(&Config::default().secret_key_base, AUTH_SALT, &json!(1), Some(now - 90_000), None)
-            .unwrap();
-        let params = [("token".to_owned(), Value::String(token))].into_iter().collect();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let token = phx_server::token::sign(
+            &Config::default().secret_key_base,
+            AUTH_SALT,
+            &json!(1),
+            Some(now - 90_000),
+            None,
+        )
+        .unwrap();
+        let params = [("token".to_owned(), Value::String(token))]
+            .into_iter()
+            .collect();
         let log = capture_log(|| assert!(connect_with(&endpoint, &AuthSocket, &params).is_err()));
-        assert!(log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error :expired"), "{log}");
+        assert!(
+            log.contains("[error] Elixir.HelloSocketsWeb.AuthSocket connect error :expired"),
+            "{log}"
+        );
     }
 
     #[test]
@@ -77,7 +102,8 @@ mod auth_socket {
     #[test]
     fn verifies_a_token_recorded_from_real_phoenix_with_its_salt() {
         // fixtures auth.jsonl: Phoenix.Token.sign(endpoint, "invalid", 1) from the real server.
-        let recorded = "SFMyNTY.g2gDYQFuBgCD1FQeogFiAAFRgA.GjLvVYwdFrqDf5W_iKIDDU_eThUkDJEb0zXcQT0q0Ts";
+        let recorded =
+            "SFMyNTY.g2gDYQFuBgCD1FQeogFiAAFRgA.GjLvVYwdFrqDf5W_iKIDDU_eThUkDJEb0zXcQT0q0Ts";
         let log = capture_log(|| assert!(connect(&AuthSocket, &[("token", recorded)]).is_err()));
         // Wrong salt for AuthSocket (and long expired): invalid comes first, as in the recording.
         assert!(log.contains("connect error :invalid"), "{log}");
@@ -89,8 +115,14 @@ async fn refused_upgrades_are_403_with_empty_body_and_logged() {
     let server = TestServer::start(Config::default()).await;
     let cases: [(Vec<(&str, String)>, &str); 3] = [
         (vec![], "connect error missing params"),
-        (vec![("token", "nonsense".to_owned())], "connect error :invalid"),
-        (vec![("token", server.sign_token("invalid", json!(1)))], "connect error :invalid"),
+        (
+            vec![("token", "nonsense".to_owned())],
+            "connect error :invalid",
+        ),
+        (
+            vec![("token", server.sign_token("invalid", json!(1)))],
+            "connect error :invalid",
+        ),
     ];
     for (params, log) in cases {
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -103,13 +135,25 @@ async fn refused_upgrades_are_403_with_empty_body_and_logged() {
             Err(e) => panic!("expected 403, got {e}"),
             Ok(_) => panic!("expected 403, got a connection"),
         }
-        server.wait_for_log(&format!("[error] Elixir.HelloSocketsWeb.AuthSocket {log}"), super::support::WAIT).await.unwrap();
+        server
+            .wait_for_log(
+                &format!("[error] Elixir.HelloSocketsWeb.AuthSocket {log}"),
+                super::support::WAIT,
+            )
+            .await
+            .unwrap();
     }
     let token = server.sign_token(AUTH_SALT, json!(1));
-    let mut c = server.client("/auth_socket", &[("token", &token)]).await.expect("valid token connects");
+    let mut c = server
+        .client("/auth_socket", &[("token", &token)])
+        .await
+        .expect("valid token connects");
     assert_eq!(c.join("user:1", json!({})).await.0, "ok");
     let (status, resp) = c.join("user:2", json!({})).await;
-    assert_eq!((status.as_str(), resp), ("error", json!({"reason": "unauthorized"}).into()));
+    assert_eq!(
+        (status.as_str(), resp),
+        ("error", json!({"reason": "unauthorized"}).into())
+    );
     let joined = server.joined();
     assert_eq!(joined.len(), 1);
     assert_eq!(joined[0].socket_id.as_deref(), Some("auth_socket:1"));

@@ -12,7 +12,11 @@ pub const WAIT: Duration = Duration::from_secs(5);
 pub const QUIET: Duration = Duration::from_millis(300);
 
 pub fn config(compat: Compat) -> Config {
-    Config { compat, node_name: "server@127.0.0.1".into(), ..Config::default() }
+    Config {
+        compat,
+        node_name: "server@127.0.0.1".into(),
+        ..Config::default()
+    }
 }
 
 pub async fn start(compat: Compat) -> TestServer {
@@ -21,7 +25,10 @@ pub async fn start(compat: Compat) -> TestServer {
 
 /// A V2 client on `/socket`.
 pub async fn v2(server: &TestServer) -> TestClient {
-    server.client("/socket", &[("vsn", "2.0.0")]).await.expect("connect /socket")
+    server
+        .client("/socket", &[("vsn", "2.0.0")])
+        .await
+        .expect("connect /socket")
 }
 
 pub async fn send(c: &mut TestClient, text: &str) {

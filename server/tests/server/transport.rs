@@ -21,7 +21,11 @@ async fn http(server: &TestServer, request: &str) -> (u16, String) {
     let mut buf = Vec::new();
     let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
     let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
     (status, text)
 }
 
@@ -32,7 +36,11 @@ fn body(resp: &str) -> &str {
 #[tokio::test]
 async fn get_root_reports_the_node() {
     let server = start(Compat::V1_8).await;
-    let (status, resp) = http(&server, "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    let (status, resp) = http(
+        &server,
+        "GET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status, 200);
     assert_eq!(body(&resp), r#"{"node":"server@127.0.0.1","ok":true}"#);
 }
@@ -66,13 +74,21 @@ async fn vsn_negotiation_refusals() {
     )
     .await;
     assert_eq!(status, 500);
-    assert!(resp.to_ascii_lowercase().contains("content-type: application/json"), "{resp}");
+    assert!(
+        resp.to_ascii_lowercase()
+            .contains("content-type: application/json"),
+        "{resp}"
+    );
 }
 
 #[tokio::test]
 async fn a_bad_upgrade_is_400_and_a_bad_method_too() {
     let server = start(Compat::V1_8).await;
-    let (status, _) = http(&server, "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").await;
+    let (status, _) = http(
+        &server,
+        "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+    )
+    .await;
     assert_eq!(status, 400);
     let (status, _) = http(&server, "POST /socket/websocket HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\nconnection: close\r\n\r\n").await;
     assert_eq!(status, 400);
@@ -84,7 +100,9 @@ async fn check_origin_refuses_foreign_origins_and_allows_a_missing_one() {
     cfg.check_origin = Some(vec!["https://example.com".into()]);
     let server = TestServer::start(cfg).await;
     let upgrade = |origin: Option<&str>| {
-        let o = origin.map(|o| format!("origin: {o}\r\n")).unwrap_or_default();
+        let o = origin
+            .map(|o| format!("origin: {o}\r\n"))
+            .unwrap_or_default();
         format!("GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nhost: x\r\n{o}connection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-version: 13\r\nsec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
     };
     let (status, _) = http(&server, &upgrade(Some("https://evil.com"))).await;
@@ -105,23 +123,40 @@ async fn undecodable_frames_close_with_1011_and_no_phoenix_frame() {
     let cases: Vec<(Vsn, WsMessage)> = vec![
         (Vsn::V2, WsMessage::Text("not json".into())),
         (Vsn::V2, WsMessage::Text(r#"{"topic":"ping"}"#.into())),
-        (Vsn::V2, WsMessage::Text(r#"["1","1","ping","phx_join"]"#.into())),
+        (
+            Vsn::V2,
+            WsMessage::Text(r#"["1","1","ping","phx_join"]"#.into()),
+        ),
         (Vsn::V2, WsMessage::Text("".into())),
         (Vsn::V2, WsMessage::Binary(vec![9u8, 1, 2].into())),
         (Vsn::V2, WsMessage::Binary(Vec::new().into())),
-        (Vsn::V1, WsMessage::Text(r#"["1","1","ping","phx_join",{}]"#.into())),
-        (Vsn::V1, WsMessage::Text(r#"{"topic":"ping","event":"phx_join"}"#.into())),
+        (
+            Vsn::V1,
+            WsMessage::Text(r#"["1","1","ping","phx_join",{}]"#.into()),
+        ),
+        (
+            Vsn::V1,
+            WsMessage::Text(r#"{"topic":"ping","event":"phx_join"}"#.into()),
+        ),
         (Vsn::V1, WsMessage::Binary(vec![0u8, 1, 1, 4, 4].into())),
     ];
     for (vsn, frame) in cases {
-        let mut c = server.client("/socket", &[("vsn", vsn.as_str())]).await.unwrap();
+        let mut c = server
+            .client("/socket", &[("vsn", vsn.as_str())])
+            .await
+            .unwrap();
         let desc = format!("{vsn} {frame:?}");
         c.send_raw(frame).await.unwrap();
         assert_eq!(expect_close(&mut c).await, Some(1011), "{desc}");
     }
     // A 6-element array is fine (extra element ignored), the server still serves.
     let mut c = v2(&server).await;
-    exchange(&mut c, r#"["1","1","ping","phx_join",{},"extra"]"#, &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#]).await;
+    exchange(
+        &mut c,
+        r#"["1","1","ping","phx_join",{},"extra"]"#,
+        &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -135,7 +170,14 @@ async fn idle_sockets_are_closed_with_1000() {
     // The chatty client keeps its socket alive past several timeouts.
     for i in 0..6 {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        exchange(&mut chatty, &format!(r#"[null,"{i}","phoenix","heartbeat",{{}}]"#), &[&format!(r#"[null,"{i}","phoenix","phx_reply",{{"response":{{}},"status":"ok"}}]"#)]).await;
+        exchange(
+            &mut chatty,
+            &format!(r#"[null,"{i}","phoenix","heartbeat",{{}}]"#),
+            &[&format!(
+                r#"[null,"{i}","phoenix","phx_reply",{{"response":{{}},"status":"ok"}}]"#
+            )],
+        )
+        .await;
     }
     assert_eq!(expect_close(&mut quiet).await, Some(1000));
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -147,16 +189,26 @@ async fn disconnect_by_socket_id_closes_without_channel_frames() {
     for (compat, code) in [(Compat::V1_7, 1000), (Compat::V1_8, 1001)] {
         let server = start(compat).await;
         let token = server.sign_token(AUTH_SALT, json!(1));
-        let mut c1 = server.client("/auth_socket", &[("token", &token)]).await.unwrap();
+        let mut c1 = server
+            .client("/auth_socket", &[("token", &token)])
+            .await
+            .unwrap();
         let other = server.sign_token(AUTH_SALT, json!(2));
-        let mut c2 = server.client("/auth_socket", &[("token", &other)]).await.unwrap();
+        let mut c2 = server
+            .client("/auth_socket", &[("token", &other)])
+            .await
+            .unwrap();
         assert_eq!(c1.join("user:1", json!({})).await.0, "ok");
         assert_eq!(c1.join("ping", json!({})).await.0, "ok");
         // Other broadcasts on the id topic are ignored.
         server.broadcast("auth_socket:1", "something_else", json!({}).into());
         server.endpoint().disconnect("auth_socket:1");
         assert_eq!(expect_close(&mut c1).await, Some(code), "{compat}");
-        assert_eq!(c2.join("user:2", json!({})).await.0, "ok", "the other socket is untouched");
+        assert_eq!(
+            c2.join("user:2", json!({})).await.0,
+            "ok",
+            "the other socket is untouched"
+        );
     }
 }
 
@@ -166,11 +218,19 @@ async fn oversized_messages_close_with_1009() {
     cfg.max_frame_size = 1024;
     let server = TestServer::start(cfg).await;
     let mut c = v2(&server).await;
-    let big = format!(r#"["1","1","ping","phx_join",{{"x":"{}"}}]"#, "a".repeat(2000));
+    let big = format!(
+        r#"["1","1","ping","phx_join",{{"x":"{}"}}]"#,
+        "a".repeat(2000)
+    );
     send(&mut c, &big).await;
     assert_eq!(expect_close(&mut c).await, Some(1009));
     let mut c = v2(&server).await;
-    exchange(&mut c, r#"["1","1","ping","phx_join",{}]"#, &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#]).await;
+    exchange(
+        &mut c,
+        r#"["1","1","ping","phx_join",{}]"#,
+        &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -178,14 +238,26 @@ async fn stop_closes_sockets_with_1012_and_releases_the_port() {
     let server = start(Compat::V1_8).await;
     let addr = server.addr();
     let mut c = v2(&server).await;
-    exchange(&mut c, r#"["1","1","ping","phx_join",{}]"#, &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#]).await;
+    exchange(
+        &mut c,
+        r#"["1","1","ping","phx_join",{}]"#,
+        &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#],
+    )
+    .await;
     let closing = tokio::spawn(async move { expect_close(&mut c).await });
     server.stop().await;
     assert_eq!(closing.await.unwrap(), Some(1012));
-    let again = TestServer::start_on(addr, config(Compat::V1_8)).await.expect("port released");
+    let again = TestServer::start_on(addr, config(Compat::V1_8))
+        .await
+        .expect("port released");
     assert_eq!(again.addr(), addr);
     let mut c = v2(&again).await;
-    exchange(&mut c, r#"[null,"1","phoenix","heartbeat",{}]"#, &[r#"[null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]"#]).await;
+    exchange(
+        &mut c,
+        r#"[null,"1","phoenix","heartbeat",{}]"#,
+        &[r#"[null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]"#],
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -193,11 +265,17 @@ async fn drop_all_connections_closes_tcp_without_a_close_frame() {
     let server = start(Compat::V1_8).await;
     let mut a = v2(&server).await;
     let mut b = v2(&server).await;
-    server.wait_until("two connections", WAIT, |s| s.connection_count() == 2).await.unwrap();
+    server
+        .wait_until("two connections", WAIT, |s| s.connection_count() == 2)
+        .await
+        .unwrap();
     server.drop_all_connections();
     assert_eq!(expect_close(&mut a).await, None);
     assert_eq!(expect_close(&mut b).await, None);
-    server.wait_until("no connections", WAIT, |s| s.connection_count() == 0).await.unwrap();
+    server
+        .wait_until("no connections", WAIT, |s| s.connection_count() == 0)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -207,8 +285,18 @@ async fn a_slow_consumer_is_disconnected_and_logged() {
     let server = TestServer::start(cfg).await;
     let mut slow = v2(&server).await;
     let mut fast = v2(&server).await;
-    exchange(&mut slow, r#"["1","1","ping","phx_join",{}]"#, &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#]).await;
-    exchange(&mut fast, r#"["1","1","ping","phx_join",{}]"#, &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#]).await;
+    exchange(
+        &mut slow,
+        r#"["1","1","ping","phx_join",{}]"#,
+        &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#],
+    )
+    .await;
+    exchange(
+        &mut fast,
+        r#"["1","1","ping","phx_join",{}]"#,
+        &[r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#],
+    )
+    .await;
     // The slow client never reads; big broadcasts fill the kernel buffers, then its queue.
     let payload = json!({"blob": "x".repeat(64 * 1024)});
     let mut sent = 0;
@@ -220,8 +308,16 @@ async fn a_slow_consumer_is_disconnected_and_logged() {
             drop(f);
         }
     }
-    assert!(server.logs().contains("slow consumer"), "no slow consumer after {sent} broadcasts");
-    server.wait_until("slow connection dropped", WAIT, |s| s.connection_count() == 1).await.unwrap();
+    assert!(
+        server.logs().contains("slow consumer"),
+        "no slow consumer after {sent} broadcasts"
+    );
+    server
+        .wait_until("slow connection dropped", WAIT, |s| {
+            s.connection_count() == 1
+        })
+        .await
+        .unwrap();
     send(&mut fast, r#"[null,"hb","phoenix","heartbeat",{}]"#).await;
     let reply = r#"[null,"hb","phoenix","phx_reply",{"response":{},"status":"ok"}]"#;
     let mut seen = false;

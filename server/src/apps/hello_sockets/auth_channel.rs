@@ -11,7 +11,12 @@ use crate::channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome};
 pub struct AuthChannel;
 
 impl Channel for AuthChannel {
-    fn join(&mut self, topic: &str, _payload: Payload, ctx: &mut ChannelContext<'_>) -> Result<JoinOutcome, Crash> {
+    fn join(
+        &mut self,
+        topic: &str,
+        _payload: Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<JoinOutcome, Crash> {
         let requested = topic.strip_prefix("user:").unwrap_or_default();
         let own = ctx.assign("user_id").map(interpolate);
         if own.as_deref() == Some(requested) {
@@ -21,7 +26,12 @@ impl Channel for AuthChannel {
         }
     }
 
-    fn handle_in(&mut self, event: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_in(
+        &mut self,
+        event: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         Err(Crash::no_clause("handle_in/3", event))
     }
 }

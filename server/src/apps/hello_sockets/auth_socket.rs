@@ -45,7 +45,9 @@ impl SocketHandler for AuthSocket {
     }
 
     fn id(&self, assigns: &Assigns) -> Option<String> {
-        assigns.get("user_id").map(|id| format!("auth_socket:{}", interpolate(id)))
+        assigns
+            .get("user_id")
+            .map(|id| format!("auth_socket:{}", interpolate(id)))
     }
 
     fn channel(&self, topic: &str) -> Option<Box<dyn Channel>> {

@@ -18,7 +18,12 @@ pub struct DedupeChannel {
 struct SendBuffer;
 
 impl Channel for DedupeChannel {
-    fn join(&mut self, _topic: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<JoinOutcome, Crash> {
+    fn join(
+        &mut self,
+        _topic: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<JoinOutcome, Crash> {
         Ok(JoinOutcome::Ok(Payload::empty_object()))
     }
 
@@ -26,12 +31,25 @@ impl Channel for DedupeChannel {
         &["number"]
     }
 
-    fn handle_in(&mut self, event: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_in(
+        &mut self,
+        event: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         Err(Crash::no_clause("handle_in/3", event))
     }
 
-    fn handle_out(&mut self, event: &str, payload: &Payload, ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
-        let number = payload.as_json().and_then(|p| p.as_object()).and_then(|o| o.get("number"));
+    fn handle_out(
+        &mut self,
+        event: &str,
+        payload: &Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
+        let number = payload
+            .as_json()
+            .and_then(|p| p.as_object())
+            .and_then(|o| o.get("number"));
         let (true, Some(number)) = (event == "number", number) else {
             return Err(Crash::no_clause("handle_out/3", event));
         };

@@ -11,7 +11,12 @@ use crate::channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, Reply
 pub struct PingChannel;
 
 impl Channel for PingChannel {
-    fn join(&mut self, _topic: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<JoinOutcome, Crash> {
+    fn join(
+        &mut self,
+        _topic: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<JoinOutcome, Crash> {
         Ok(JoinOutcome::Ok(Payload::empty_object()))
     }
 
@@ -19,14 +24,24 @@ impl Channel for PingChannel {
         &["request_ping"]
     }
 
-    fn handle_in(&mut self, event: &str, payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_in(
+        &mut self,
+        event: &str,
+        payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         if let Some(phrase) = event.strip_prefix("ping:") {
             return Ok(Outcome::reply_ok(json!({ "ping": phrase })));
         }
         match event {
             "ping" => {
-                let ack = payload.as_json().and_then(|p| p.as_object()).and_then(|o| o.get("ack_phrase"));
-                Ok(Outcome::reply_ok(json!({ "ping": ack.cloned().unwrap_or_else(|| "pong".into()) })))
+                let ack = payload
+                    .as_json()
+                    .and_then(|p| p.as_object())
+                    .and_then(|o| o.get("ack_phrase"));
+                Ok(Outcome::reply_ok(
+                    json!({ "ping": ack.cloned().unwrap_or_else(|| "pong".into()) }),
+                ))
             }
             "pong" => Ok(Outcome::NoReply),
             "ding" => Ok(Outcome::Stop {
@@ -34,10 +49,15 @@ impl Channel for PingChannel {
                 reply: Some(ReplyWith::ok(json!({"msg": "shutting down"}))),
             }),
             "param_ping" => {
-                let wants_error =
-                    payload.as_json().and_then(|p| p.as_object()).and_then(|o| o.get("error")) == Some(&Value::Bool(true));
+                let wants_error = payload
+                    .as_json()
+                    .and_then(|p| p.as_object())
+                    .and_then(|o| o.get("error"))
+                    == Some(&Value::Bool(true));
                 if wants_error {
-                    Ok(Outcome::reply_error(json!({"reason": "You asked for this!"})))
+                    Ok(Outcome::reply_error(
+                        json!({"reason": "You asked for this!"}),
+                    ))
                 } else {
                     Ok(Outcome::Reply(ReplyWith::ok(payload)))
                 }
@@ -46,7 +66,12 @@ impl Channel for PingChannel {
         }
     }
 
-    fn handle_out(&mut self, event: &str, payload: &Payload, ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_out(
+        &mut self,
+        event: &str,
+        payload: &Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         if event != "request_ping" {
             return Err(Crash::no_clause("handle_out/3", event));
         }
@@ -54,7 +79,10 @@ impl Channel for PingChannel {
             return Err(Crash::new("request_ping payload is not a map"));
         };
         let mut map = map.clone();
-        map.insert("from_node".into(), Value::String(ctx.endpoint().node_name().to_owned()));
+        map.insert(
+            "from_node".into(),
+            Value::String(ctx.endpoint().node_name().to_owned()),
+        );
         ctx.push("send_ping", Value::Object(map));
         Ok(Outcome::NoReply)
     }

@@ -15,12 +15,25 @@ pub struct RecurringChannel;
 struct SendToken;
 
 impl Channel for RecurringChannel {
-    fn join(&mut self, _topic: &str, _payload: Payload, ctx: &mut ChannelContext<'_>) -> Result<JoinOutcome, Crash> {
-        ctx.send_after(ctx.endpoint().config().recurring_interval, Box::new(SendToken));
+    fn join(
+        &mut self,
+        _topic: &str,
+        _payload: Payload,
+        ctx: &mut ChannelContext<'_>,
+    ) -> Result<JoinOutcome, Crash> {
+        ctx.send_after(
+            ctx.endpoint().config().recurring_interval,
+            Box::new(SendToken),
+        );
         Ok(JoinOutcome::Ok(Payload::empty_object()))
     }
 
-    fn handle_in(&mut self, event: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_in(
+        &mut self,
+        event: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         Err(Crash::no_clause("handle_in/3", event))
     }
 
@@ -28,9 +41,15 @@ impl Channel for RecurringChannel {
         if msg.downcast_ref::<SendToken>().is_none() {
             return Ok(Outcome::NoReply);
         }
-        ctx.send_after(ctx.endpoint().config().recurring_interval, Box::new(SendToken));
+        ctx.send_after(
+            ctx.endpoint().config().recurring_interval,
+            Box::new(SendToken),
+        );
         let user_id = ctx.assign("user_id").cloned().unwrap_or(Value::Null);
-        let token = ctx.endpoint().sign_token(AUTH_SALT, &user_id).map_err(|e| Crash::new(e.to_string()))?;
+        let token = ctx
+            .endpoint()
+            .sign_token(AUTH_SALT, &user_id)
+            .map_err(|e| Crash::new(e.to_string()))?;
         ctx.push("new_token", json!({ "token": token }));
         Ok(Outcome::NoReply)
     }

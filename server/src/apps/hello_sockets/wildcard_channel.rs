@@ -13,13 +13,21 @@ pub struct WildcardChannel;
 fn to_integer(s: &str) -> Result<i128, Crash> {
     let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(Crash::new(format!("ArgumentError: String.to_integer({s:?})")));
+        return Err(Crash::new(format!(
+            "ArgumentError: String.to_integer({s:?})"
+        )));
     }
-    s.parse::<i128>().map_err(|_| Crash::new(format!("integer out of range: {s:?}")))
+    s.parse::<i128>()
+        .map_err(|_| Crash::new(format!("integer out of range: {s:?}")))
 }
 
 impl Channel for WildcardChannel {
-    fn join(&mut self, topic: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<JoinOutcome, Crash> {
+    fn join(
+        &mut self,
+        topic: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<JoinOutcome, Crash> {
         let rest = topic.strip_prefix("wild:").unwrap_or(topic);
         let parts: Vec<&str> = rest.split(':').collect();
         let [a, b] = parts.as_slice() else {
@@ -33,7 +41,12 @@ impl Channel for WildcardChannel {
         }
     }
 
-    fn handle_in(&mut self, event: &str, _payload: Payload, _ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
+    fn handle_in(
+        &mut self,
+        event: &str,
+        _payload: Payload,
+        _ctx: &mut ChannelContext<'_>,
+    ) -> Result<Outcome, Crash> {
         match event {
             "ping" => Ok(Outcome::reply_ok(json!({"ping": "pong"}))),
             other => Err(Crash::no_clause("handle_in/3", other)),
