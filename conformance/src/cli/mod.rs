@@ -4,6 +4,7 @@
 //! error (clap's default), 3 a connection or I/O error.
 
 pub mod check;
+pub mod connect;
 pub mod list;
 pub mod record;
 pub mod replay;
@@ -34,6 +35,8 @@ enum Command {
     Record(record::RecordArgs),
     /// Replay the client side of transcripts against a server and report differences.
     Replay(replay::ReplayArgs),
+    /// Connect to a Phoenix socket like wscat, with heartbeats, reconnects and rejoins.
+    Connect(connect::ConnectArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -45,5 +48,6 @@ pub fn main() -> ExitCode {
         Command::List(args) => list::run(args),
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Connect(args) => connect::run(args),
     }
 }
