@@ -8,6 +8,7 @@
 
 mod broadcast;
 mod channels;
+mod cluster;
 mod control;
 mod phoenix_js;
 mod props;

@@ -35,18 +35,31 @@ impl Log {
     }
 
     pub fn count(&self, needle: &str) -> usize {
-        self.lines.lock().expect("log lock").iter().filter(|l| l.contains(needle)).count()
+        self.lines
+            .lock()
+            .expect("log lock")
+            .iter()
+            .filter(|l| l.contains(needle))
+            .count()
     }
 
     /// Waits until `needle` has appeared at least `times` times.
-    pub async fn wait_for(&self, needle: &str, times: usize, within: Duration) -> Result<(), String> {
+    pub async fn wait_for(
+        &self,
+        needle: &str,
+        times: usize,
+        within: Duration,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + within;
         loop {
             let notified = self.changed.notified();
             if self.count(needle) >= times {
                 return Ok(());
             }
-            if timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
+            if timeout(deadline.saturating_duration_since(Instant::now()), notified)
+                .await
+                .is_err()
+            {
                 return Err(format!(
                     "log line {needle:?} ×{times} not seen within {within:?}; log:\n{}",
                     self.text()
@@ -67,7 +80,18 @@ impl Node {
     /// Starts `phx-server serve --port 0 --control --pubsub URL` and waits until it listens.
     pub async fn start(name: &str, compat: &str, pubsub: &str, extra: &[&str]) -> Node {
         let mut child = Command::new(BIN)
-            .args(["serve", "--port", "0", "--control", "--node-name", name, "--compat", compat, "--pubsub", pubsub])
+            .args([
+                "serve",
+                "--port",
+                "0",
+                "--control",
+                "--node-name",
+                name,
+                "--compat",
+                compat,
+                "--pubsub",
+                pubsub,
+            ])
             .args(extra)
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
@@ -98,7 +122,12 @@ impl Node {
             .and_then(|rest| rest.split_whitespace().next())
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| panic!("cannot read the bound address from {name}'s log:\n{text}"));
-        Node { name: name.into(), addr, log, _child: child }
+        Node {
+            name: name.into(),
+            addr,
+            log,
+            _child: child,
+        }
     }
 
     pub fn ws_url(&self, path_and_query: &str) -> String {
@@ -108,13 +137,21 @@ impl Node {
     /// POSTs JSON to the control API; panics unless it answers 200.
     pub async fn control(&self, path: &str, body: Value) -> Value {
         let (status, reply) = http_post(self.addr, path, &body).await;
-        assert_eq!(status, 200, "{} {path} {body} answered {status}: {reply}", self.name);
+        assert_eq!(
+            status, 200,
+            "{} {path} {body} answered {status}: {reply}",
+            self.name
+        );
         reply
     }
 
     /// `Endpoint.broadcast(topic, event, payload)` on this node.
     pub async fn broadcast(&self, topic: &str, event: &str, payload: Value) {
-        self.control("/api/broadcast", serde_json::json!({"topic": topic, "event": event, "payload": payload})).await;
+        self.control(
+            "/api/broadcast",
+            serde_json::json!({"topic": topic, "event": event, "payload": payload}),
+        )
+        .await;
     }
 }
 
@@ -136,8 +173,14 @@ async fn http_post(addr: SocketAddr, path: &str, body: &Value) -> (u16, Value) {
         .unwrap_or_else(|_| panic!("POST {path} to {addr}: no answer in 10 s"))
         .unwrap_or_else(|e| panic!("POST {path} to {addr}: {e}"));
     let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or_else(|| panic!("malformed HTTP reply: {text}"));
-    let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).expect("status code");
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("malformed HTTP reply: {text}"));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status code");
     let json = serde_json::from_str(body.trim()).unwrap_or(Value::String(body.to_owned()));
     (status, json)
 }

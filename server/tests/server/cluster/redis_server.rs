@@ -23,7 +23,9 @@ impl RedisServer {
     pub async fn start(test: &str) -> Option<RedisServer> {
         if !on_path("redis-server") {
             if std::env::var_os("CI").is_some() {
-                panic!("redis-server is not on PATH, and the cluster tests need it: {INSTALL_HINT}");
+                panic!(
+                    "redis-server is not on PATH, and the cluster tests need it: {INSTALL_HINT}"
+                );
             }
             eprintln!("NOTICE: skipping cluster test {test}: redis-server is not on PATH ({INSTALL_HINT})");
             return None;
@@ -38,10 +40,6 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
     /// Kills the server and waits until its port refuses connections.
     pub async fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -49,7 +47,11 @@ impl RedisServer {
         }
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", self.port)).await.is_ok() {
-            assert!(Instant::now() < deadline, "redis-server on port {} did not go away", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not go away",
+                self.port
+            );
             sleep(Duration::from_millis(20)).await;
         }
     }
@@ -64,7 +66,16 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let child = Command::new("redis-server")
-                .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args([
+                    "--port",
+                    &self.port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ])
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
@@ -76,7 +87,11 @@ impl RedisServer {
                 return;
             }
             // It exited (e.g. the port was taken meanwhile); try again until the deadline.
-            assert!(Instant::now() < deadline, "redis-server on port {} did not answer PING within 10 s", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {} did not answer PING within 10 s",
+                self.port
+            );
             sleep(Duration::from_millis(50)).await;
         }
     }
@@ -90,7 +105,11 @@ impl RedisServer {
                     return false;
                 }
             }
-            if self.command(&["PING"]).await.is_ok_and(|r| r.starts_with("+PONG")) {
+            if self
+                .command(&["PING"])
+                .await
+                .is_ok_and(|r| r.starts_with("+PONG"))
+            {
                 return true;
             }
             sleep(Duration::from_millis(20)).await;
@@ -99,12 +118,12 @@ impl RedisServer {
     }
 
     /// Sends one command in RESP and returns the raw reply (first read).
-    pub async fn command(&self, args: &[&[u8]]) -> std::io::Result<String> {
+    pub async fn command(&self, args: &[&str]) -> std::io::Result<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).await?;
         let mut req = format!("*{}\r\n", args.len()).into_bytes();
         for a in args {
             req.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-            req.extend_from_slice(a);
+            req.extend_from_slice(a.as_bytes());
             req.extend_from_slice(b"\r\n");
         }
         s.write_all(&req).await?;
@@ -123,5 +142,16 @@ fn on_path(program: &str) -> bool {
 
 /// A port that was free a moment ago (bind :0, read, release).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl RedisServer {
+    /// [`RedisServer::command`] with owned arguments (for closures).
+    pub async fn command_owned(&self, args: Vec<String>) -> std::io::Result<String> {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.command(&args).await
+    }
 }

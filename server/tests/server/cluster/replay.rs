@@ -17,15 +17,24 @@ use super::ws::{Got, Ws};
 pub async fn replay(transcript: &str, a: &Node, b: &Node) {
     let mut ports: Vec<String> = Vec::new();
     let mut conns: HashMap<String, Ws> = HashMap::new();
-    for (i, line) in transcript.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in transcript
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let at = format!("line {}", i + 1);
-        let rec: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{at}: not JSON: {e}"));
+        let rec: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{at}: not JSON: {e}"));
         let dir = rec["dir"].as_str().unwrap_or_default();
         let frame = rec["frame"].as_str().unwrap_or_default();
         let conn = rec["conn"].as_str();
         match (dir, conn) {
             ("send", Some(c)) => conn_mut(&mut conns, c, &at).send(frame).await,
-            ("recv", Some(c)) => conn_mut(&mut conns, c, &at).expect(frame, &format!("{at} ({c})")).await,
+            ("recv", Some(c)) => {
+                conn_mut(&mut conns, c, &at)
+                    .expect(frame, &format!("{at} ({c})"))
+                    .await
+            }
             ("event", Some(c)) => {
                 if let Some(url) = frame.strip_prefix("connect ") {
                     let (port, rest) = split_url(url, &at);
@@ -37,18 +46,28 @@ pub async fn replay(transcript: &str, a: &Node, b: &Node) {
                 } else if frame.starts_with("http status 101") {
                     assert!(conns.contains_key(c), "{at}: {c} is not connected");
                 } else if let Some(code) = frame.strip_prefix("client closing with code=") {
-                    let code: u16 = code.trim().parse().unwrap_or_else(|_| panic!("{at}: close code"));
+                    let code: u16 = code
+                        .trim()
+                        .parse()
+                        .unwrap_or_else(|_| panic!("{at}: close code"));
                     conn_mut(&mut conns, c, &at).close(code).await;
                 } else if frame.starts_with("connection closed") {
-                    let want = rec["close_frame_received"]["code"].as_u64().map(|c| c as u16);
-                    let got = conn_mut(&mut conns, c, &at).next(Duration::from_secs(10)).await;
+                    let want = rec["close_frame_received"]["code"]
+                        .as_u64()
+                        .map(|c| c as u16);
+                    let got = conn_mut(&mut conns, c, &at)
+                        .next(Duration::from_secs(10))
+                        .await;
                     assert_eq!(got, Got::Closed(want), "{at} ({c}): the close");
                 } else {
                     panic!("{at}: unsupported event line for {c}: {frame}");
                 }
             }
             ("event", None) => {
-                if frame.starts_with("scenario") || frame.starts_with("extra:") || frame.contains("-> rc=") {
+                if frame.starts_with("scenario")
+                    || frame.starts_with("extra:")
+                    || frame.contains("-> rc=")
+                {
                     continue;
                 }
                 let Some(cmd) = frame.strip_suffix(" (triggered)") else {
@@ -64,12 +83,16 @@ pub async fn replay(transcript: &str, a: &Node, b: &Node) {
 }
 
 fn conn_mut<'a>(conns: &'a mut HashMap<String, Ws>, c: &str, at: &str) -> &'a mut Ws {
-    conns.get_mut(c).unwrap_or_else(|| panic!("{at}: {c} is not connected"))
+    conns
+        .get_mut(c)
+        .unwrap_or_else(|| panic!("{at}: {c} is not connected"))
 }
 
 /// `ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0` → ("4000", "/socket/websocket?vsn=2.0.0").
 fn split_url(url: &str, at: &str) -> (String, String) {
-    let rest = url.strip_prefix("ws://").unwrap_or_else(|| panic!("{at}: not a ws:// URL: {url}"));
+    let rest = url
+        .strip_prefix("ws://")
+        .unwrap_or_else(|| panic!("{at}: not a ws:// URL: {url}"));
     let (host_port, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let port = host_port.rsplit(':').next().unwrap_or_default().to_owned();
     (port, path.to_owned())
@@ -85,8 +108,12 @@ fn node_for<'a>(ports: &[String], port: &str, a: &'a Node, b: &'a Node, at: &str
 
 /// `ping server`, `ping remote`, `eval HelloSocketsWeb.Endpoint.broadcast("T", "E", %{"k" => 1}) remote`.
 fn trigger<'a>(cmd: &str, a: &'a Node, b: &'a Node, at: &str) -> (&'a Node, String, String, Value) {
-    let cmd = cmd.strip_prefix("ctl ").unwrap_or_else(|| panic!("{at}: unknown trigger {cmd}"));
-    let (rest, node_word) = cmd.rsplit_once(' ').unwrap_or_else(|| panic!("{at}: trigger without a node: {cmd}"));
+    let cmd = cmd
+        .strip_prefix("ctl ")
+        .unwrap_or_else(|| panic!("{at}: unknown trigger {cmd}"));
+    let (rest, node_word) = cmd
+        .rsplit_once(' ')
+        .unwrap_or_else(|| panic!("{at}: trigger without a node: {cmd}"));
     let node = match node_word {
         "server" => a,
         "remote" => b,
@@ -100,10 +127,17 @@ fn trigger<'a>(cmd: &str, a: &'a Node, b: &'a Node, at: &str) -> (&'a Node, Stri
         .and_then(|r| r.strip_suffix(')'))
         .unwrap_or_else(|| panic!("{at}: unsupported trigger {cmd}"));
     // Three arguments: two strings and an Elixir map with string keys and JSON-like values.
-    let (topic, args) = args.split_once(", ").unwrap_or_else(|| panic!("{at}: topic in {cmd}"));
-    let (event, map) = args.split_once(", ").unwrap_or_else(|| panic!("{at}: event in {cmd}"));
-    let unquote = |s: &str| serde_json::from_str::<String>(s).unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
-    let json_map = map.strip_prefix("%{").map(|m| format!("{{{}", m.replace(" => ", ":")));
+    let (topic, args) = args
+        .split_once(", ")
+        .unwrap_or_else(|| panic!("{at}: topic in {cmd}"));
+    let (event, map) = args
+        .split_once(", ")
+        .unwrap_or_else(|| panic!("{at}: event in {cmd}"));
+    let unquote =
+        |s: &str| serde_json::from_str::<String>(s).unwrap_or_else(|e| panic!("{at}: {s}: {e}"));
+    let json_map = map
+        .strip_prefix("%{")
+        .map(|m| format!("{{{}", m.replace(" => ", ":")));
     let payload = json_map
         .and_then(|m| serde_json::from_str(&m).ok())
         .unwrap_or_else(|| panic!("{at}: cannot read the payload {map}"));

@@ -37,12 +37,21 @@ impl Ws {
     }
 
     pub async fn send(&mut self, text: &str) {
-        self.stream.send(Message::text(text)).await.expect("send a text frame");
+        self.stream
+            .send(Message::text(text))
+            .await
+            .expect("send a text frame");
     }
 
     pub async fn close(&mut self, code: u16) {
-        let frame = CloseFrame { code: CloseCode::from(code), reason: "".into() };
-        self.stream.send(Message::Close(Some(frame))).await.expect("send a close frame");
+        let frame = CloseFrame {
+            code: CloseCode::from(code),
+            reason: "".into(),
+        };
+        self.stream
+            .send(Message::Close(Some(frame)))
+            .await
+            .expect("send a close frame");
     }
 
     /// The next data or close frame (pings and pongs are skipped).
@@ -73,7 +82,12 @@ impl Ws {
 
     /// Joins `topic` with ref "1" and expects the ok reply.
     pub async fn join(&mut self, topic: &str) {
-        self.send(&format!(r#"["1","1","{topic}","phx_join",{{}}]"#)).await;
-        self.expect(&format!(r#"["1","1","{topic}","phx_reply",{{"response":{{}},"status":"ok"}}]"#), topic).await;
+        self.send(&format!(r#"["1","1","{topic}","phx_join",{{}}]"#))
+            .await;
+        self.expect(
+            &format!(r#"["1","1","{topic}","phx_reply",{{"response":{{}},"status":"ok"}}]"#),
+            topic,
+        )
+        .await;
     }
 }
