@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use phx_client::{Channel, ChannelStatus, Payload, PushError, Reply, Socket, SocketStatus, StatusEvent, Vsn};
+use phx_client::{
+    Channel, ChannelStatus, Payload, PushError, Reply, Socket, SocketStatus, StatusEvent, Vsn,
+};
 use phx_protocol::{Message, ServerMessage};
 use serde_json::{json, Value};
 
@@ -178,7 +180,11 @@ pub fn status_json(ev: &StatusEvent) -> Value {
             match s {
                 SocketStatus::Connecting { attempt } => v["attempt"] = json!(attempt),
                 SocketStatus::Connected { generation } => v["generation"] = json!(generation),
-                SocketStatus::Reconnecting { attempt, delay, reason } => {
+                SocketStatus::Reconnecting {
+                    attempt,
+                    delay,
+                    reason,
+                } => {
                     v["attempt"] = json!(attempt);
                     v["delay_ms"] = json!(delay.as_millis() as u64);
                     v["reason"] = json!(reason);
@@ -191,7 +197,9 @@ pub fn status_json(ev: &StatusEvent) -> Value {
             }
             v
         }
-        StatusEvent::Channel { topic, status } => json!({ "type": "channel", "topic": topic, "status": status.name() }),
+        StatusEvent::Channel { topic, status } => {
+            json!({ "type": "channel", "topic": topic, "status": status.name() })
+        }
     }
 }
 
@@ -201,13 +209,26 @@ fn human_message(msg: &ServerMessage) -> String {
         Payload::Json(v) => phx_protocol::json::to_string(v),
         Payload::Binary(b) => format!("<binary {}>", hex::encode(b)),
     };
-    format!("< [{},{},{},{},{}]", m.join_ref, m.ref_, Value::from(m.topic), Value::from(m.event), payload)
+    format!(
+        "< [{},{},{},{},{}]",
+        m.join_ref,
+        m.ref_,
+        Value::from(m.topic),
+        Value::from(m.event),
+        payload
+    )
 }
 
 fn human_status(ev: &StatusEvent) -> String {
     match ev {
-        StatusEvent::Socket(SocketStatus::Connected { generation }) => format!("* connected (connection #{generation})"),
-        StatusEvent::Socket(SocketStatus::Reconnecting { attempt, delay, reason }) => {
+        StatusEvent::Socket(SocketStatus::Connected { generation }) => {
+            format!("* connected (connection #{generation})")
+        }
+        StatusEvent::Socket(SocketStatus::Reconnecting {
+            attempt,
+            delay,
+            reason,
+        }) => {
             format!("* disconnected: {reason}; reconnect attempt {attempt} in {delay:?}")
         }
         StatusEvent::Socket(SocketStatus::Stopped { reason, .. }) => format!("* stopped: {reason}"),
@@ -242,7 +263,11 @@ impl Out {
 
 /// Runs `phx connect`.
 pub fn run(args: ConnectArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -331,8 +356,17 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
     rx
 }
 
-fn join(socket: &Socket, channels: &mut HashMap<String, Channel>, out: Out, topic: String, payload: Value) {
-    if channels.get(&topic).is_some_and(|c| c.status() != ChannelStatus::Closed) {
+fn join(
+    socket: &Socket,
+    channels: &mut HashMap<String, Channel>,
+    out: Out,
+    topic: String,
+    payload: Value,
+) {
+    if channels
+        .get(&topic)
+        .is_some_and(|c| c.status() != ChannelStatus::Closed)
+    {
         out.error(&format!("{topic} is already joined or joining"));
         return;
     }
@@ -340,18 +374,28 @@ fn join(socket: &Socket, channels: &mut HashMap<String, Channel>, out: Out, topi
     channels.insert(topic.clone(), channel.clone());
     tokio::spawn(async move {
         if let Err(e) = channel.join(payload).await {
-            out.line(json!({ "type": "join_error", "topic": topic, "error": e.to_string() }), || {
-                format!("! join {topic} failed: {e}")
-            });
+            out.line(
+                json!({ "type": "join_error", "topic": topic, "error": e.to_string() }),
+                || format!("! join {topic} failed: {e}"),
+            );
         }
     });
 }
 
-async fn handle_line(socket: &Socket, channels: &mut HashMap<String, Channel>, out: Out, line: &str) {
+async fn handle_line(
+    socket: &Socket,
+    channels: &mut HashMap<String, Channel>,
+    out: Out,
+    line: &str,
+) {
     match parse_input(line) {
         Ok(Input::Nothing) => {}
         Ok(Input::Join { topic, payload }) => join(socket, channels, out, topic, payload),
-        Ok(Input::Push { topic, event, payload }) => {
+        Ok(Input::Push {
+            topic,
+            event,
+            payload,
+        }) => {
             let Some(channel) = channels.get(&topic).cloned() else {
                 out.error(&format!("not joined: {topic} (join it first)"));
                 return;
@@ -404,21 +448,46 @@ mod tests {
     #[test]
     fn parses_commands() {
         assert_eq!(parse_input("  "), Ok(Input::Nothing));
-        assert_eq!(parse_input("join ping"), Ok(Input::Join { topic: "ping".into(), payload: json!({}) }));
+        assert_eq!(
+            parse_input("join ping"),
+            Ok(Input::Join {
+                topic: "ping".into(),
+                payload: json!({})
+            })
+        );
         assert_eq!(
             parse_input(r#"join room:1 {"token": "x y"}"#),
-            Ok(Input::Join { topic: "room:1".into(), payload: json!({"token": "x y"}) })
+            Ok(Input::Join {
+                topic: "room:1".into(),
+                payload: json!({"token": "x y"})
+            })
         );
         assert_eq!(
             parse_input(r#"push ping ping {"a":1}"#),
-            Ok(Input::Push { topic: "ping".into(), event: "ping".into(), payload: json!({"a": 1}) })
+            Ok(Input::Push {
+                topic: "ping".into(),
+                event: "ping".into(),
+                payload: json!({"a": 1})
+            })
         );
-        assert_eq!(parse_input("leave ping"), Ok(Input::Leave { topic: "ping".into() }));
-        assert_eq!(parse_input(r#"["1","1","ping","phx_join",{}]"#), Ok(Input::Raw(r#"["1","1","ping","phx_join",{}]"#.into())));
+        assert_eq!(
+            parse_input("leave ping"),
+            Ok(Input::Leave {
+                topic: "ping".into()
+            })
+        );
+        assert_eq!(
+            parse_input(r#"["1","1","ping","phx_join",{}]"#),
+            Ok(Input::Raw(r#"["1","1","ping","phx_join",{}]"#.into()))
+        );
         assert!(parse_input("push ping").unwrap_err().contains("usage"));
         assert!(parse_input("join").unwrap_err().contains("usage"));
-        assert!(parse_input("push ping ev {bad").unwrap_err().contains("not JSON"));
-        assert!(parse_input("frobnicate").unwrap_err().contains("unknown command"));
+        assert!(parse_input("push ping ev {bad")
+            .unwrap_err()
+            .contains("not JSON"));
+        assert!(parse_input("frobnicate")
+            .unwrap_err()
+            .contains("unknown command"));
     }
 
     #[test]
@@ -432,13 +501,27 @@ mod tests {
 
     #[test]
     fn json_lines() {
-        let msg = ServerMessage::Push(phx_protocol::Push::new("1", "ping", "send_ping", json!({"a": 1})));
+        let msg = ServerMessage::Push(phx_protocol::Push::new(
+            "1",
+            "ping",
+            "send_ping",
+            json!({"a": 1}),
+        ));
         assert_eq!(
             message_json(&msg),
             json!({"type":"message","join_ref":"1","ref":null,"topic":"ping","event":"send_ping","payload":{"a":1}})
         );
-        assert_eq!(human_message(&msg), r#"< ["1",null,"ping","send_ping",{"a":1}]"#);
-        let ev = StatusEvent::Channel { topic: "ping".into(), status: ChannelStatus::Joined };
-        assert_eq!(status_json(&ev), json!({"type":"channel","topic":"ping","status":"joined"}));
+        assert_eq!(
+            human_message(&msg),
+            r#"< ["1",null,"ping","send_ping",{"a":1}]"#
+        );
+        let ev = StatusEvent::Channel {
+            topic: "ping".into(),
+            status: ChannelStatus::Joined,
+        };
+        assert_eq!(
+            status_json(&ev),
+            json!({"type":"channel","topic":"ping","status":"joined"})
+        );
     }
 }

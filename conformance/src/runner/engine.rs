@@ -180,17 +180,24 @@ impl<'t> Engine<'t> {
         Flow::Stop
     }
 
-    /// The next frame on `conn`, skipping repeated recurring-token pushes when allowed.
-    async fn read(&mut self, conn: &str, within: Duration) -> Option<Received> {
+    /// The next frame on `conn` within `within`. A frame `wanted` rejects that repeats the
+    /// previous token push on this connection is skipped when repeats are tolerated.
+    async fn read(
+        &mut self,
+        conn: &str,
+        within: Duration,
+        wanted: impl Fn(&Received) -> bool,
+    ) -> Option<Received> {
+        let deadline = tokio::time::Instant::now() + within;
         let c = self.conns.get_mut(conn)?;
         loop {
-            let r = c.next(within).await;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let r = c.next(left).await;
             if let Received::Text(t) = &r {
                 let n = normalise::tokens(t);
                 if n.contains(normalise::TOKEN_PLACEHOLDER) {
-                    if self.opts.tolerate_token_repeats
-                        && self.last_token_push.get(conn) == Some(&n)
-                    {
+                    let repeat = self.last_token_push.get(conn) == Some(&n);
+                    if repeat && self.opts.tolerate_token_repeats && !wanted(&r) {
                         self.out.repeats_skipped += 1;
                         continue;
                     }
@@ -321,18 +328,17 @@ impl<'t> Engine<'t> {
                 within,
             } => {
                 let within = within.unwrap_or(self.opts.frame_timeout);
-                let Some(r) = self.read(conn, within).await else {
+                let probe = self.out.bindings.clone();
+                let Some(r) = self
+                    .read(conn, within, |r| {
+                        frame_matches(frame, r, &mut probe.clone())
+                    })
+                    .await
+                else {
                     return self.fail(i, Some(conn), frame.to_string(), "no such connection");
                 };
                 self.record_received(conn, &r);
-                let ok = match (frame, &r) {
-                    (Expected::Json(e), Received::Text(t)) => match serde_json::from_str(t) {
-                        Ok(actual) => matcher::matches(e, &actual, &mut self.out.bindings),
-                        Err(_) => false,
-                    },
-                    (Expected::Binary(e), Received::Binary(b)) => e == b,
-                    _ => false,
-                };
+                let ok = frame_matches(frame, &r, &mut self.out.bindings);
                 if ok {
                     Flow::Next
                 } else {
@@ -341,7 +347,7 @@ impl<'t> Engine<'t> {
             }
             Step::ExpectClosed { conn, code, within } => {
                 let within = within.unwrap_or(self.opts.frame_timeout);
-                let Some(r) = self.read(conn, within).await else {
+                let Some(r) = self.read(conn, within, |_| false).await else {
                     return self.fail(i, Some(conn), format!("close {code}"), "no such connection");
                 };
                 self.record_received(conn, &r);
@@ -362,7 +368,7 @@ impl<'t> Engine<'t> {
                 }
             }
             Step::ExpectSilence { conn, quiet } => {
-                let Some(r) = self.read(conn, *quiet).await else {
+                let Some(r) = self.read(conn, *quiet, |_| false).await else {
                     return self.fail(i, Some(conn), "silence", "no such connection");
                 };
                 if r == Received::Timeout {
@@ -457,6 +463,17 @@ impl<'t> Engine<'t> {
                 }
             }
         }
+    }
+}
+
+fn frame_matches(expected: &Expected, r: &Received, bindings: &mut Bindings) -> bool {
+    match (expected, r) {
+        (Expected::Json(e), Received::Text(t)) => match serde_json::from_str(t) {
+            Ok(actual) => matcher::matches(e, &actual, bindings),
+            Err(_) => false,
+        },
+        (Expected::Binary(e), Received::Binary(b)) => e == b,
+        _ => false,
     }
 }
 

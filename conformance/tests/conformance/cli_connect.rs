@@ -41,14 +41,19 @@ impl Phx {
             }
         });
         let stdin = child.stdin.take();
-        Phx { child, stdin, lines }
+        Phx {
+            child,
+            stdin,
+            lines,
+        }
     }
 
     /// The next JSON line satisfying `pred` (earlier lines are skipped), within WAIT.
     async fn expect(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
         let found = tokio::time::timeout(WAIT, async {
             while let Some(line) = self.lines.recv().await {
-                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
                 if pred(&v) {
                     return Some(v);
                 }
@@ -76,7 +81,10 @@ impl Phx {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 return status.code().unwrap_or(-1);
             }
-            assert!(std::time::Instant::now() < deadline, "phx did not exit after stdin EOF");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "phx did not exit after stdin EOF"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -97,7 +105,10 @@ fn both_joined_on_one_connection(server: &TestServer, not_conn: Option<u64>) -> 
     let joined = server.joined();
     let mut topics: Vec<&str> = joined.iter().map(|j| j.topic.as_str()).collect();
     topics.sort_unstable();
-    topics == ["dupe", "ping"] && joined.iter().all(|j| Some(j.conn_id) != not_conn && j.conn_id == joined[0].conn_id)
+    topics == ["dupe", "ping"]
+        && joined
+            .iter()
+            .all(|j| Some(j.conn_id) != not_conn && j.conn_id == joined[0].conn_id)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -106,29 +117,54 @@ async fn json_mode_prints_everything_and_rejoins_after_a_drop() {
     let url = format!("ws://{}/socket", server.addr());
     let mut phx = Phx::spawn(&[&url, "--join", "ping", "--join", "dupe", "--json"]);
 
-    phx.expect("connected", |v| v["type"] == "socket" && v["status"] == "connected" && v["generation"] == 1).await;
+    phx.expect("connected", |v| {
+        v["type"] == "socket" && v["status"] == "connected" && v["generation"] == 1
+    })
+    .await;
     phx.expect("ping joined", channel("ping", "joined")).await;
-    server.wait_until("both joined", WAIT, |s| both_joined_on_one_connection(s, None)).await.unwrap();
+    server
+        .wait_until("both joined", WAIT, |s| {
+            both_joined_on_one_connection(s, None)
+        })
+        .await
+        .unwrap();
     let first_conn = server.joined()[0].conn_id;
 
     server.drop_all_connections();
-    phx.expect("the drop", |v| v["type"] == "socket" && v["status"] == "reconnecting").await;
-    phx.expect("reconnected", |v| v["type"] == "socket" && v["status"] == "connected" && v["generation"] == 2).await;
+    phx.expect("the drop", |v| {
+        v["type"] == "socket" && v["status"] == "reconnecting"
+    })
+    .await;
+    phx.expect("reconnected", |v| {
+        v["type"] == "socket" && v["status"] == "connected" && v["generation"] == 2
+    })
+    .await;
     server
-        .wait_until("both rejoined on the new connection", WAIT, |s| both_joined_on_one_connection(s, Some(first_conn)))
+        .wait_until("both rejoined on the new connection", WAIT, |s| {
+            both_joined_on_one_connection(s, Some(first_conn))
+        })
         .await
         .unwrap();
 
     // Interactive commands still work in JSON mode.
     phx.send(r#"push ping param_ping {"n": 42}"#);
     let reply = phx.expect("the push reply", |v| v["type"] == "reply").await;
-    assert_eq!(reply, json!({"type":"reply","topic":"ping","event":"param_ping","status":"ok","response":{"n":42}}));
+    assert_eq!(
+        reply,
+        json!({"type":"reply","topic":"ping","event":"param_ping","status":"ok","response":{"n":42}})
+    );
     // Messages are printed as they arrive, replies included.
     phx.send("push ping nope");
-    phx.expect("phx_error for the crash", |v| v["type"] == "message" && v["event"] == "phx_error" && v["topic"] == "ping").await;
+    phx.expect("phx_error for the crash", |v| {
+        v["type"] == "message" && v["event"] == "phx_error" && v["topic"] == "ping"
+    })
+    .await;
     phx.send("bogus");
     let err = phx.expect("an input error", |v| v["type"] == "error").await;
-    assert!(err["message"].as_str().unwrap().contains("unknown command"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("unknown command"),
+        "{err}"
+    );
 
     assert_eq!(phx.finish(), 0);
 }
@@ -150,8 +186,16 @@ async fn human_mode_sends_raw_frames_and_accepts_the_full_websocket_url_on_vsn_1
     .await
     .expect("the raw join's reply");
     // V1 replies carry no join_ref, so it prints as null.
-    assert_eq!(reply, r#"< [null,"99","ping","phx_reply",{"response":{},"status":"ok"}]"#);
-    server.wait_until("ping joined", WAIT, |s| s.joined().iter().any(|j| j.topic == "ping")).await.unwrap();
+    assert_eq!(
+        reply,
+        r#"< [null,"99","ping","phx_reply",{"response":{},"status":"ok"}]"#
+    );
+    server
+        .wait_until("ping joined", WAIT, |s| {
+            s.joined().iter().any(|j| j.topic == "ping")
+        })
+        .await
+        .unwrap();
     assert_eq!(phx.finish(), 0);
 }
 
@@ -167,11 +211,19 @@ async fn a_refused_connection_is_a_clear_error_with_exit_code_3() {
         .unwrap();
     assert_eq!(output.status.code(), Some(3));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("refused the connection with HTTP 403"), "{stderr}");
+    assert!(
+        stderr.contains("refused the connection with HTTP 403"),
+        "{stderr}"
+    );
 
     // Nothing listening: also exit 3.
     server.stop().await;
-    let output = assert_cmd::Command::cargo_bin("phx").unwrap().args(["connect", &url]).timeout(WAIT).output().unwrap();
+    let output = assert_cmd::Command::cargo_bin("phx")
+        .unwrap()
+        .args(["connect", &url])
+        .timeout(WAIT)
+        .output()
+        .unwrap();
     assert_eq!(output.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach"));
 }
@@ -184,8 +236,18 @@ fn usage_errors_exit_with_2() {
         vec!["connect", "ws://127.0.0.1:9/socket", "--vsn", "3.0.0"],
         vec!["connect"],
     ] {
-        let output = assert_cmd::Command::cargo_bin("phx").unwrap().args(&args).timeout(WAIT).output().unwrap();
-        assert_eq!(output.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
+        let output = assert_cmd::Command::cargo_bin("phx")
+            .unwrap()
+            .args(&args)
+            .timeout(WAIT)
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         assert!(!output.stderr.is_empty());
     }
 }

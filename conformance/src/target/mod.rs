@@ -1,0 +1,248 @@
+//! What the suite runs against.
+//!
+//! - [`embedded`]: phx-server started in-process on port 0 (two nodes sharing an in-process bus,
+//!   plus a server with a short idle timeout), triggered through its control API.
+//! - [`External`]: a running server given by URL: phx-server (control API) or a real Phoenix
+//!   app (Erlang RPC triggers, or only a `secret_key_base` for tokens).
+
+pub mod embedded;
+
+use crate::runner::step::Socket;
+use crate::triggers::control_api::ControlApi;
+use crate::triggers::erlang::{ErlangNode, ErlangOptions, PhoenixRpc, RpcError};
+use crate::triggers::{Backend, Triggers};
+use std::time::Duration;
+
+/// The Phoenix release whose behaviour is expected.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PhoenixVersion {
+    /// Phoenix 1.7 (recorded: 1.7.14).
+    V1_7,
+    /// Phoenix 1.8 (recorded: 1.8.12).
+    V1_8,
+}
+
+impl PhoenixVersion {
+    /// Both versions.
+    pub const ALL: &'static [PhoenixVersion] = &[PhoenixVersion::V1_7, PhoenixVersion::V1_8];
+
+    /// `"1.7"` or `"1.8"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PhoenixVersion::V1_7 => "1.7",
+            PhoenixVersion::V1_8 => "1.8",
+        }
+    }
+
+    /// Picks the value for this version.
+    pub fn pick<T>(self, v17: T, v18: T) -> T {
+        match self {
+            PhoenixVersion::V1_7 => v17,
+            PhoenixVersion::V1_8 => v18,
+        }
+    }
+}
+
+impl std::fmt::Display for PhoenixVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PhoenixVersion {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "1.7" | "1.7.14" => Ok(PhoenixVersion::V1_7),
+            "1.8" | "1.8.12" => Ok(PhoenixVersion::V1_8),
+            other => Err(format!("unknown Phoenix version {other:?}: use 1.7 or 1.8")),
+        }
+    }
+}
+
+/// A target: URLs, what to expect, and how to trigger server-side actions.
+pub struct Target {
+    /// A human description (`embedded phx-server (1.8)`, or the URL).
+    pub description: String,
+    /// Which Phoenix release's behaviour to expect.
+    pub version: PhoenixVersion,
+    /// `ws://HOST:PORT/socket` of node A.
+    pub socket_url: String,
+    /// `ws://HOST:PORT/auth_socket`, when the target has one.
+    pub auth_url: Option<String>,
+    /// `ws://HOST:PORT/socket` of node B, for the two-node scenarios.
+    pub node_b_url: Option<String>,
+    /// A `/socket` URL whose idle timeout is [`Target::idle_timeout`].
+    pub idle_url: Option<String>,
+    /// The idle timeout of `idle_url`.
+    pub idle_timeout: Option<Duration>,
+    /// RecurringChannel's push interval.
+    pub recurring_interval: Duration,
+    /// DedupeChannel's window.
+    pub dedupe_window: Duration,
+    /// Server-side actions.
+    pub triggers: Triggers,
+    /// Keeps embedded servers running while the target lives.
+    pub(crate) _embedded: Option<embedded::Embedded>,
+}
+
+impl Target {
+    /// The base URL (`ws://…/socket`) for a socket kind, if the target has it.
+    pub fn socket_url(&self, socket: Socket) -> Option<&str> {
+        match socket {
+            Socket::Main => Some(&self.socket_url),
+            Socket::Auth => self.auth_url.as_deref(),
+            Socket::NodeB => self.node_b_url.as_deref(),
+            Socket::Idle => self.idle_url.as_deref(),
+        }
+    }
+
+    /// Starts the embedded reference server(s) for `version`.
+    pub async fn embedded(version: PhoenixVersion) -> Result<Target, TargetError> {
+        embedded::start(version).await
+    }
+}
+
+/// Why a target could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// A URL is not `ws://HOST:PORT/PATH`.
+    #[error("invalid URL {0:?}: expected ws://HOST:PORT/socket")]
+    BadUrl(String),
+    /// The embedded server did not start.
+    #[error("cannot start the embedded server: {0}")]
+    Embedded(String),
+    /// The Erlang node could not be reached.
+    #[error(transparent)]
+    Erlang(#[from] RpcError),
+}
+
+/// Settings for an external target (the CLI flags and `PHX_*` variables).
+#[derive(Clone, Debug, Default)]
+pub struct External {
+    /// `ws://HOST:PORT/socket`.
+    pub url: String,
+    /// `ws://HOST:PORT/auth_socket`.
+    pub auth_url: Option<String>,
+    /// Node B's `ws://HOST:PORT/socket`.
+    pub node_b_url: Option<String>,
+    /// The app's secret_key_base, to mint tokens locally.
+    pub secret_key_base: Option<String>,
+    /// Expected Phoenix version (default 1.8).
+    pub version: Option<PhoenixVersion>,
+    /// RecurringChannel's interval on the target (Phoenix app: 5000 ms).
+    pub recurring_interval: Option<Duration>,
+    /// DedupeChannel's window on the target (Phoenix app: 1000 ms).
+    pub dedupe_window: Option<Duration>,
+    /// The Phoenix node to call by RPC (`server@127.0.0.1`).
+    pub erlang_node: Option<String>,
+    /// Node B's Erlang node name.
+    pub erlang_node_b: Option<String>,
+    /// The cluster cookie.
+    pub cookie: Option<String>,
+    /// Use phx-server's control API (on the URLs' ports) for triggers.
+    pub control: bool,
+    /// The control API's bearer token.
+    pub control_token: Option<String>,
+    /// Run the idle-timeout scenario (waits the server's full idle timeout, 60 s on Phoenix).
+    pub idle_timeout: Option<Duration>,
+}
+
+/// `host:port` of a `ws://host:port/…` URL.
+pub fn authority(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?;
+    let port = parsed.port_or_known_default()?;
+    Some(format!("{host}:{port}"))
+}
+
+fn check_url(u: &str) -> Result<String, TargetError> {
+    let trimmed = u
+        .trim_end_matches('/')
+        .trim_end_matches("/websocket")
+        .to_owned();
+    match url::Url::parse(&trimmed) {
+        Ok(p) if (p.scheme() == "ws" || p.scheme() == "wss") && p.host_str().is_some() => {
+            Ok(trimmed)
+        }
+        _ => Err(TargetError::BadUrl(u.to_owned())),
+    }
+}
+
+impl External {
+    /// The external target described by `PHX_URL`, `PHX_AUTH_URL`, `PHX_NODE_B_URL`,
+    /// `PHX_SECRET_KEY_BASE`, `PHX_ERLANG_NODE`, `PHX_ERLANG_NODE_B`, `PHX_COOKIE`, `PHX_PHOENIX`,
+    /// `PHX_RECURRING_INTERVAL_MS`, `PHX_DEDUPE_WINDOW_MS`, `PHX_CONTROL`, `PHX_CONTROL_TOKEN` and
+    /// `PHX_IDLE_TIMEOUT_MS`; None when `PHX_URL` is unset (then tests use the embedded server).
+    pub fn from_env() -> Option<External> {
+        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let ms = |k: &str| {
+            var(k)
+                .and_then(|v| v.parse().ok())
+                .map(Duration::from_millis)
+        };
+        Some(External {
+            url: var("PHX_URL")?,
+            auth_url: var("PHX_AUTH_URL"),
+            node_b_url: var("PHX_NODE_B_URL"),
+            secret_key_base: var("PHX_SECRET_KEY_BASE"),
+            version: var("PHX_PHOENIX").and_then(|v| v.parse().ok()),
+            recurring_interval: ms("PHX_RECURRING_INTERVAL_MS"),
+            dedupe_window: ms("PHX_DEDUPE_WINDOW_MS"),
+            erlang_node: var("PHX_ERLANG_NODE"),
+            erlang_node_b: var("PHX_ERLANG_NODE_B"),
+            cookie: var("PHX_COOKIE"),
+            control: var("PHX_CONTROL").is_some_and(|v| v != "0" && v != "false"),
+            control_token: var("PHX_CONTROL_TOKEN"),
+            idle_timeout: ms("PHX_IDLE_TIMEOUT_MS"),
+        })
+    }
+
+    /// Connects the triggers and builds the target.
+    pub async fn connect(self) -> Result<Target, TargetError> {
+        let url = check_url(&self.url)?;
+        let auth_url = self.auth_url.as_deref().map(check_url).transpose()?;
+        let node_b_url = self.node_b_url.as_deref().map(check_url).transpose()?;
+        let mut triggers = Triggers {
+            secret_key_base: self.secret_key_base.clone(),
+            ..Triggers::default()
+        };
+        if self.control {
+            let a = authority(&url).ok_or_else(|| TargetError::BadUrl(url.clone()))?;
+            triggers.a = Some(Backend::Control(ControlApi::new(
+                a,
+                self.control_token.clone(),
+            )));
+            if let Some(b) = node_b_url.as_deref().and_then(authority) {
+                triggers.b = Some(Backend::Control(ControlApi::new(
+                    b,
+                    self.control_token.clone(),
+                )));
+            }
+        } else if let (Some(node), Some(cookie)) = (&self.erlang_node, &self.cookie) {
+            let a = ErlangNode::connect(&ErlangOptions::new(node, cookie)).await?;
+            triggers.a = Some(Backend::Erlang(PhoenixRpc::hello_sockets(a)));
+            if let Some(node_b) = &self.erlang_node_b {
+                let b = ErlangNode::connect(&ErlangOptions::new(node_b, cookie)).await?;
+                triggers.b = Some(Backend::Erlang(PhoenixRpc::hello_sockets(b)));
+            }
+        }
+        let version = self.version.unwrap_or(PhoenixVersion::V1_8);
+        Ok(Target {
+            description: format!("{url} (Phoenix {version})"),
+            version,
+            idle_url: self.idle_timeout.map(|_| url.clone()),
+            idle_timeout: self.idle_timeout,
+            socket_url: url,
+            auth_url,
+            node_b_url,
+            recurring_interval: self
+                .recurring_interval
+                .unwrap_or(Duration::from_millis(5000)),
+            dedupe_window: self.dedupe_window.unwrap_or(Duration::from_millis(1000)),
+            triggers,
+            _embedded: None,
+        })
+    }
+}

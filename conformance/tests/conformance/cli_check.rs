@@ -1,0 +1,210 @@
+//! `phx check`, `phx list`, `phx replay` and `phx record`: output and exit codes (0 ok,
+//! 1 failed, 2 usage, 3 cannot reach the target).
+
+use crate::support;
+use assert_cmd::Command;
+use phx_conformance::record::{self, RecordOptions};
+use phx_conformance::runner::conn::{RawConn, Received};
+use phx_conformance::runner::{Engine, EngineOptions};
+use phx_conformance::target::{PhoenixVersion, Target};
+use phx_conformance::transcript::{replay, Transcript};
+use predicates::prelude::*;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// `phx …` with no PHX_* target variables leaking in from the caller's environment.
+fn phx(args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("phx").expect("phx binary");
+    for v in [
+        "PHX_URL",
+        "PHX_AUTH_URL",
+        "PHX_NODE_B_URL",
+        "PHX_ERLANG_NODE",
+        "PHX_COOKIE",
+        "PHX_PHOENIX",
+        "PHX_CONTROL",
+    ] {
+        cmd.env_remove(v);
+    }
+    cmd.args(args);
+    cmd
+}
+
+fn fixture(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures")
+        .join(rel)
+}
+
+#[test]
+fn list_names_every_scenario() {
+    phx(&["list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "refuses websocket events that haven't joined",
+        ))
+        .stdout(predicate::str::contains("duplicate_join"));
+}
+
+#[test]
+fn check_selected_scenarios_writes_a_json_report_and_exits_0() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("report.json");
+    phx(&[
+        "check",
+        "--scenario",
+        "heartbeat",
+        "--scenario",
+        "leave",
+        "--format",
+        "json",
+        "--output",
+    ])
+    .arg(&out)
+    .assert()
+    .success()
+    .stderr(predicate::str::contains("PASS heartbeat"));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
+    assert_eq!(report["passed"], 2);
+    assert_eq!(report["failed"], 0);
+    assert_eq!(report["scenarios"][0]["id"], "heartbeat");
+}
+
+#[test]
+fn check_junit_report_lists_testcases() {
+    phx(&[
+        "check",
+        "--tag",
+        "v1",
+        "--phoenix",
+        "1.7",
+        "--format",
+        "junit",
+    ])
+    .assert()
+    .success()
+    .stdout(predicate::str::contains(
+        "<testsuite name=\"phx check\" tests=\"1\" failures=\"0\"",
+    ))
+    .stdout(predicate::str::contains("classname=\"phx.v1_frames\""));
+}
+
+#[test]
+fn check_with_an_unknown_selection_is_a_usage_error() {
+    phx(&["check", "--scenario", "no_such_scenario"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no scenario matches"));
+    phx(&["check", "--phoenix", "2.0"]).assert().code(2);
+}
+
+#[test]
+fn check_against_an_unreachable_server_exits_3() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    // The listener is dropped: nothing listens on that port any more.
+    phx(&[
+        "check",
+        "--url",
+        &format!("ws://127.0.0.1:{port}/socket"),
+        "--scenario",
+        "heartbeat",
+    ])
+    .assert()
+    .code(3)
+    .stderr(predicate::str::contains("cannot reach"));
+}
+
+#[test]
+fn check_skips_scenarios_whose_trigger_the_target_lacks() {
+    // A bare URL (the embedded server started here, no control API flag): broadcast scenarios
+    // are skipped with a reason, plain ones pass.
+    let rt = support::runtime();
+    let target = rt
+        .block_on(Target::embedded(PhoenixVersion::V1_8))
+        .expect("embedded");
+    phx(&[
+        "check",
+        "--url",
+        &target.socket_url,
+        "--scenario",
+        "heartbeat",
+        "--scenario",
+        "fastlane",
+    ])
+    .assert()
+    .success()
+    .stderr(predicate::str::contains("PASS heartbeat"))
+    .stderr(predicate::str::contains("SKIP fastlane"))
+    .stdout(predicate::str::contains("no trigger for node A"));
+    drop(target);
+}
+
+#[test]
+fn replay_reports_ok_for_a_fixture_and_a_difference_for_a_tampered_one() {
+    phx(&["replay", "--phoenix", "1.8"])
+        .arg(fixture("phoenix-1.8.12/transcripts/ping.jsonl"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok "));
+    // The 1.7 recording of topics differs from 1.8 (COMPAT D1, D2): replayed against 1.8, it
+    // must be reported as a difference.
+    phx(&["replay", "--phoenix", "1.8"])
+        .arg(fixture("phoenix-1.7.14/transcripts/topics.jsonl"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("DIFF"));
+    phx(&["replay", "/no/such/file.jsonl"]).assert().code(2);
+}
+
+#[test]
+fn record_writes_a_transcript_that_replays_cleanly() {
+    let rt = support::runtime();
+    rt.block_on(async {
+        let target = Target::embedded(PhoenixVersion::V1_8).await.expect("embedded");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let output = dir.path().join("rec.jsonl");
+        let listen = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
+        let upstream = target.socket_url.trim_end_matches("/socket").to_owned();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = RecordOptions { listen: listen.to_string(), upstream, output: output.clone() };
+        let proxy = tokio::spawn(record::run(opts, async {
+            let _ = stop_rx.await;
+        }));
+
+        // Talk through the proxy (retrying until it listens).
+        let url = format!("ws://{listen}/socket/websocket?vsn=2.0.0");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut c = loop {
+            match RawConn::connect(&url).await {
+                Ok(c) => break c,
+                Err(e) => {
+                    assert!(tokio::time::Instant::now() < deadline, "proxy did not come up: {e}");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }
+        };
+        c.send_text(r#"["1","1","ping","phx_join",{}]"#).await.expect("send");
+        assert!(matches!(c.next(Duration::from_secs(3)).await, Received::Text(_)));
+        c.send_text(r#"["1","2","ping","ping",{"ack_phrase":"via proxy"}]"#).await.expect("send");
+        assert!(matches!(c.next(Duration::from_secs(3)).await, Received::Text(t) if t.contains("via proxy")));
+        let (early, code) = c.close(Duration::from_secs(3)).await;
+        assert!(early.is_empty());
+        assert_eq!(code, Some(1000));
+        let _ = stop_tx.send(());
+        proxy.await.expect("proxy task").expect("proxy ran");
+
+        let transcript = Transcript::read(&output).expect("transcript");
+        let dirs: Vec<_> = transcript.entries.iter().map(|e| format!("{:?}", e.dir)).collect();
+        assert_eq!(dirs.iter().filter(|d| *d == "Send").count(), 2, "{dirs:?}");
+        assert_eq!(dirs.iter().filter(|d| *d == "Recv").count(), 2, "{dirs:?}");
+        let steps = replay::steps(&transcript).expect("steps");
+        let out = Engine::new(&target, EngineOptions::default()).run(&steps).await;
+        assert!(out.failure.is_none(), "{:?}", out.failure);
+    });
+}

@@ -1,0 +1,310 @@
+//! The Erlang-RPC trigger against a real Erlang node (Debian's erlang-base): EPMD on a free
+//! port, and `erl -name … -setcookie …` with stand-ins for the HelloSockets modules that record
+//! the calls they get. Only those modules are stand-ins; the distribution path is real.
+//! Skipped (with a message) when `erl`/`epmd` are not installed.
+
+use crate::support;
+use phx_conformance::triggers::erlang::{ErlangNode, ErlangOptions, PhoenixRpc, RpcError};
+use phx_conformance::triggers::{Action, Node, SignRequest};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ENDPOINT: &str = r#"
+-module('Elixir.HelloSocketsWeb.Endpoint').
+-export([start/0, broadcast/3, calls/0, slow/0]).
+start() -> register(stub_calls, spawn(fun() -> loop([]) end)), ok.
+loop(Acc) -> receive {add, C} -> loop([C | Acc]); {get, From} -> From ! {calls, lists:reverse(Acc)}, loop(Acc) end.
+record(C) -> stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [C]))}.
+%% Elixir strings are binaries: a charlist topic fails with function_clause, as in Phoenix.
+broadcast(Topic, Event, Payload) when is_binary(Topic), is_binary(Event) ->
+    io:format("broadcast ~s ~s~n", [Topic, Event]),
+    record({broadcast, Topic, Event, Payload}), ok.
+calls() -> stub_calls ! {get, self()}, receive {calls, C} -> C after 1000 -> timeout end.
+slow() -> timer:sleep(1500), ok.
+"#;
+
+const DEDUPE: &str = r#"
+-module('Elixir.HelloSocketsWeb.DedupeChannel').
+-export([broadcast/2]).
+broadcast(Numbers, Times) -> stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [{dedupe, Numbers, Times}]))}, ok.
+"#;
+
+const TOKEN: &str = r#"
+-module('Elixir.Phoenix.Token').
+-export([sign/3, sign/4]).
+sign(_Endpoint, Salt, Data) when is_binary(Salt) -> iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p", [Salt, Data])).
+sign(_Endpoint, Salt, Data, Opts) when is_binary(Salt) ->
+    iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p:~p", [Salt, Data, proplists:get_value(signed_at, Opts)])).
+"#;
+
+const COOKIE: &str = "phx-conformance-cookie";
+
+/// EPMD and one Erlang node, killed (by their own pids) on drop.
+struct ErlangCluster {
+    epmd: Child,
+    erl: Child,
+    node: String,
+    epmd_port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for ErlangCluster {
+    fn drop(&mut self) {
+        let _ = self.erl.kill();
+        let _ = self.erl.wait();
+        let _ = self.epmd.kill();
+        let _ = self.epmd.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+fn start_cluster() -> Option<ErlangCluster> {
+    if Command::new("erlc")
+        .arg("-help")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_err()
+    {
+        eprintln!(
+            "erlang-base is not installed (apt-get install erlang-base): Erlang RPC test skipped"
+        );
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, src) in [
+        ("Elixir.HelloSocketsWeb.Endpoint", ENDPOINT),
+        ("Elixir.HelloSocketsWeb.DedupeChannel", DEDUPE),
+        ("Elixir.Phoenix.Token", TOKEN),
+    ] {
+        let path = dir.path().join(format!("{name}.erl"));
+        std::fs::write(&path, src).expect("write stub");
+        let st = Command::new("erlc")
+            .arg("-o")
+            .arg(dir.path())
+            .arg(&path)
+            .status()
+            .expect("erlc");
+        assert!(st.success(), "erlc {name} failed");
+    }
+    let epmd_port = free_port();
+    let epmd = Command::new("epmd")
+        .args(["-port", &epmd_port.to_string(), "-address", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start epmd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", epmd_port)).is_err() {
+        assert!(Instant::now() < deadline, "epmd did not start listening");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let node = format!("stub{}@127.0.0.1", std::process::id());
+    let erl = Command::new("erl")
+        .args(["-name", &node, "-setcookie", COOKIE, "-noshell", "-pa"])
+        .arg(dir.path())
+        .args(["-eval", "'Elixir.HelloSocketsWeb.Endpoint':start()"])
+        .env("ERL_EPMD_PORT", epmd_port.to_string())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start erl");
+    Some(ErlangCluster {
+        epmd,
+        erl,
+        node,
+        epmd_port,
+        _dir: dir,
+    })
+}
+
+fn options(c: &ErlangCluster, cookie: &str) -> ErlangOptions {
+    let mut o = ErlangOptions::new(&c.node, cookie);
+    o.epmd_port = c.epmd_port;
+    o
+}
+
+/// Connects once the node is registered and its stand-ins are loaded.
+async fn connect_when_ready(c: &ErlangCluster) -> ErlangNode {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(node) = ErlangNode::connect(&options(c, COOKIE)).await {
+            if let Ok(eetf::Term::List(_)) = node
+                .call("Elixir.HelloSocketsWeb.Endpoint", "calls", vec![])
+                .await
+            {
+                return node;
+            }
+        }
+        assert!(Instant::now() < deadline, "the Erlang node did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn recorded_calls(node: &ErlangNode) -> Vec<String> {
+    match node
+        .call("Elixir.HelloSocketsWeb.Endpoint", "calls", vec![])
+        .await
+        .expect("calls()")
+    {
+        eetf::Term::List(l) => l
+            .elements
+            .iter()
+            .map(|t| match t {
+                eetf::Term::Binary(b) => String::from_utf8_lossy(&b.bytes).into_owned(),
+                other => other.to_string(),
+            })
+            .collect(),
+        other => panic!("calls() returned {other}"),
+    }
+}
+
+#[test]
+fn erlang_rpc_triggers_reach_a_real_erlang_node() {
+    let Some(cluster) = start_cluster() else {
+        return;
+    };
+    let rt = support::runtime();
+    rt.block_on(async {
+        let node = connect_when_ready(&cluster).await;
+        let rpc = PhoenixRpc::hello_sockets(node.clone());
+
+        // Broadcasts: JSON map, binary payload, disconnect; the stand-in prints on each call,
+        // so these also prove that io_requests are answered and later calls still work.
+        let broadcast =
+            |topic: &str, event: &str, payload: phx_protocol::Payload| Action::Broadcast {
+                node: Node::A,
+                topic: topic.into(),
+                event: event.into(),
+                payload,
+            };
+        rpc.run(&broadcast(
+            "ping",
+            "request_ping",
+            phx_protocol::Payload::empty_object(),
+        ))
+        .await
+        .expect("broadcast");
+        rpc.run(&broadcast(
+            "ping",
+            "plain_event",
+            serde_json::json!({"n": 1}).into(),
+        ))
+        .await
+        .expect("broadcast json");
+        rpc.run(&broadcast(
+            "ping",
+            "bin",
+            phx_protocol::Payload::binary(vec![1u8, 2, 3]),
+        ))
+        .await
+        .expect("broadcast binary");
+        rpc.run(&Action::Dedupe {
+            numbers: vec![1, 2, 3],
+            times: 100,
+        })
+        .await
+        .expect("dedupe");
+        rpc.run(&Action::Disconnect {
+            socket_id: "auth_socket:1".into(),
+        })
+        .await
+        .expect("disconnect");
+        assert_eq!(
+            recorded_calls(&node).await,
+            vec![
+                r#"{broadcast,<<"ping">>,<<"request_ping">>,#{}}"#,
+                r#"{broadcast,<<"ping">>,<<"plain_event">>,#{<<"n">> => 1}}"#,
+                r#"{broadcast,<<"ping">>,<<"bin">>,{binary,<<1,2,3>>}}"#,
+                "{dedupe,[1,2,3],100}",
+                r#"{broadcast,<<"auth_socket:1">>,<<"disconnect">>,#{}}"#,
+            ]
+        );
+
+        // Tokens: Phoenix.Token.sign/3, and sign/4 with signed_at for an expired token.
+        let fresh = SignRequest {
+            salt: "salt identifier".into(),
+            data: 1,
+            age_offset_s: 0,
+        };
+        assert_eq!(
+            rpc.sign(&fresh).await.expect("sign"),
+            "SFMyNTY.stub:salt identifier:1"
+        );
+        let old = SignRequest {
+            age_offset_s: -90_000,
+            ..fresh
+        };
+        let token = rpc.sign(&old).await.expect("sign old");
+        let signed_at: i64 = token
+            .rsplit(':')
+            .next()
+            .and_then(|s| s.parse().ok())
+            .expect("signed_at");
+        let expected = phx_conformance::triggers::now_s() - 90_000;
+        assert!(
+            (signed_at - expected).abs() < 60,
+            "signed_at {signed_at}, expected about {expected}"
+        );
+
+        // A missing function is a badrpc with the reason; the connection survives it.
+        let err = node
+            .call("Elixir.HelloSocketsWeb.Endpoint", "nope", vec![])
+            .await
+            .expect_err("badrpc");
+        assert!(
+            matches!(&err, RpcError::BadRpc { reason, .. } if reason.contains("undef")),
+            "{err}"
+        );
+
+        // Per-call timeout: the slow call times out, the next call still works.
+        let mut short = options(&cluster, COOKIE);
+        short.call_timeout = Duration::from_millis(200);
+        let impatient = ErlangNode::connect(&short).await.expect("connect");
+        let err = impatient
+            .call("Elixir.HelloSocketsWeb.Endpoint", "slow", vec![])
+            .await
+            .expect_err("timeout");
+        assert!(matches!(err, RpcError::Timeout(..)), "{err}");
+        assert!(matches!(
+            impatient.call("erlang", "node", vec![]).await,
+            Ok(eetf::Term::Atom(_))
+        ));
+
+        // Latency with TCP_NODELAY (measured, printed; not asserted).
+        let mut times: Vec<Duration> = Vec::new();
+        for _ in 0..50 {
+            let t = Instant::now();
+            node.call("erlang", "node", vec![]).await.expect("call");
+            times.push(t.elapsed());
+        }
+        times.sort();
+        eprintln!(
+            "erlang rpc p50 {:?}, max {:?} over 50 calls",
+            times[25], times[49]
+        );
+
+        // A wrong cookie: the node closes the handshake; the error says to check the cookie.
+        let err = ErlangNode::connect(&options(&cluster, "wrong-cookie"))
+            .await
+            .err()
+            .expect("wrong cookie refused");
+        assert!(err.to_string().contains("check the cookie"), "{err}");
+
+        // An unknown node fails fast with a clear error.
+        let mut unknown = options(&cluster, COOKIE);
+        unknown.node = "nobody@127.0.0.1".into();
+        let err = ErlangNode::connect(&unknown)
+            .await
+            .err()
+            .expect("unknown node");
+        assert!(matches!(err, RpcError::UnknownNode(..)), "{err}");
+    });
+}

@@ -1,0 +1,82 @@
+//! Replays every recorded transcript of real Phoenix (fixtures/) against the embedded server
+//! with the matching compat mode: frame by frame per connection, after normalising tokens and
+//! node names, with `ctl` lines triggered through the control API. The two-node broadcast runs
+//! on two in-process nodes sharing a bus, the idle one against a short idle timeout.
+
+use crate::support;
+use phx_conformance::runner::{Engine, EngineOptions};
+use phx_conformance::target::{PhoenixVersion, Target};
+use phx_conformance::transcript::{replay, Transcript};
+use std::path::Path;
+
+fn replay_file(path: &Path, version: PhoenixVersion) -> String {
+    let transcript = Transcript::read(path).expect("read transcript");
+    let steps = replay::steps(&transcript).expect("transcript converts to steps");
+    let rt = support::runtime();
+    rt.block_on(async {
+        let target = Target::embedded(version).await.expect("embedded server");
+        let out = Engine::new(&target, EngineOptions::default())
+            .run(&steps)
+            .await;
+        assert!(
+            out.skipped.is_none(),
+            "{}: skipped: {:?}",
+            path.display(),
+            out.skipped
+        );
+        if let Some(f) = &out.failure {
+            panic!(
+                "{} differs from the embedded server ({version}): {f}\n--- transcript so far:\n{}",
+                path.display(),
+                out.snapshot()
+            );
+        }
+        out.snapshot()
+    })
+}
+
+#[test]
+fn phoenix_1_7_14_transcripts_replay_cleanly() {
+    insta::glob!(
+        "../../../fixtures",
+        "phoenix-1.7.14/transcripts/*.jsonl",
+        |path| {
+            insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_7));
+        }
+    );
+}
+
+#[test]
+fn phoenix_1_8_12_transcripts_replay_cleanly() {
+    insta::glob!(
+        "../../../fixtures",
+        "phoenix-1.8.12/transcripts/*.jsonl",
+        |path| {
+            insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_8));
+        }
+    );
+}
+
+#[test]
+fn a_changed_expectation_is_reported_as_a_difference() {
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/phoenix-1.8.12/transcripts/ping.jsonl");
+    let text = std::fs::read_to_string(base).expect("fixture");
+    // Tamper with one server frame: the replay must point at it.
+    let tampered = text.replacen(r#"{\"ping\":\"pong\"}"#, r#"{\"ping\":\"PONG\"}"#, 1);
+    assert_ne!(text, tampered);
+    let steps =
+        replay::steps(&Transcript::parse(&tampered, "tampered").expect("parse")).expect("steps");
+    let rt = support::runtime();
+    rt.block_on(async {
+        let target = Target::embedded(PhoenixVersion::V1_8)
+            .await
+            .expect("embedded");
+        let out = Engine::new(&target, EngineOptions::default())
+            .run(&steps)
+            .await;
+        let f = out.failure.expect("a difference");
+        assert!(f.expected.contains("PONG"), "{f}");
+        assert!(f.actual.contains(r#""ping":"pong""#), "{f}");
+    });
+}

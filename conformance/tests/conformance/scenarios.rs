@@ -1,0 +1,67 @@
+//! Every scenario against the target, for each Phoenix version; each scenario's normalised
+//! transcript is an insta snapshot (`<id>@<version>`), the same file whatever the target.
+
+use crate::support;
+use phx_conformance::runner::{self, EngineOptions, Status};
+use phx_conformance::scenarios;
+use phx_conformance::target::PhoenixVersion;
+
+fn run_suite(version: PhoenixVersion) {
+    let rt = support::runtime();
+    rt.block_on(async {
+        let Some(target) = support::target(version).await else {
+            return;
+        };
+        let all = scenarios::all();
+        let results = runner::run_all(&target, &all, &EngineOptions::default(), |_| {}).await;
+        let mut failures = Vec::new();
+        for r in &results {
+            match &r.status {
+                Status::Passed => {
+                    insta::assert_snapshot!(format!("{}@{}", r.id, version), r.outcome.snapshot());
+                }
+                Status::Failed(f) => failures.push(format!("{} ({}): {f}", r.id, r.name)),
+                Status::Skipped(why) => eprintln!("skipped {}: {why}", r.id),
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "failed scenarios on {version}:\n{}",
+            failures.join("\n")
+        );
+        if target.description.starts_with("embedded") {
+            // The embedded target offers every trigger: nothing may be skipped there.
+            let skipped: Vec<_> = results
+                .iter()
+                .filter(|r| matches!(r.status, Status::Skipped(_)))
+                .map(|r| r.id)
+                .collect();
+            assert!(
+                skipped.is_empty(),
+                "skipped on the embedded target: {skipped:?}"
+            );
+        }
+    });
+}
+
+#[test]
+fn every_scenario_passes_as_phoenix_1_7() {
+    run_suite(PhoenixVersion::V1_7);
+}
+
+#[test]
+fn every_scenario_passes_as_phoenix_1_8() {
+    run_suite(PhoenixVersion::V1_8);
+}
+
+#[test]
+fn scenario_ids_are_unique_and_each_applies_to_some_version() {
+    let all = scenarios::all();
+    let mut ids: Vec<_> = all.iter().map(|s| s.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), all.len(), "duplicate scenario ids");
+    assert!(all
+        .iter()
+        .all(|s| !s.versions.is_empty() && !s.name.is_empty() && !s.about.is_empty()));
+}
