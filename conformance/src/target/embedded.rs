@@ -29,17 +29,18 @@ pub struct Embedded {
 }
 
 fn config(version: PhoenixVersion, node: &str) -> Config {
-    let mut c = Config::default();
-    c.node_name = node.into();
-    c.compat = match version {
-        PhoenixVersion::V1_7 => Compat::V1_7,
-        PhoenixVersion::V1_8 => Compat::V1_8,
-    };
-    c.recurring_interval = RECURRING_INTERVAL;
-    c.dedupe_window = DEDUPE_WINDOW;
-    c.control = true;
-    c.control_token = Some(CONTROL_TOKEN.into());
-    c
+    Config {
+        node_name: node.into(),
+        compat: match version {
+            PhoenixVersion::V1_7 => Compat::V1_7,
+            PhoenixVersion::V1_8 => Compat::V1_8,
+        },
+        recurring_interval: RECURRING_INTERVAL,
+        dedupe_window: DEDUPE_WINDOW,
+        control: true,
+        control_token: Some(CONTROL_TOKEN.into()),
+        ..Config::default()
+    }
 }
 
 fn base(s: &TestServer) -> String {
