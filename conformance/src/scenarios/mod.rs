@@ -79,7 +79,8 @@ impl std::fmt::Debug for Scenario {
 }
 
 impl Scenario {
-    /// True when `sel` names this scenario (by id or full name) or one of its tags (`tag`).
+    /// True when `names` is empty or names this scenario (by id or full sentence), and `tags` is
+    /// empty or holds one of its tags.
     pub fn selected(&self, names: &[String], tags: &[String]) -> bool {
         (names.is_empty() || names.iter().any(|n| n == self.id || n == self.name))
             && (tags.is_empty() || tags.iter().any(|t| self.tags.contains(&t.as_str())))

@@ -1,7 +1,7 @@
 //! The Erlang-RPC trigger against a real Erlang node (Debian's erlang-base): EPMD on a free
 //! port, and `erl -name … -setcookie …` with stand-ins for the HelloSockets modules that record
 //! the calls they get. Only those modules are stand-ins; the distribution path is real.
-//! Skipped (with a message) when `erl`/`epmd` are not installed.
+//! Skipped (with a message) when `erl`/`epmd` are not installed, except under `CI`.
 
 use crate::support;
 use phx_conformance::triggers::erlang::{ErlangNode, ErlangOptions, PhoenixRpc, RpcError};
