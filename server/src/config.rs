@@ -83,9 +83,11 @@ pub struct Config {
     /// tungstenite read buffer per connection (4 KiB keeps idle sockets cheap; the 128 KiB
     /// default costs about 133 KiB RSS per idle connection).
     pub read_buffer_size: usize,
-    /// tungstenite write buffer target: frames are written out once this much is buffered or at
-    /// a flush. The buffer grows only while frames are queued, so idle sockets do not pay for it;
-    /// 0 writes every frame eagerly (one syscall per frame, no coalescing).
+    /// tungstenite write buffer target: frames fed by the writer loop are written out once this
+    /// much is buffered, or at its single flush. The buffer is allocated only as frames are
+    /// written, so idle sockets do not pay for it. 0 writes every frame eagerly (one syscall per
+    /// frame, no coalescing): `benches/load.rs` measured 16 KiB at about 1.7x the fan-out
+    /// throughput of 0, with the same RSS after the burst.
     pub write_buffer_size: usize,
     /// How long a graceful shutdown waits for clients to answer the 1012 close.
     pub shutdown_grace: Duration,
@@ -107,7 +109,7 @@ impl Default for Config {
             outbound_queue: 1024,
             max_channels: 100,
             read_buffer_size: 4096,
-            write_buffer_size: 0,
+            write_buffer_size: 16 * 1024,
             shutdown_grace: Duration::from_secs(2),
         }
     }

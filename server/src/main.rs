@@ -77,6 +77,12 @@ struct ServeArgs {
     /// Channels per socket (1.8 only).
     #[arg(long)]
     max_channels: Option<usize>,
+    /// tungstenite read buffer per connection, bytes (default 4096; benches compare).
+    #[arg(long, hide = true)]
+    ws_read_buffer: Option<usize>,
+    /// tungstenite write buffer target per connection, bytes (benches compare).
+    #[arg(long, hide = true)]
+    ws_write_buffer: Option<usize>,
     #[command(flatten)]
     pubsub: cli_pubsub::ServePubSubArgs,
 }
@@ -105,6 +111,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.max_channels {
             c.max_channels = v;
+        }
+        if let Some(v) = self.ws_read_buffer {
+            c.read_buffer_size = v;
+        }
+        if let Some(v) = self.ws_write_buffer {
+            c.write_buffer_size = v;
         }
         c
     }

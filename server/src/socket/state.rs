@@ -394,22 +394,27 @@ impl SocketState {
             return;
         };
         self.unsubscribe(topic, &joined);
+        // Phoenix: a clean stop sends {:socket_close} before terminate/2 runs (phx_close first);
+        // any other reason is only seen when the process is DOWN, after terminate's pushes.
         if reason.is_clean() {
-            self.out.push(close_msg(
+            let close = close_msg(
                 &joined.stored_join_ref,
                 topic,
                 events::CLOSE,
                 Payload::empty_object(),
-            ));
+            );
+            self.out.push(close);
+            self.terminate_channel(topic, &mut joined, &reason);
         } else {
-            self.out.push(close_msg(
+            self.terminate_channel(topic, &mut joined, &reason);
+            let error = close_msg(
                 &joined.stored_join_ref,
                 topic,
                 events::ERROR,
                 self.error_payload(),
-            ));
+            );
+            self.out.push(error);
         }
-        self.terminate_channel(topic, &mut joined, &reason);
     }
 
     fn crashed(&mut self, topic: &str) {

@@ -15,7 +15,7 @@ use tracing::instrument::WithSubscriber;
 use super::client::{ClientError, TestClient};
 use super::logs::LogCapture;
 use crate::config::Config;
-use crate::endpoint::{Endpoint, JoinedChannel};
+use crate::endpoint::{Endpoint, JoinedChannel, Mount};
 use crate::pubsub::Backplane;
 use crate::server::{serve, ServeError};
 
@@ -71,16 +71,44 @@ impl TestServer {
         .expect("bind 127.0.0.1:0")
     }
 
+    /// Starts on `127.0.0.1:0` serving custom socket mounts instead of HelloSockets (e.g. a
+    /// socket whose channel misbehaves).
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_with_mounts(config: Config, mounts: Vec<Mount>) -> TestServer {
+        Self::start_endpoint(
+            "127.0.0.1:0".parse().expect("valid address"),
+            config,
+            None,
+            Some(mounts),
+        )
+        .await
+        .expect("bind 127.0.0.1:0")
+    }
+
     async fn start_inner(
+        addr: SocketAddr,
+        config: Config,
+        bus: Option<Arc<dyn Backplane>>,
+    ) -> std::io::Result<TestServer> {
+        Self::start_endpoint(addr, config, bus, None).await
+    }
+
+    async fn start_endpoint(
         addr: SocketAddr,
         mut config: Config,
         bus: Option<Arc<dyn Backplane>>,
+        mounts: Option<Vec<Mount>>,
     ) -> std::io::Result<TestServer> {
         config.control = true;
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let logs = LogCapture::new();
-        let endpoint = Endpoint::hello_sockets(config, bus);
+        let endpoint = match mounts {
+            Some(mounts) => Endpoint::new(config, bus, mounts),
+            None => Endpoint::hello_sockets(config, bus),
+        };
         let (tx, rx) = oneshot::channel::<()>();
         let dispatch = logs.dispatch();
         let task = tokio::spawn(

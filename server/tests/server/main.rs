@@ -10,6 +10,7 @@ mod broadcast;
 mod channels;
 mod cluster;
 mod control;
+mod custom;
 mod phoenix_js;
 mod props;
 mod smoke;
