@@ -11,30 +11,72 @@ use std::time::{Duration, Instant};
 
 const ENDPOINT: &str = r#"
 -module('Elixir.HelloSocketsWeb.Endpoint').
--export([start/0, broadcast/3, calls/0, slow/0]).
+-export([start/0, broadcast/3, calls/0, slow/0, control/2]).
 start() -> register(stub_calls, spawn(fun() -> loop([]) end)), ok.
 loop(Acc) -> receive {add, C} -> loop([C | Acc]); {get, From} -> From ! {calls, lists:reverse(Acc)}, loop(Acc) end.
 record(C) -> stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [C]))}.
 %% Elixir strings are binaries: a charlist topic fails with function_clause, as in Phoenix.
 broadcast(Topic, Event, Payload) when is_binary(Topic), is_binary(Event) ->
     io:format("broadcast ~s ~s~n", [Topic, Event]),
-    record({broadcast, Topic, Event, Payload}), ok.
+    record({broadcast, Topic, Event, Payload}),
+    forward(<<"/api/broadcast">>, #{<<"topic">> => Topic, <<"event">> => Event, <<"payload">> => Payload}).
 calls() -> stub_calls ! {get, self()}, receive {calls, C} -> C after 1000 -> timeout end.
 slow() -> timer:sleep(1500), ok.
+
+%% With STUB_CONTROL=host:port the stand-in forwards each action to phx-server's control API,
+%% so `phx check` can run end to end through Erlang RPC.
+forward(Path, Body) ->
+    case os:getenv("STUB_CONTROL") of
+        false -> ok;
+        _ -> control(Path, Body), ok
+    end.
+control(Path, Body) ->
+    [Host, Port] = string:split(os:getenv("STUB_CONTROL"), ":"),
+    {ok, S} = gen_tcp:connect(Host, list_to_integer(Port), [binary, {active, false}]),
+    Json = iolist_to_binary(json(Body)),
+    ok = gen_tcp:send(S, [<<"POST ">>, Path, <<" HTTP/1.1\r\nhost: stub\r\nauthorization: Bearer phx-conformance\r\n">>,
+                          <<"content-type: application/json\r\nconnection: close\r\ncontent-length: ">>,
+                          integer_to_binary(byte_size(Json)), <<"\r\n\r\n">>, Json]),
+    Resp = recv_all(S, <<>>),
+    [_, RespBody] = binary:split(Resp, <<"\r\n\r\n">>),
+    RespBody.
+recv_all(S, Acc) -> case gen_tcp:recv(S, 0, 5000) of {ok, B} -> recv_all(S, <<Acc/binary, B/binary>>); _ -> Acc end.
+json({binary, B}) -> [<<"{\"$binary\":\"">>, binary:encode_hex(B), <<"\"}">>];
+json(M) when is_map(M) -> [${, lists:join($,, [[json(K), $:, json(V)] || {K, V} <- maps:to_list(M)]), $}];
+json(B) when is_binary(B) -> [$", B, $"];
+json(I) when is_integer(I) -> integer_to_binary(I);
+json(L) when is_list(L) -> [$[, lists:join($,, [json(X) || X <- L]), $]];
+json(nil) -> <<"null">>;
+json(A) when is_atom(A) -> atom_to_binary(A).
 "#;
 
 const DEDUPE: &str = r#"
 -module('Elixir.HelloSocketsWeb.DedupeChannel').
 -export([broadcast/2]).
-broadcast(Numbers, Times) -> stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [{dedupe, Numbers, Times}]))}, ok.
+broadcast(Numbers, Times) ->
+    stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [{dedupe, Numbers, Times}]))},
+    case os:getenv("STUB_CONTROL") of
+        false -> ok;
+        _ -> 'Elixir.HelloSocketsWeb.Endpoint':control(<<"/api/dedupe">>, #{<<"numbers">> => Numbers, <<"times">> => Times}), ok
+    end.
 "#;
 
 const TOKEN: &str = r#"
 -module('Elixir.Phoenix.Token').
 -export([sign/3, sign/4]).
-sign(_Endpoint, Salt, Data) when is_binary(Salt) -> iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p", [Salt, Data])).
+sign(Endpoint, Salt, Data) -> sign(Endpoint, Salt, Data, []).
 sign(_Endpoint, Salt, Data, Opts) when is_binary(Salt) ->
-    iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p:~p", [Salt, Data, proplists:get_value(signed_at, Opts)])).
+    SignedAt = proplists:get_value(signed_at, Opts),
+    case os:getenv("STUB_CONTROL") of
+        false when SignedAt =:= undefined -> iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p", [Salt, Data]));
+        false -> iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p:~p", [Salt, Data, SignedAt]));
+        _ ->
+            Req = case SignedAt of undefined -> #{}; T -> #{<<"signed_at">> => T} end,
+            Body = 'Elixir.HelloSocketsWeb.Endpoint':control(<<"/api/token">>, Req#{<<"salt">> => Salt, <<"data">> => Data}),
+            [_, Rest] = binary:split(Body, <<"\"token\":\"">>),
+            [Token | _] = binary:split(Rest, <<"\"">>),
+            Token
+    end.
 "#;
 
 const COOKIE: &str = "phx-conformance-cookie";
@@ -65,7 +107,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start_cluster() -> Option<ErlangCluster> {
+fn start_cluster(control: Option<&str>) -> Option<ErlangCluster> {
     if Command::new("erlc")
         .arg("-help")
         .stdout(Stdio::null())
@@ -106,8 +148,13 @@ fn start_cluster() -> Option<ErlangCluster> {
         assert!(Instant::now() < deadline, "epmd did not start listening");
         std::thread::sleep(Duration::from_millis(20));
     }
-    let node = format!("stub{}@127.0.0.1", std::process::id());
-    let erl = Command::new("erl")
+    let mut erl = Command::new("erl");
+    if let Some(c) = control {
+        erl.env("STUB_CONTROL", c);
+    }
+    let suffix = if control.is_some() { "fwd" } else { "" };
+    let node = format!("stub{}{suffix}@127.0.0.1", std::process::id());
+    let erl = erl
         .args(["-name", &node, "-setcookie", COOKIE, "-noshell", "-pa"])
         .arg(dir.path())
         .args(["-eval", "'Elixir.HelloSocketsWeb.Endpoint':start()"])
@@ -168,7 +215,7 @@ async fn recorded_calls(node: &ErlangNode) -> Vec<String> {
 
 #[test]
 fn erlang_rpc_triggers_reach_a_real_erlang_node() {
-    let Some(cluster) = start_cluster() else {
+    let Some(cluster) = start_cluster(None) else {
         return;
     };
     let rt = support::runtime();
@@ -307,4 +354,60 @@ fn erlang_rpc_triggers_reach_a_real_erlang_node() {
             .expect("unknown node");
         assert!(matches!(err, RpcError::UnknownNode(..)), "{err}");
     });
+}
+
+#[test]
+fn phx_check_passes_with_erlang_rpc_triggers() {
+    // The stand-in endpoint forwards what it is asked by RPC to the embedded phx-server's
+    // control API: `phx check --erlang-node … --cookie …` then runs every scenario with its
+    // triggers going through Erlang distribution.
+    let rt = support::runtime();
+    let target = rt
+        .block_on(phx_conformance::target::Target::embedded(
+            phx_conformance::target::PhoenixVersion::V1_8,
+        ))
+        .expect("embedded");
+    let control = phx_conformance::target::authority(&target.socket_url).expect("authority");
+    let Some(cluster) = start_cluster(Some(&control)) else {
+        return;
+    };
+    rt.block_on(connect_when_ready(&cluster));
+    let mut cmd = assert_cmd::Command::cargo_bin("phx").expect("phx");
+    for v in [
+        "PHX_URL",
+        "PHX_CONTROL",
+        "PHX_SECRET_KEY_BASE",
+        "PHX_PHOENIX",
+    ] {
+        cmd.env_remove(v);
+    }
+    let out = cmd
+        .env("ERL_EPMD_PORT", cluster.epmd_port.to_string())
+        .args(["check", "--url", &target.socket_url])
+        .args(["--auth-url", target.auth_url.as_deref().expect("auth")])
+        .args([
+            "--node-b-url",
+            target.node_b_url.as_deref().expect("node b"),
+        ])
+        .args(["--erlang-node", &cluster.node, "--cookie", COOKIE])
+        .args([
+            "--recurring-interval-ms",
+            "150",
+            "--dedupe-window-ms",
+            "200",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run phx check");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json report");
+    assert!(
+        out.status.success(),
+        "{report:#}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(report["failed"], 0, "{report:#}");
+    // Only the idle scenario is skipped (no --idle-timeout-ms): every trigger went by RPC.
+    assert_eq!(report["skipped"], 1, "{report:#}");
+    drop(target);
 }
