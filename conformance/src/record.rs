@@ -252,4 +252,9 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
             },
         }
     }
+    // Flush what tungstenite queued (its automatic reply to a close frame) before dropping the
+    // sockets, so each side sees a proper close handshake.
+    let grace = std::time::Duration::from_millis(500);
+    let _ = tokio::time::timeout(grace, cl_tx.close()).await;
+    let _ = tokio::time::timeout(grace, up_tx.close()).await;
 }
