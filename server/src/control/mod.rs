@@ -30,6 +30,8 @@ pub use request::{BroadcastRequest, DedupeRequest, DisconnectRequest, TokenReque
 
 /// Largest accepted control request body.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Broadcasts published between two yields of a `count` loop.
+const YIELD_EVERY: u64 = 64;
 /// Largest `count` for one broadcast request.
 pub const MAX_COUNT: u64 = 10_000_000;
 
@@ -100,7 +102,10 @@ pub(crate) async fn handle(
         }
     };
     let result = match path.as_str() {
-        "/api/broadcast" => parse(&body).and_then(|r| broadcast(&endpoint, r)),
+        "/api/broadcast" => match parse(&body) {
+            Ok(r) => broadcast(&endpoint, r).await,
+            Err(e) => Err(e),
+        },
         "/api/dedupe" => parse(&body).map(|r: DedupeRequest| {
             broadcast_numbers(&endpoint, &r.numbers, r.times);
             json!({"ok": true, "broadcasts": r.numbers.len() as u64 * r.times})
@@ -122,7 +127,7 @@ fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, String> {
     serde_json::from_slice(body).map_err(|e| format!("bad request body: {e}"))
 }
 
-fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, String> {
+async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, String> {
     let count = r.count.unwrap_or(1);
     if count > MAX_COUNT {
         return Err(format!("count {count} exceeds the limit of {MAX_COUNT}"));
@@ -143,6 +148,10 @@ fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, String> 
             payload.clone()
         };
         endpoint.broadcast(&r.topic, &r.event, payload);
+        // Let writers drain between batches instead of overflowing every subscriber's queue.
+        if i % YIELD_EVERY == YIELD_EVERY - 1 {
+            tokio::task::yield_now().await;
+        }
     }
     Ok(json!({"ok": true, "count": count}))
 }
