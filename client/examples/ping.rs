@@ -11,7 +11,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (_server, url) = match std::env::args().nth(1) {
         Some(url) => (None, url),
         None => {
-            let server = phx_server::testing::TestServer::start(phx_server::Config::default()).await;
+            let server =
+                phx_server::testing::TestServer::start(phx_server::Config::default()).await;
             let url = format!("ws://{}/socket", server.addr());
             (Some(server), url)
         }

@@ -18,7 +18,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (server, url, first_token) = match (args.next(), args.next()) {
         (Some(url), Some(token)) => (None, url, token),
         _ => {
-            let config = phx_server::Config { recurring_interval: Duration::from_millis(500), ..Default::default() };
+            let config = phx_server::Config {
+                recurring_interval: Duration::from_millis(500),
+                ..Default::default()
+            };
             let server = phx_server::testing::TestServer::start(config).await;
             let token = server.sign_token("salt identifier", json!(1));
             let url = format!("ws://{}/auth_socket", server.addr());
@@ -31,7 +34,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let socket = Socket::builder(&url)
         .params_with(move || {
             let t = params_token.lock().map(|t| t.clone()).unwrap_or_default();
-            println!("connecting with token …{}", &t[t.len().saturating_sub(12)..]);
+            println!(
+                "connecting with token …{}",
+                &t[t.len().saturating_sub(12)..]
+            );
             vec![("token".to_owned(), t)]
         })
         .build()?;
@@ -55,8 +61,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             if let Some(server) = &server {
                 println!("server drops every connection");
                 server.drop_all_connections();
-                socket.wait_for(Duration::from_secs(10), |s| s.generation() == Some(2)).await?;
-                recurring.wait_for(Duration::from_secs(10), |s| *s == ChannelStatus::Joined).await?;
+                socket
+                    .wait_for(Duration::from_secs(10), |s| s.generation() == Some(2))
+                    .await?;
+                recurring
+                    .wait_for(Duration::from_secs(10), |s| *s == ChannelStatus::Joined)
+                    .await?;
                 println!("reconnected and rejoined recurring");
             }
         }

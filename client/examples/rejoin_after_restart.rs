@@ -25,7 +25,11 @@ fn all_joined(server: &TestServer) -> bool {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let rounds: usize = std::env::args().nth(1).and_then(|r| r.parse().ok()).unwrap_or(10).clamp(1, 200);
+    let rounds: usize = std::env::args()
+        .nth(1)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(10)
+        .clamp(1, 200);
     let mut server = TestServer::start(Config::default()).await;
     let addr = server.addr();
     let socket = Socket::builder(&format!("ws://{addr}/socket")).build()?;
@@ -36,15 +40,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ch.join(json!({})).await?;
         channels.push(ch);
     }
-    for outage in [Duration::ZERO, Duration::from_millis(100), Duration::from_millis(1000)] {
+    for outage in [
+        Duration::ZERO,
+        Duration::from_millis(100),
+        Duration::from_millis(1000),
+    ] {
         let mut samples = Vec::new();
         for _ in 0..rounds {
-            server.wait_until("joined", Duration::from_secs(10), all_joined).await?;
+            server
+                .wait_until("joined", Duration::from_secs(10), all_joined)
+                .await?;
             server.stop().await;
             tokio::time::sleep(outage).await; // the simulated outage
             server = TestServer::start_on(addr, Config::default()).await?;
             let restarted = Instant::now();
-            server.wait_until("rejoined", Duration::from_secs(10), all_joined).await?;
+            server
+                .wait_until("rejoined", Duration::from_secs(10), all_joined)
+                .await?;
             samples.push(restarted.elapsed());
         }
         samples.sort();

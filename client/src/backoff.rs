@@ -23,12 +23,18 @@ pub struct Stepped {
 impl Stepped {
     /// `steps[attempt - 1]` while there are steps, then `then`.
     pub fn new(steps: impl IntoIterator<Item = Duration>, then: Duration) -> Self {
-        Stepped { steps: steps.into_iter().collect(), then }
+        Stepped {
+            steps: steps.into_iter().collect(),
+            then,
+        }
     }
 
     /// Milliseconds shorthand: `Stepped::from_millis(&[10, 50], 5000)`.
     pub fn from_millis(steps: &[u64], then_ms: u64) -> Self {
-        Stepped::new(steps.iter().map(|&ms| Duration::from_millis(ms)), Duration::from_millis(then_ms))
+        Stepped::new(
+            steps.iter().map(|&ms| Duration::from_millis(ms)),
+            Duration::from_millis(then_ms),
+        )
     }
 
     /// phoenix.js `reconnectAfterMs`: 10, 50, 100, 150, 200, 250, 500, 1000, 2000 ms, then 5 s.
@@ -67,7 +73,11 @@ pub struct Jitter<B> {
 impl<B: Backoff> Jitter<B> {
     /// Jitter of `ratio` (clamped to `0.0..=1.0`) around `inner`.
     pub fn new(inner: B, ratio: f64) -> Self {
-        let ratio = if ratio.is_finite() { ratio.clamp(0.0, 1.0) } else { 0.0 };
+        let ratio = if ratio.is_finite() {
+            ratio.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
         Jitter { inner, ratio }
     }
 
@@ -105,13 +115,22 @@ mod tests {
             millis(&Stepped::phoenix_reconnect(), 12),
             [10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000, 5000, 5000]
         );
-        assert_eq!(Stepped::phoenix_reconnect().delay(0), Duration::from_millis(10));
-        assert_eq!(Stepped::phoenix_reconnect().delay(u32::MAX), Duration::from_secs(5));
+        assert_eq!(
+            Stepped::phoenix_reconnect().delay(0),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            Stepped::phoenix_reconnect().delay(u32::MAX),
+            Duration::from_secs(5)
+        );
     }
 
     #[test]
     fn rejoin_schedule_is_phoenix_js() {
-        assert_eq!(millis(&Stepped::phoenix_rejoin(), 6), [1000, 2000, 5000, 10_000, 10_000, 10_000]);
+        assert_eq!(
+            millis(&Stepped::phoenix_rejoin(), 6),
+            [1000, 2000, 5000, 10_000, 10_000, 10_000]
+        );
     }
 
     #[test]
@@ -120,7 +139,10 @@ mod tests {
         let mut seen_below = false;
         for _ in 0..200 {
             let d = j.delay(1);
-            assert!(d >= Duration::from_millis(500) && d <= Duration::from_millis(1000), "{d:?}");
+            assert!(
+                d >= Duration::from_millis(500) && d <= Duration::from_millis(1000),
+                "{d:?}"
+            );
             seen_below |= d < Duration::from_millis(990);
         }
         assert!(seen_below, "jitter never moved the delay");

@@ -32,7 +32,10 @@ struct Inner {
 
 impl std::fmt::Debug for Channel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Channel").field("topic", &self.inner.topic).field("status", &self.status()).finish()
+        f.debug_struct("Channel")
+            .field("topic", &self.inner.topic)
+            .field("status", &self.status())
+            .finish()
     }
 }
 
@@ -69,7 +72,10 @@ impl Channel {
     }
 
     /// Joins with a payload computed again at every (re)join (e.g. a refreshed token).
-    pub async fn join_with(&self, f: impl Fn() -> Payload + Send + Sync + 'static) -> Result<Payload, JoinError> {
+    pub async fn join_with(
+        &self,
+        f: impl Fn() -> Payload + Send + Sync + 'static,
+    ) -> Result<Payload, JoinError> {
         self.join_payload(JoinPayload::Dynamic(Arc::new(f))).await
     }
 
@@ -95,7 +101,15 @@ impl Channel {
     /// The channel may be joined again later.
     pub async fn leave(&self) -> Result<(), LeaveError> {
         let (done, rx) = oneshot::channel();
-        if !self.inner.socket.command(Command::Leave { id: self.inner.id, done }).await {
+        if !self
+            .inner
+            .socket
+            .command(Command::Leave {
+                id: self.inner.id,
+                done,
+            })
+            .await
+        {
             return Err(LeaveError::SocketGone);
         }
         rx.await.unwrap_or(Err(LeaveError::SocketGone))
@@ -103,13 +117,21 @@ impl Channel {
 
     /// Pushes an event with the default timeout. While the channel is not joined (socket down,
     /// joining, errored) the push is buffered and sent after the join; its timeout keeps running.
-    pub async fn push(&self, event: impl Into<String>, payload: impl Into<Payload>) -> Result<Reply, PushError> {
+    pub async fn push(
+        &self,
+        event: impl Into<String>,
+        payload: impl Into<Payload>,
+    ) -> Result<Reply, PushError> {
         let timeout = self.inner.socket.config().push_timeout;
         self.push_with_timeout(event, payload, timeout).await
     }
 
     /// Pushes a serializable value as JSON.
-    pub async fn push_json<T: Serialize + ?Sized>(&self, event: impl Into<String>, payload: &T) -> Result<Reply, PushError> {
+    pub async fn push_json<T: Serialize + ?Sized>(
+        &self,
+        event: impl Into<String>,
+        payload: &T,
+    ) -> Result<Reply, PushError> {
         let value = serde_json::to_value(payload).map_err(|e| PushError::Encode(e.to_string()))?;
         self.push(event, value).await
     }
@@ -125,7 +147,13 @@ impl Channel {
             return Err(PushError::NotJoined);
         }
         let (done, rx) = oneshot::channel();
-        let cmd = Command::Push { id: self.inner.id, event: event.into(), payload: payload.into(), timeout, done };
+        let cmd = Command::Push {
+            id: self.inner.id,
+            event: event.into(),
+            payload: payload.into(),
+            timeout,
+            done,
+        };
         if !self.inner.socket.command(cmd).await {
             return Err(PushError::SocketGone);
         }
@@ -159,12 +187,18 @@ impl Channel {
 
     /// Every event of this channel from now on.
     pub fn events(&self) -> Events {
-        Events { rx: self.inner.events.subscribe(), name: None }
+        Events {
+            rx: self.inner.events.subscribe(),
+            name: None,
+        }
     }
 
     /// Events named `name` only (e.g. `"new_token"`).
     pub fn on(&self, name: impl Into<String>) -> Events {
-        Events { rx: self.inner.events.subscribe(), name: Some(name.into()) }
+        Events {
+            rx: self.inner.events.subscribe(),
+            name: Some(name.into()),
+        }
     }
 }
 
@@ -176,8 +210,8 @@ pub struct Events {
 }
 
 impl Events {
-    /// The next event. `Err(Closed)` once every channel handle is dropped; a left channel simply
-    /// produces nothing until it is joined again.
+    /// The next event. A left channel produces nothing until it is joined again;
+    /// `Err(Closed)` comes once every handle of the channel is dropped.
     pub async fn recv(&mut self) -> Result<ChannelEvent, EventsError> {
         loop {
             match self.rx.recv().await {
@@ -196,8 +230,12 @@ impl Events {
                 Ok(ev) if self.name.as_ref().is_none_or(|n| *n == ev.event) => return Some(Ok(ev)),
                 Ok(_) => continue,
                 Err(broadcast::error::TryRecvError::Empty) => return None,
-                Err(broadcast::error::TryRecvError::Lagged(n)) => return Some(Err(EventsError::Lagged(n))),
-                Err(broadcast::error::TryRecvError::Closed) => return Some(Err(EventsError::Closed)),
+                Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                    return Some(Err(EventsError::Lagged(n)))
+                }
+                Err(broadcast::error::TryRecvError::Closed) => {
+                    return Some(Err(EventsError::Closed))
+                }
             }
         }
     }

@@ -91,10 +91,24 @@ mod tests {
             ServerClose(None),
             Dropped,
         ];
-        let row = |p: &ClosePolicy| causes.iter().map(|c| p.should_reconnect(c)).collect::<Vec<_>>();
-        assert_eq!(row(&ClosePolicy::default()), [false, true, true, true, true, true, true, true, true]);
-        assert_eq!(row(&ClosePolicy::PhoenixJs1812), [false, true, false, true, true, true, true, true, true]);
+        let row = |p: &ClosePolicy| {
+            causes
+                .iter()
+                .map(|c| p.should_reconnect(c))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            row(&ClosePolicy::default()),
+            [false, true, true, true, true, true, true, true, true]
+        );
+        assert_eq!(
+            row(&ClosePolicy::PhoenixJs1812),
+            [false, true, false, true, true, true, true, true, true]
+        );
         let only_restart = ClosePolicy::Custom(Arc::new(|code| code == Some(1012)));
-        assert_eq!(row(&only_restart), [false, true, false, false, false, false, true, false, false]);
+        assert_eq!(
+            row(&only_restart),
+            [false, true, false, false, false, false, true, false, false]
+        );
     }
 }

@@ -177,7 +177,10 @@ impl SocketBuilder {
     }
 
     /// Connect params from a closure, called before every (re)connect attempt.
-    pub fn params_with(self, f: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static) -> Self {
+    pub fn params_with(
+        self,
+        f: impl Fn() -> Vec<(String, String)> + Send + Sync + 'static,
+    ) -> Self {
         self.with(|c| c.params = Params::Dynamic(Arc::new(f)))
     }
 

@@ -114,8 +114,8 @@ pub enum PushError {
         /// The configured buffer size.
         capacity: usize,
     },
-    /// `push` was called before `join`.
-    #[error("push before join: join the channel first")]
+    /// The channel is closed: never joined, left, or closed by the server. Join it first.
+    #[error("the channel is not joined: join it first")]
     NotJoined,
     /// The payload cannot be encoded (e.g. a binary payload on vsn 1.0.0, or a field over 255 bytes).
     #[error("cannot encode the push: {0}")]
@@ -170,7 +170,7 @@ pub enum EventsError {
     /// receiving to continue with the oldest retained event.
     #[error("lagged: {0} events were skipped")]
     Lagged(u64),
-    /// The channel was left or closed, or the socket is gone; no more events will come.
+    /// Every handle of the channel is gone (and it is not joined): no more events will come.
     #[error("no more events: the channel is closed")]
     Closed,
 }

@@ -64,7 +64,9 @@ pub use backoff::{Backoff, Jitter, Stepped};
 pub use channel::{Channel, Events};
 pub use close_policy::{CloseCause, ClosePolicy};
 pub use config::{JoinPayload, Params, SocketBuilder, SocketConfig};
-pub use error::{ConfigError, ConnectError, EventsError, JoinError, LeaveError, PushError, SendError, WaitError};
+pub use error::{
+    ConfigError, ConnectError, EventsError, JoinError, LeaveError, PushError, SendError, WaitError,
+};
 pub use phx_protocol::{Frame, Payload, Vsn};
 pub use reply::{ChannelEvent, DecodePayloadError, Reply};
 pub use socket::Socket;

@@ -52,7 +52,14 @@ impl Socket {
             transitions: broadcast::Sender::new(config.event_capacity),
         });
         runtime.spawn(Task::new(config.clone(), rx, shared.clone()).run());
-        Ok(Socket { inner: Arc::new(Inner { commands: tx, shared, config, next_channel: AtomicU64::new(1) }) })
+        Ok(Socket {
+            inner: Arc::new(Inner {
+                commands: tx,
+                shared,
+                config,
+                next_channel: AtomicU64::new(1),
+            }),
+        })
     }
 
     /// The configuration this socket runs with.
@@ -87,7 +94,12 @@ impl Socket {
     /// A handle for `topic`. Nothing is sent until [`Channel::join`].
     pub fn channel(&self, topic: impl Into<String>) -> Channel {
         let id = self.inner.next_channel.fetch_add(1, Ordering::Relaxed);
-        Channel::new(self.clone(), id, topic.into(), self.inner.config.event_capacity)
+        Channel::new(
+            self.clone(),
+            id,
+            topic.into(),
+            self.inner.config.event_capacity,
+        )
     }
 
     /// The current status.
@@ -142,5 +154,10 @@ pub(crate) async fn wait_watch<T: Clone + std::fmt::Debug>(
         Ok(Err(_)) => Some(Err(WaitError::SocketGone)),
         Err(_) => None,
     };
-    result.unwrap_or_else(|| Err(WaitError::Timeout { timeout, last: format!("{:?}", *rx.borrow()) }))
+    result.unwrap_or_else(|| {
+        Err(WaitError::Timeout {
+            timeout,
+            last: format!("{:?}", *rx.borrow()),
+        })
+    })
 }

@@ -57,7 +57,11 @@ pub(crate) async fn open(
     }
 }
 
-async fn open_inner(connector: Arc<dyn Connector>, url: Url, subprotocols: Option<String>) -> Result<Ws, ConnectError> {
+async fn open_inner(
+    connector: Arc<dyn Connector>,
+    url: Url,
+    subprotocols: Option<String>,
+) -> Result<Ws, ConnectError> {
     if url.scheme() == "wss" {
         return Err(ConnectError::TlsUnsupported);
     }
@@ -65,13 +69,27 @@ async fn open_inner(connector: Arc<dyn Connector>, url: Url, subprotocols: Optio
     let port = url.port_or_known_default().unwrap_or(80);
     let addr = format!("{host}:{port}");
     let io = connector
-        .connect(host.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
+        .connect(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+            port,
+        )
         .await
-        .map_err(|e| ConnectError::Unreachable { addr, reason: e.to_string() })?;
-    let mut request = url.as_str().into_client_request().map_err(|e| ConnectError::Handshake(e.to_string()))?;
+        .map_err(|e| ConnectError::Unreachable {
+            addr,
+            reason: e.to_string(),
+        })?;
+    let mut request = url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| ConnectError::Handshake(e.to_string()))?;
     if let Some(protocols) = subprotocols {
-        let value = HeaderValue::from_str(&protocols).map_err(|e| ConnectError::Handshake(e.to_string()))?;
-        request.headers_mut().insert("sec-websocket-protocol", value);
+        let value = HeaderValue::from_str(&protocols)
+            .map_err(|e| ConnectError::Handshake(e.to_string()))?;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", value);
     }
     match tokio_tungstenite::client_async(request, io).await {
         Ok((ws, _response)) => Ok(ws),
@@ -81,7 +99,10 @@ async fn open_inner(connector: Arc<dyn Connector>, url: Url, subprotocols: Optio
                 .as_ref()
                 .map(|b| String::from_utf8_lossy(b).trim().to_owned())
                 .unwrap_or_default();
-            Err(ConnectError::Refused { status: response.status().as_u16(), body })
+            Err(ConnectError::Refused {
+                status: response.status().as_u16(),
+                body,
+            })
         }
         Err(e) => Err(ConnectError::Handshake(e.to_string())),
     }

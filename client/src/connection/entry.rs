@@ -22,7 +22,10 @@ pub(crate) enum Phase {
     /// Needs a rejoin: at `rejoin_at` (rejoin schedule), or when the socket opens if None.
     Errored { rejoin_at: Option<Instant> },
     /// `phx_leave` sent with ref `leave_ref`; closes on its reply, on `phx_close`, or at `deadline`.
-    Leaving { leave_ref: String, deadline: Instant },
+    Leaving {
+        leave_ref: String,
+        deadline: Instant,
+    },
 }
 
 /// A push waiting for the join (phoenix.js `pushBuffer`); its timeout runs while it waits.
@@ -68,7 +71,10 @@ impl Entry {
             changed
         });
         if changed {
-            let _ = self.transitions.send(StatusEvent::Channel { topic: self.topic.clone(), status });
+            let _ = self.transitions.send(StatusEvent::Channel {
+                topic: self.topic.clone(),
+                status,
+            });
         }
     }
 

@@ -80,12 +80,27 @@ fn make_ref(counter: &mut u64) -> String {
 }
 
 /// Writes one message; on failure marks the connection broken (the loop tears it down).
-async fn send(state: &mut State, broken: &mut bool, config: &SocketConfig, msg: &Message) -> Result<(), PushError> {
-    let frame = config.vsn.encode_client(msg).map_err(|e| PushError::Encode(e.to_string()))?;
-    send_frame(state, broken, config, frame).await.map_err(|_| PushError::ConnectionLost)
+async fn send(
+    state: &mut State,
+    broken: &mut bool,
+    config: &SocketConfig,
+    msg: &Message,
+) -> Result<(), PushError> {
+    let frame = config
+        .vsn
+        .encode_client(msg)
+        .map_err(|e| PushError::Encode(e.to_string()))?;
+    send_frame(state, broken, config, frame)
+        .await
+        .map_err(|_| PushError::ConnectionLost)
 }
 
-async fn send_frame(state: &mut State, broken: &mut bool, config: &SocketConfig, frame: Frame) -> Result<(), SendError> {
+async fn send_frame(
+    state: &mut State,
+    broken: &mut bool,
+    config: &SocketConfig,
+    frame: Frame,
+) -> Result<(), SendError> {
     let State::Connected { ws, .. } = state else {
         return Err(SendError::NotConnected);
     };
@@ -111,7 +126,11 @@ async fn send_frame(state: &mut State, broken: &mut bool, config: &SocketConfig,
 }
 
 impl Task {
-    pub(crate) fn new(config: SocketConfig, commands: mpsc::Receiver<Command>, shared: Arc<Shared>) -> Self {
+    pub(crate) fn new(
+        config: SocketConfig,
+        commands: mpsc::Receiver<Command>,
+        shared: Arc<Shared>,
+    ) -> Self {
         Task {
             config,
             commands,
@@ -163,7 +182,8 @@ impl Task {
                 Wake::Timer => self.on_timer().await,
             }
             if self.broken {
-                self.connection_lost(CloseCause::Dropped, "write failed".into()).await;
+                self.connection_lost(CloseCause::Dropped, "write failed".into())
+                    .await;
             }
         }
     }
@@ -182,7 +202,12 @@ impl Task {
     fn next_deadline(&self) -> Option<Instant> {
         let state = match &self.state {
             State::WaitingToReconnect { at } => Some(*at),
-            State::Connected { heartbeat, .. } => Some(heartbeat.pending.as_ref().map_or(heartbeat.next_at, |p| p.1)),
+            State::Connected { heartbeat, .. } => Some(
+                heartbeat
+                    .pending
+                    .as_ref()
+                    .map_or(heartbeat.next_at, |p| p.1),
+            ),
             State::Idle | State::Connecting { .. } => None,
         };
         let pushes = self.in_flight.values().map(|f| f.deadline);
@@ -195,17 +220,37 @@ impl Task {
     fn start_connect(&mut self) {
         let params = self.config.params.resolve();
         let url = attempt_url(&self.config.endpoint, &params, self.config.vsn);
-        let protocols = self.config.auth_token.as_ref().and_then(|f| f()).map(|t| auth_subprotocols(&t));
-        let attempt = transport::open(self.config.connector.clone(), url, protocols, self.config.connect_timeout);
-        self.state = State::Connecting { attempt: Box::pin(attempt) };
-        self.set_status(SocketStatus::Connecting { attempt: self.retries });
+        let protocols = self
+            .config
+            .auth_token
+            .as_ref()
+            .and_then(|f| f())
+            .map(|t| auth_subprotocols(&t));
+        let attempt = transport::open(
+            self.config.connector.clone(),
+            url,
+            protocols,
+            self.config.connect_timeout,
+        );
+        self.state = State::Connecting {
+            attempt: Box::pin(attempt),
+        };
+        self.set_status(SocketStatus::Connecting {
+            attempt: self.retries,
+        });
     }
 
     fn schedule_reconnect(&mut self, reason: String) {
         self.retries = self.retries.saturating_add(1);
         let delay = self.config.reconnect.delay(self.retries);
-        self.state = State::WaitingToReconnect { at: Instant::now() + delay };
-        self.set_status(SocketStatus::Reconnecting { attempt: self.retries, delay, reason });
+        self.state = State::WaitingToReconnect {
+            at: Instant::now() + delay,
+        };
+        self.set_status(SocketStatus::Reconnecting {
+            attempt: self.retries,
+            delay,
+            reason,
+        });
     }
 
     async fn on_opened(&mut self, result: Result<Ws, ConnectError>) {
@@ -226,16 +271,23 @@ impl Task {
         self.broken = false;
         self.state = State::Connected {
             ws: Box::new(ws),
-            heartbeat: Heartbeat { next_at: now + self.config.heartbeat_interval, pending: None },
+            heartbeat: Heartbeat {
+                next_at: now + self.config.heartbeat_interval,
+                pending: None,
+            },
         };
-        self.set_status(SocketStatus::Connected { generation: self.generation });
+        self.set_status(SocketStatus::Connected {
+            generation: self.generation,
+        });
         for w in self.connect_waiters.drain(..) {
             let _ = w.send(Ok(()));
         }
         // Rejoin everything that was joined or joining, each with a fresh join_ref.
         let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
         for id in ids {
-            let Some(entry) = self.channels.get_mut(&id) else { continue };
+            let Some(entry) = self.channels.get_mut(&id) else {
+                continue;
+            };
             entry.rejoin_attempts = 0;
             let deadline = match entry.phase {
                 Phase::Joining { deadline, .. } => deadline,
@@ -253,9 +305,19 @@ impl Task {
         self.broken = false;
         let was_connected = matches!(old, State::Connected { .. });
         if let State::Connected { mut ws, .. } = old {
-            if matches!(cause, CloseCause::ClientDisconnect | CloseCause::HeartbeatTimeout) {
-                let frame = CloseFrame { code: CloseCode::Normal, reason: reason.clone().into() };
-                let _ = tokio::time::timeout(Duration::from_millis(500), Ws::close(&mut ws, Some(frame))).await;
+            if matches!(
+                cause,
+                CloseCause::ClientDisconnect | CloseCause::HeartbeatTimeout
+            ) {
+                let frame = CloseFrame {
+                    code: CloseCode::Normal,
+                    reason: reason.clone().into(),
+                };
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(500),
+                    Ws::close(&mut ws, Some(frame)),
+                )
+                .await;
             }
         }
         if was_connected {
@@ -293,7 +355,8 @@ impl Task {
 
     async fn shutdown(&mut self) {
         if self.state.is_connected() {
-            self.connection_lost(CloseCause::ClientDisconnect, "socket dropped".into()).await;
+            self.connection_lost(CloseCause::ClientDisconnect, "socket dropped".into())
+                .await;
         }
         let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
         for id in ids {
@@ -321,7 +384,11 @@ impl Task {
             Command::Disconnect { done } => {
                 match self.state {
                     State::Connected { .. } => {
-                        self.connection_lost(CloseCause::ClientDisconnect, "client disconnect".into()).await
+                        self.connection_lost(
+                            CloseCause::ClientDisconnect,
+                            "client disconnect".into(),
+                        )
+                        .await
                     }
                     State::Connecting { .. } | State::WaitingToReconnect { .. } | State::Idle => {
                         self.state = State::Idle;
@@ -333,13 +400,26 @@ impl Task {
                 }
                 let _ = done.send(());
             }
-            Command::Join { id, topic, payload, status, join_ref, events, done } => {
-                self.on_join(id, topic, payload, (status, join_ref), events, done).await
+            Command::Join {
+                id,
+                topic,
+                payload,
+                status,
+                join_ref,
+                events,
+                done,
+            } => {
+                self.on_join(id, topic, payload, (status, join_ref), events, done)
+                    .await
             }
             Command::Leave { id, done } => self.on_leave(id, done).await,
-            Command::Push { id, event, payload, timeout, done } => {
-                self.on_push(id, event, payload, timeout, done).await
-            }
+            Command::Push {
+                id,
+                event,
+                payload,
+                timeout,
+                done,
+            } => self.on_push(id, event, payload, timeout, done).await,
             Command::SendRaw { frame, done } => {
                 let r = send_frame(&mut self.state, &mut self.broken, &self.config, frame).await;
                 let _ = done.send(r);
@@ -364,7 +444,10 @@ impl Task {
         let mut entry = Entry {
             topic,
             payload,
-            phase: Phase::Joining { sent: false, deadline },
+            phase: Phase::Joining {
+                sent: false,
+                deadline,
+            },
             join_ref: None,
             rejoin_attempts: 0,
             status,
@@ -375,7 +458,10 @@ impl Task {
             leave_waiters: Vec::new(),
             buffer: VecDeque::new(),
         };
-        entry.set_phase(Phase::Joining { sent: false, deadline });
+        entry.set_phase(Phase::Joining {
+            sent: false,
+            deadline,
+        });
         self.channels.insert(id, entry);
         if self.state.is_connected() {
             self.send_join(id, deadline).await;
@@ -384,13 +470,26 @@ impl Task {
 
     /// Sends a join with a fresh join_ref (phoenix.js `joinPush.resend()`).
     async fn send_join(&mut self, id: ChannelId, deadline: Instant) {
-        let Some(entry) = self.channels.get_mut(&id) else { return };
+        let Some(entry) = self.channels.get_mut(&id) else {
+            return;
+        };
         let join_ref = make_ref(&mut self.next_ref);
         entry.join_ref = Some(join_ref.clone());
         entry.join_ref_view.send_replace(Some(join_ref.clone()));
-        let msg = Message::new(join_ref.as_str(), join_ref.as_str(), entry.topic.clone(), events::JOIN, entry.payload.resolve());
-        entry.set_phase(Phase::Joining { sent: true, deadline });
-        if let Err(PushError::Encode(e)) = send(&mut self.state, &mut self.broken, &self.config, &msg).await {
+        let msg = Message::new(
+            join_ref.as_str(),
+            join_ref.as_str(),
+            entry.topic.clone(),
+            events::JOIN,
+            entry.payload.resolve(),
+        );
+        entry.set_phase(Phase::Joining {
+            sent: true,
+            deadline,
+        });
+        if let Err(PushError::Encode(e)) =
+            send(&mut self.state, &mut self.broken, &self.config, &msg).await
+        {
             if let Some(w) = entry.join_waiter.take() {
                 let _ = w.send(Err(JoinError::Encode(e)));
             }
@@ -409,9 +508,18 @@ impl Task {
             (Phase::Leaving { .. }, _) => entry.leave_waiters.push(done),
             (Phase::Joined, true) => {
                 let leave_ref = make_ref(&mut self.next_ref);
-                let msg = Message::new(join_ref, leave_ref.as_str(), entry.topic.clone(), events::LEAVE, Payload::empty_object());
+                let msg = Message::new(
+                    join_ref,
+                    leave_ref.as_str(),
+                    entry.topic.clone(),
+                    events::LEAVE,
+                    Payload::empty_object(),
+                );
                 entry.leave_waiters.push(done);
-                entry.set_phase(Phase::Leaving { leave_ref, deadline: Instant::now() + self.config.push_timeout });
+                entry.set_phase(Phase::Leaving {
+                    leave_ref,
+                    deadline: Instant::now() + self.config.push_timeout,
+                });
                 let _ = send(&mut self.state, &mut self.broken, &self.config, &msg).await;
             }
             (Phase::Joining { sent: true, .. }, true) => {
@@ -448,7 +556,9 @@ impl Task {
             return;
         };
         if payload.is_binary() && self.config.vsn == phx_protocol::Vsn::V1 {
-            let _ = done.send(Err(PushError::Encode("binary payloads need vsn 2.0.0".into())));
+            let _ = done.send(Err(PushError::Encode(
+                "binary payloads need vsn 2.0.0".into(),
+            )));
             return;
         }
         let deadline = Instant::now() + timeout;
@@ -458,46 +568,78 @@ impl Task {
             }
             Phase::Joined if connected => {
                 let push_ref = make_ref(&mut self.next_ref);
-                let msg = Message::new(entry.join_ref.clone(), push_ref.as_str(), entry.topic.clone(), event, payload);
+                let msg = Message::new(
+                    entry.join_ref.clone(),
+                    push_ref.as_str(),
+                    entry.topic.clone(),
+                    event,
+                    payload,
+                );
                 match send(&mut self.state, &mut self.broken, &self.config, &msg).await {
                     Err(PushError::Encode(e)) => {
                         let _ = done.send(Err(PushError::Encode(e)));
                     }
                     // Sent, or the write failed and teardown will answer ConnectionLost.
                     _ => {
-                        self.in_flight.insert(push_ref, InFlight { channel: id, timeout, deadline, done });
+                        self.in_flight.insert(
+                            push_ref,
+                            InFlight {
+                                channel: id,
+                                timeout,
+                                deadline,
+                                done,
+                            },
+                        );
                     }
                 }
             }
             _ if entry.buffer.len() >= self.config.max_buffered_pushes => {
-                let _ = done.send(Err(PushError::BufferFull { capacity: self.config.max_buffered_pushes }));
+                let _ = done.send(Err(PushError::BufferFull {
+                    capacity: self.config.max_buffered_pushes,
+                }));
             }
-            _ => entry.buffer.push_back(Buffered { event, payload, timeout, deadline, done }),
+            _ => entry.buffer.push_back(Buffered {
+                event,
+                payload,
+                timeout,
+                deadline,
+                done,
+            }),
         }
     }
 
     // ----- incoming ---------------------------------------------------------------------------
 
-    async fn on_frame(&mut self, frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>) {
+    async fn on_frame(
+        &mut self,
+        frame: Option<Result<WsMessage, tokio_tungstenite::tungstenite::Error>>,
+    ) {
         let frame = match frame {
             Some(Ok(WsMessage::Text(t))) => Frame::Text(t.as_str().to_owned()),
             Some(Ok(WsMessage::Binary(b))) => Frame::Binary(b),
             Some(Ok(WsMessage::Close(close))) => {
                 let code = close.as_ref().map(|c| u16::from(c.code));
                 let reason = match &close {
-                    Some(c) => format!("server closed with {} {}", u16::from(c.code), c.reason.as_str()),
+                    Some(c) => format!(
+                        "server closed with {} {}",
+                        u16::from(c.code),
+                        c.reason.as_str()
+                    ),
                     None => "server closed without a code".to_owned(),
                 };
-                self.connection_lost(CloseCause::ServerClose(code), reason.trim_end().to_owned()).await;
+                self.connection_lost(CloseCause::ServerClose(code), reason.trim_end().to_owned())
+                    .await;
                 return;
             }
             Some(Ok(_)) => return, // ping/pong: tungstenite answers pings itself
             Some(Err(e)) => {
-                self.connection_lost(CloseCause::Dropped, format!("connection error: {e}")).await;
+                self.connection_lost(CloseCause::Dropped, format!("connection error: {e}"))
+                    .await;
                 return;
             }
             None => {
-                self.connection_lost(CloseCause::Dropped, "connection dropped".into()).await;
+                self.connection_lost(CloseCause::Dropped, "connection dropped".into())
+                    .await;
                 return;
             }
         };
@@ -516,14 +658,22 @@ impl Task {
             _ => None,
         };
         // Heartbeat reply.
-        if let (State::Connected { heartbeat, .. }, ServerMessage::Reply(_), Some(r)) = (&mut self.state, &msg, &ref_) {
-            if msg.topic() == events::HEARTBEAT_TOPIC && heartbeat.pending.as_ref().is_some_and(|p| &p.0 == r) {
+        if let (State::Connected { heartbeat, .. }, ServerMessage::Reply(_), Some(r)) =
+            (&mut self.state, &msg, &ref_)
+        {
+            if msg.topic() == events::HEARTBEAT_TOPIC
+                && heartbeat.pending.as_ref().is_some_and(|p| &p.0 == r)
+            {
                 heartbeat.pending = None;
                 heartbeat.next_at = Instant::now() + self.config.heartbeat_interval;
                 return;
             }
         }
-        let Some((&id, entry)) = self.channels.iter_mut().find(|(_, e)| e.topic == msg.topic()) else {
+        let Some((&id, entry)) = self
+            .channels
+            .iter_mut()
+            .find(|(_, e)| e.topic == msg.topic())
+        else {
             return;
         };
         // Drop messages from an older join of this topic (phoenix.js `isMember`).
@@ -533,7 +683,11 @@ impl Task {
             _ => false,
         };
         if !current {
-            tracing::debug!(topic = msg.topic(), event = msg.event(), "dropping a message with a stale join_ref");
+            tracing::debug!(
+                topic = msg.topic(),
+                event = msg.event(),
+                "dropping a message with a stale join_ref"
+            );
             return;
         }
         match msg {
@@ -550,7 +704,10 @@ impl Task {
                                 let result = if reply.status == "error" {
                                     Err(PushError::ErrorReply(reply.response))
                                 } else {
-                                    Ok(Reply { status: reply.status, response: reply.response })
+                                    Ok(Reply {
+                                        status: reply.status,
+                                        response: reply.response,
+                                    })
                                 };
                                 let _ = f.done.send(result);
                             }
@@ -560,7 +717,12 @@ impl Task {
             }
             other => {
                 let m = other.into_message();
-                let event = ChannelEvent { topic: m.topic, event: m.event, payload: m.payload, join_ref: m.join_ref };
+                let event = ChannelEvent {
+                    topic: m.topic,
+                    event: m.event,
+                    payload: m.payload,
+                    join_ref: m.join_ref,
+                };
                 let kind = event.event.clone();
                 let payload = event.payload.clone();
                 let _ = entry.events.send(event);
@@ -575,7 +737,9 @@ impl Task {
 
     async fn on_join_reply(&mut self, id: ChannelId, status: String, response: Payload) {
         let connected = self.state.is_connected();
-        let Some(entry) = self.channels.get_mut(&id) else { return };
+        let Some(entry) = self.channels.get_mut(&id) else {
+            return;
+        };
         if status == "ok" {
             entry.rejoin_attempts = 0;
             entry.set_phase(Phase::Joined);
@@ -588,7 +752,13 @@ impl Task {
             let topic = entry.topic.clone();
             for b in buffered {
                 let push_ref = make_ref(&mut self.next_ref);
-                let msg = Message::new(join_ref.clone(), push_ref.as_str(), topic.clone(), b.event, b.payload);
+                let msg = Message::new(
+                    join_ref.clone(),
+                    push_ref.as_str(),
+                    topic.clone(),
+                    b.event,
+                    b.payload,
+                );
                 match send(&mut self.state, &mut self.broken, &self.config, &msg).await {
                     Err(PushError::Encode(e)) => {
                         let _ = b.done.send(Err(PushError::Encode(e)));
@@ -596,14 +766,20 @@ impl Task {
                     _ => {
                         self.in_flight.insert(
                             push_ref,
-                            InFlight { channel: id, timeout: b.timeout, deadline: b.deadline, done: b.done },
+                            InFlight {
+                                channel: id,
+                                timeout: b.timeout,
+                                deadline: b.deadline,
+                                done: b.done,
+                            },
                         );
                     }
                 }
             }
         } else {
             entry.rejoin_attempts = entry.rejoin_attempts.saturating_add(1);
-            let rejoin_at = connected.then(|| Instant::now() + self.config.rejoin.delay(entry.rejoin_attempts));
+            let rejoin_at =
+                connected.then(|| Instant::now() + self.config.rejoin.delay(entry.rejoin_attempts));
             entry.set_phase(Phase::Errored { rejoin_at });
             if let Some(w) = entry.join_waiter.take() {
                 let _ = w.send(Err(JoinError::Rejected(response)));
@@ -615,14 +791,22 @@ impl Task {
     fn errored(&mut self, id: ChannelId, reason: Payload) {
         let connected = self.state.is_connected();
         self.fail_in_flight(id, || PushError::ChannelErrored(reason.clone()));
-        let Some(entry) = self.channels.get_mut(&id) else { return };
+        let Some(entry) = self.channels.get_mut(&id) else {
+            return;
+        };
         entry.rejoin_attempts = entry.rejoin_attempts.saturating_add(1);
-        let rejoin_at = connected.then(|| Instant::now() + self.config.rejoin.delay(entry.rejoin_attempts));
+        let rejoin_at =
+            connected.then(|| Instant::now() + self.config.rejoin.delay(entry.rejoin_attempts));
         entry.set_phase(Phase::Errored { rejoin_at });
     }
 
     fn fail_in_flight(&mut self, id: ChannelId, error: impl Fn() -> PushError) {
-        let refs: Vec<String> = self.in_flight.iter().filter(|(_, f)| f.channel == id).map(|(r, _)| r.clone()).collect();
+        let refs: Vec<String> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.channel == id)
+            .map(|(r, _)| r.clone())
+            .collect();
         for r in refs {
             if let Some(f) = self.in_flight.remove(&r) {
                 let _ = f.done.send(Err(error()));
@@ -633,9 +817,14 @@ impl Task {
     /// Closes a channel for good: left, `phx_close`, or the socket is going away.
     fn finish_close(&mut self, id: ChannelId) {
         self.fail_in_flight(id, || PushError::ChannelClosed);
-        let Some(entry) = self.channels.remove(&id) else { return };
+        let Some(entry) = self.channels.remove(&id) else {
+            return;
+        };
         entry.status.send_replace(ChannelStatus::Closed);
-        let _ = entry.transitions.send(StatusEvent::Channel { topic: entry.topic.clone(), status: ChannelStatus::Closed });
+        let _ = entry.transitions.send(StatusEvent::Channel {
+            topic: entry.topic.clone(),
+            status: ChannelStatus::Closed,
+        });
         if let Some(w) = entry.join_waiter {
             let _ = w.send(Err(JoinError::Closed));
         }
@@ -670,10 +859,21 @@ impl Task {
             }
         }
         if let Some(r) = beat {
-            let msg = Message::new(Ref::Null, r.as_str(), events::HEARTBEAT_TOPIC, events::HEARTBEAT, Payload::empty_object());
+            let msg = Message::new(
+                Ref::Null,
+                r.as_str(),
+                events::HEARTBEAT_TOPIC,
+                events::HEARTBEAT,
+                Payload::empty_object(),
+            );
             let _ = send(&mut self.state, &mut self.broken, &self.config, &msg).await;
         }
-        let expired: Vec<String> = self.in_flight.iter().filter(|(_, f)| f.deadline <= now).map(|(r, _)| r.clone()).collect();
+        let expired: Vec<String> = self
+            .in_flight
+            .iter()
+            .filter(|(_, f)| f.deadline <= now)
+            .map(|(r, _)| r.clone())
+            .collect();
         for r in expired {
             if let Some(f) = self.in_flight.remove(&r) {
                 let _ = f.done.send(Err(PushError::Timeout(f.timeout)));
@@ -682,7 +882,9 @@ impl Task {
         let connected = self.state.is_connected();
         let ids: Vec<ChannelId> = self.channels.keys().copied().collect();
         for id in ids {
-            let Some(entry) = self.channels.get_mut(&id) else { continue };
+            let Some(entry) = self.channels.get_mut(&id) else {
+                continue;
+            };
             while let Some(pos) = entry.buffer.iter().position(|b| b.deadline <= now) {
                 if let Some(b) = entry.buffer.remove(pos) {
                     let _ = b.done.send(Err(PushError::Timeout(b.timeout)));
@@ -702,13 +904,16 @@ impl Task {
                         let _ = send(&mut self.state, &mut self.broken, &self.config, &msg).await;
                     }
                     entry.rejoin_attempts = entry.rejoin_attempts.saturating_add(1);
-                    let rejoin_at = connected.then(|| now + self.config.rejoin.delay(entry.rejoin_attempts));
+                    let rejoin_at =
+                        connected.then(|| now + self.config.rejoin.delay(entry.rejoin_attempts));
                     entry.set_phase(Phase::Errored { rejoin_at });
                     if let Some(w) = entry.join_waiter.take() {
                         let _ = w.send(Err(JoinError::Timeout(self.config.push_timeout)));
                     }
                 }
-                Phase::Errored { rejoin_at: Some(at) } if at <= now => {
+                Phase::Errored {
+                    rejoin_at: Some(at),
+                } if at <= now => {
                     if connected {
                         self.send_join(id, now + self.config.push_timeout).await;
                     } else {
@@ -721,7 +926,8 @@ impl Task {
         }
         if heartbeat_timed_out {
             tracing::debug!("heartbeat timed out; reconnecting");
-            self.connection_lost(CloseCause::HeartbeatTimeout, "heartbeat timeout".into()).await;
+            self.connection_lost(CloseCause::HeartbeatTimeout, "heartbeat timeout".into())
+                .await;
         }
     }
 }

@@ -15,19 +15,31 @@ use serde_json::json;
 use crate::support::{builder, WAIT};
 
 fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
 }
 
 #[tokio::test]
 async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
-    let config = Config { recurring_interval: Duration::from_millis(100), ..Config::default() };
+    let config = Config {
+        recurring_interval: Duration::from_millis(100),
+        ..Config::default()
+    };
     let key = SecretKeyBase::new(config.secret_key_base.as_bytes().to_vec()).unwrap();
     let server = TestServer::start(config).await;
 
     // A token for user 1 that expires 1.5 s from now (signed just under max_age ago).
     let lifetime_left_ms = 1500;
     let signed_at = now_ms() - (AUTH_MAX_AGE as i64 * 1000 - lifetime_left_ms);
-    let short_lived = token::sign(&key, AUTH_SALT, &json!(1), &SignOptions::new().signed_at_ms(signed_at)).unwrap();
+    let short_lived = token::sign(
+        &key,
+        AUTH_SALT,
+        &json!(1),
+        &SignOptions::new().signed_at_ms(signed_at),
+    )
+    .unwrap();
 
     let slot = Arc::new(Mutex::new(short_lived.clone()));
     let params_slot = slot.clone();
@@ -36,7 +48,10 @@ async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
         .build()
         .unwrap();
     // The control: the same token as a static param.
-    let stale = builder(&server.ws_url("/auth_socket")).param("token", short_lived.clone()).build().unwrap();
+    let stale = builder(&server.ws_url("/auth_socket"))
+        .param("token", short_lived.clone())
+        .build()
+        .unwrap();
     socket.connect().await.unwrap();
     stale.connect().await.unwrap();
 
@@ -53,7 +68,9 @@ async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
         }
     });
     server
-        .wait_until("a fresh token arrived", WAIT, |_| *slot.lock().unwrap() != short_lived)
+        .wait_until("a fresh token arrived", WAIT, |_| {
+            *slot.lock().unwrap() != short_lived
+        })
         .await
         .unwrap();
 
@@ -61,7 +78,10 @@ async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
     let verify = VerifyOptions::new().max_age(token::MaxAge::Seconds(AUTH_MAX_AGE as i64));
     server
         .wait_until("the first token expired", WAIT, |_| {
-            matches!(token::verify(&key, AUTH_SALT, &short_lived, &verify), Err(VerifyError::Expired))
+            matches!(
+                token::verify(&key, AUTH_SALT, &short_lived, &verify),
+                Err(VerifyError::Expired)
+            )
         })
         .await
         .unwrap();
@@ -70,11 +90,19 @@ async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
     server.drop_all_connections();
 
     // The closure-driven socket is back, on the server, as user 1, with its channel rejoined.
-    socket.wait_for(WAIT, |s| s.generation() == Some(2)).await.unwrap();
-    recurring.wait_for(WAIT, |s| *s == ChannelStatus::Joined).await.unwrap();
+    socket
+        .wait_for(WAIT, |s| s.generation() == Some(2))
+        .await
+        .unwrap();
+    recurring
+        .wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+        .await
+        .unwrap();
     server
         .wait_until("recurring rejoined as auth_socket:1", WAIT, |s| {
-            s.joined().iter().any(|j| j.topic == "recurring" && j.socket_id.as_deref() == Some("auth_socket:1"))
+            s.joined()
+                .iter()
+                .any(|j| j.topic == "recurring" && j.socket_id.as_deref() == Some("auth_socket:1"))
         })
         .await
         .unwrap();
@@ -82,7 +110,9 @@ async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
     // The static-params socket is refused (403) with the expired token.
     let refused = tokio::time::timeout(WAIT, async {
         loop {
-            if let Ok(StatusEvent::Socket(SocketStatus::Reconnecting { reason, .. })) = stale_transitions.recv().await {
+            if let Ok(StatusEvent::Socket(SocketStatus::Reconnecting { reason, .. })) =
+                stale_transitions.recv().await
+            {
                 if reason.contains("403") {
                     return reason;
                 }
@@ -99,9 +129,15 @@ async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
 #[tokio::test]
 async fn a_refused_first_connect_returns_the_http_status() {
     let server = TestServer::start(Config::default()).await;
-    let socket = Socket::builder(&server.ws_url("/auth_socket")).param("token", "nonsense").build().unwrap();
+    let socket = Socket::builder(&server.ws_url("/auth_socket"))
+        .param("token", "nonsense")
+        .build()
+        .unwrap();
     let err = socket.connect().await.unwrap_err();
-    assert!(matches!(err, phx_client::ConnectError::Refused { status: 403, .. }), "{err:?}");
+    assert!(
+        matches!(err, phx_client::ConnectError::Refused { status: 403, .. }),
+        "{err:?}"
+    );
     socket.disconnect().await;
     assert_eq!(socket.status(), SocketStatus::Idle);
 }

@@ -17,7 +17,11 @@ async fn joined_ping(server: &TestServer) -> (Socket, phx_client::Channel) {
 }
 
 fn server_join_ref(server: &TestServer, topic: &str) -> Option<String> {
-    server.joined().into_iter().find(|j| j.topic == topic).map(|j| j.join_ref.to_string())
+    server
+        .joined()
+        .into_iter()
+        .find(|j| j.topic == topic)
+        .map(|j| j.join_ref.to_string())
 }
 
 #[tokio::test]
@@ -30,20 +34,43 @@ async fn phx_error_errors_the_channel_which_rejoins_with_backoff() {
 
     // PingChannel has no clause for "boom": the channel crashes and the server sends phx_error.
     let result = ping.push("boom", json!({})).await;
-    assert!(matches!(result, Err(PushError::ChannelErrored(_))), "{result:?}");
-    let ev = tokio::time::timeout(WAIT, events.recv()).await.unwrap().unwrap();
+    assert!(
+        matches!(result, Err(PushError::ChannelErrored(_))),
+        "{result:?}"
+    );
+    let ev = tokio::time::timeout(WAIT, events.recv())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(ev.payload, json!({"reason": "channel_crash"}).into());
 
-    ping.wait_for(WAIT, |s| *s == ChannelStatus::Joined).await.unwrap();
+    ping.wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+        .await
+        .unwrap();
     let statuses: Vec<ChannelStatus> = std::iter::from_fn(|| transitions.try_recv().ok())
         .filter_map(|t| match t {
             phx_client::StatusEvent::Channel { status, .. } => Some(status),
             _ => None,
         })
         .collect();
-    assert_eq!(statuses, [ChannelStatus::Errored, ChannelStatus::Joining, ChannelStatus::Joined]);
-    server.wait_until("ping rejoined", WAIT, |s| server_join_ref(s, "ping").is_some_and(|r| r != first)).await.unwrap();
-    assert!(socket.status().generation() == Some(1), "a channel crash must not reconnect the socket");
+    assert_eq!(
+        statuses,
+        [
+            ChannelStatus::Errored,
+            ChannelStatus::Joining,
+            ChannelStatus::Joined
+        ]
+    );
+    server
+        .wait_until("ping rejoined", WAIT, |s| {
+            server_join_ref(s, "ping").is_some_and(|r| r != first)
+        })
+        .await
+        .unwrap();
+    assert!(
+        socket.status().generation() == Some(1),
+        "a channel crash must not reconnect the socket"
+    );
 }
 
 #[tokio::test]
@@ -54,7 +81,9 @@ async fn phx_close_closes_the_channel_without_rejoin() {
     // "ding" replies then stops the channel normally: phx_close.
     let reply = ping.push("ding", json!({})).await.unwrap();
     assert_eq!(reply.response, json!({"msg": "shutting down"}).into());
-    ping.wait_for(WAIT, |s| *s == ChannelStatus::Closed).await.unwrap();
+    ping.wait_for(WAIT, |s| *s == ChannelStatus::Closed)
+        .await
+        .unwrap();
     assert_eq!(events.recv().await.unwrap().event, "phx_close");
 
     // Prove no rejoin happened: a later round trip on another channel, then the server's view.
@@ -63,7 +92,10 @@ async fn phx_close_closes_the_channel_without_rejoin() {
     other.push("ping", json!({})).await.unwrap();
     assert_eq!(server_join_ref(&server, "ping"), None);
     assert_eq!(ping.status(), ChannelStatus::Closed);
-    assert!(matches!(ping.push("ping", json!({})).await, Err(PushError::NotJoined)));
+    assert!(matches!(
+        ping.push("ping", json!({})).await,
+        Err(PushError::NotJoined)
+    ));
 }
 
 #[tokio::test]
@@ -104,7 +136,12 @@ async fn nothing_is_delivered_after_leave() {
     assert_eq!(events.recv().await.unwrap().event, "send_ping");
     ping.leave().await.unwrap();
     assert_eq!(ping.status(), ChannelStatus::Closed);
-    server.wait_until("ping left on the server", WAIT, |s| server_join_ref(s, "ping").is_none()).await.unwrap();
+    server
+        .wait_until("ping left on the server", WAIT, |s| {
+            server_join_ref(s, "ping").is_none()
+        })
+        .await
+        .unwrap();
     server.broadcast("ping", "request_ping", json!({}).into());
     // Round trip on another channel so the broadcast, had it been routed, would have arrived.
     let other = socket.channel("ping:x");
@@ -118,19 +155,30 @@ async fn a_binary_push_reaches_the_real_server_on_vsn_2() {
     let server = TestServer::start(Config::default()).await;
     let (_socket, ping) = joined_ping(&server).await;
     // PingChannel answers "ping" with pong whatever the payload: the binary frame was decoded.
-    let reply = ping.push("ping", phx_client::Payload::binary(vec![1u8, 2, 3])).await.unwrap();
+    let reply = ping
+        .push("ping", phx_client::Payload::binary(vec![1u8, 2, 3]))
+        .await
+        .unwrap();
     assert_eq!(reply.response, json!({"ping": "pong"}).into());
 }
 
 #[tokio::test]
 async fn a_binary_push_on_vsn_1_is_refused_with_a_typed_error() {
     let server = TestServer::start(Config::default()).await;
-    let socket = builder(&server.ws_url("/socket")).vsn(phx_client::Vsn::V1).build().unwrap();
+    let socket = builder(&server.ws_url("/socket"))
+        .vsn(phx_client::Vsn::V1)
+        .build()
+        .unwrap();
     socket.connect().await.unwrap();
     let ping = socket.channel("ping");
     ping.join(json!({})).await.unwrap();
-    let result = ping.push("ping", phx_client::Payload::binary(vec![1u8])).await;
+    let result = ping
+        .push("ping", phx_client::Payload::binary(vec![1u8]))
+        .await;
     assert!(matches!(result, Err(PushError::Encode(_))), "{result:?}");
     // V1 still works for JSON.
-    assert_eq!(ping.push("ping", json!({})).await.unwrap().response, json!({"ping": "pong"}).into());
+    assert_eq!(
+        ping.push("ping", json!({})).await.unwrap().response,
+        json!({"ping": "pong"}).into()
+    );
 }

@@ -30,7 +30,8 @@ fn is_heartbeat(msg: &Message) -> Option<String> {
     let text = msg.to_text().ok()?;
     let v: serde_json::Value = serde_json::from_str(text).ok()?;
     let arr = v.as_array()?;
-    (arr.get(2)? == "phoenix" && arr.get(3)? == "heartbeat").then(|| arr[1].as_str().unwrap_or_default().to_owned())
+    (arr.get(2)? == "phoenix" && arr.get(3)? == "heartbeat")
+        .then(|| arr[1].as_str().unwrap_or_default().to_owned())
 }
 
 #[tokio::test(start_paused = true)]
@@ -41,17 +42,32 @@ async fn a_silent_server_is_detected_within_interval_plus_timeout() {
         let socket = socket.clone();
         async move { socket.connect().await }
     });
-    let mut peer = tokio_tungstenite::accept_async(peers.recv().await.unwrap()).await.unwrap();
+    let mut peer = tokio_tungstenite::accept_async(peers.recv().await.unwrap())
+        .await
+        .unwrap();
     connecting.await.unwrap().unwrap();
     let opened = Instant::now();
 
     // The first heartbeat comes one interval after the open; the peer reads it and stays silent.
     let first = peer.next().await.unwrap().unwrap();
-    assert!(is_heartbeat(&first).is_some(), "expected a heartbeat, got {first:?}");
+    assert!(
+        is_heartbeat(&first).is_some(),
+        "expected a heartbeat, got {first:?}"
+    );
     assert_eq!(opened.elapsed(), INTERVAL);
 
-    let status = socket.wait_for(Duration::from_secs(600), |s| matches!(s, SocketStatus::Reconnecting { .. })).await.unwrap();
-    assert_eq!(opened.elapsed(), INTERVAL + TIMEOUT, "detected at {:?}", opened.elapsed());
+    let status = socket
+        .wait_for(Duration::from_secs(600), |s| {
+            matches!(s, SocketStatus::Reconnecting { .. })
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.elapsed(),
+        INTERVAL + TIMEOUT,
+        "detected at {:?}",
+        opened.elapsed()
+    );
     match status {
         SocketStatus::Reconnecting { reason, .. } => assert_eq!(reason, "heartbeat timeout"),
         other => panic!("{other:?}"),
@@ -65,9 +81,17 @@ async fn a_silent_server_is_detected_within_interval_plus_timeout() {
         other => panic!("expected a close frame, got {other:?}"),
     }
     // ...and reconnects after the schedule's delay.
-    let _second = tokio_tungstenite::accept_async(peers.recv().await.unwrap()).await.unwrap();
-    socket.wait_for(Duration::from_secs(60), |s| s.generation() == Some(2)).await.unwrap();
-    assert_eq!(opened.elapsed(), INTERVAL + TIMEOUT + Duration::from_secs(1));
+    let _second = tokio_tungstenite::accept_async(peers.recv().await.unwrap())
+        .await
+        .unwrap();
+    socket
+        .wait_for(Duration::from_secs(60), |s| s.generation() == Some(2))
+        .await
+        .unwrap();
+    assert_eq!(
+        opened.elapsed(),
+        INTERVAL + TIMEOUT + Duration::from_secs(1)
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -78,7 +102,9 @@ async fn a_server_that_answers_keeps_the_connection() {
         let socket = socket.clone();
         async move { socket.connect().await }
     });
-    let mut peer = tokio_tungstenite::accept_async(peers.recv().await.unwrap()).await.unwrap();
+    let mut peer = tokio_tungstenite::accept_async(peers.recv().await.unwrap())
+        .await
+        .unwrap();
     connecting.await.unwrap().unwrap();
     let opened = Instant::now();
     // Answer ten heartbeats (five simulated minutes); each comes one interval after the reply.
@@ -86,9 +112,13 @@ async fn a_server_that_answers_keeps_the_connection() {
         let msg = peer.next().await.unwrap().unwrap();
         let r = is_heartbeat(&msg).expect("a heartbeat");
         assert_eq!(opened.elapsed(), INTERVAL * n);
-        let reply = format!(r#"[null,"{r}","phoenix","phx_reply",{{"response":{{}},"status":"ok"}}]"#);
+        let reply =
+            format!(r#"[null,"{r}","phoenix","phx_reply",{{"response":{{}},"status":"ok"}}]"#);
         peer.send(Message::text(reply)).await.unwrap();
     }
     assert_eq!(socket.status(), SocketStatus::Connected { generation: 1 });
-    assert!(peers.try_recv().is_err(), "the client must not have reconnected");
+    assert!(
+        peers.try_recv().is_err(),
+        "the client must not have reconnected"
+    );
 }

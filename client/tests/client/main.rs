@@ -4,11 +4,13 @@
 //! needs a peer that stops answering heartbeats (the real server always answers) and scripts one
 //! over an in-memory duplex stream under tokio's paused clock.
 
+#![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; this is test code
+
 mod auth;
 mod buffering;
 mod channel_lifecycle;
 mod heartbeat;
+mod reconnect;
 mod schedules;
 mod scripted;
-mod reconnect;
 mod support;

@@ -23,7 +23,9 @@ async fn three_channels(server: &TestServer) -> (Socket, Vec<phx_client::Channel
         channels.push(ch);
     }
     server
-        .wait_until("three channels joined", WAIT, |s| joined_on_one_new_connection(s, &TOPICS, None))
+        .wait_until("three channels joined", WAIT, |s| {
+            joined_on_one_new_connection(s, &TOPICS, None)
+        })
         .await
         .unwrap();
     (socket, channels)
@@ -47,17 +49,24 @@ async fn assert_rejoined(
 ) {
     let old_conn = same_server.then_some(old.0);
     server
-        .wait_until("all three channels rejoined on a new connection", WAIT, |s| {
-            joined_on_one_new_connection(s, &TOPICS, old_conn)
-        })
+        .wait_until(
+            "all three channels rejoined on a new connection",
+            WAIT,
+            |s| joined_on_one_new_connection(s, &TOPICS, old_conn),
+        )
         .await
         .unwrap();
     let (_, refs) = conn_and_refs(server);
     for r in &refs {
-        assert!(!old.1.contains(r), "join_ref {r} was reused; every rejoin needs a fresh one");
+        assert!(
+            !old.1.contains(r),
+            "join_ref {r} was reused; every rejoin needs a fresh one"
+        );
     }
     for ch in channels {
-        ch.wait_for(WAIT, |s| *s == ChannelStatus::Joined).await.unwrap();
+        ch.wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+            .await
+            .unwrap();
     }
     assert_eq!(socket.status().generation(), Some(2));
     // The channels work again.
@@ -88,7 +97,9 @@ async fn three_channels_rejoin_after_the_server_restarts_on_the_same_port() {
     // The graceful stop closes with 1012 (Service Restart), which the default policy retries.
     let reason = tokio::time::timeout(WAIT, async {
         loop {
-            if let StatusEvent::Socket(SocketStatus::Reconnecting { reason, .. }) = transitions.recv().await.unwrap() {
+            if let StatusEvent::Socket(SocketStatus::Reconnecting { reason, .. }) =
+                transitions.recv().await.unwrap()
+            {
                 return reason;
             }
         }
@@ -103,14 +114,21 @@ async fn three_channels_rejoin_after_the_server_restarts_on_the_same_port() {
     let server = TestServer::start_on(addr, Config::default()).await.unwrap();
     let restarted = std::time::Instant::now();
     assert_rejoined(&server, &socket, &channels, before, false).await;
-    println!("server restart -> 3 channels rejoined (server side): {:?}", restarted.elapsed());
+    println!(
+        "server restart -> 3 channels rejoined (server side): {:?}",
+        restarted.elapsed()
+    );
 }
 
 /// What the restart figure in the report measures: stop, wait `down`, start on the same port,
 /// then time until the server has every channel joined again (default reconnect schedule).
 #[tokio::test]
 async fn restart_to_rejoin_time_with_the_default_schedule() {
-    for down in [Duration::from_millis(0), Duration::from_millis(300), Duration::from_millis(3000)] {
+    for down in [
+        Duration::from_millis(0),
+        Duration::from_millis(300),
+        Duration::from_millis(3000),
+    ] {
         let server = TestServer::start(Config::default()).await;
         let addr = server.addr();
         let (_socket, _channels) = three_channels(&server).await;
@@ -119,12 +137,17 @@ async fn restart_to_rejoin_time_with_the_default_schedule() {
         let server = TestServer::start_on(addr, Config::default()).await.unwrap();
         let restarted = std::time::Instant::now();
         server
-            .wait_until("all rejoined", WAIT, |s| joined_on_one_new_connection(s, &TOPICS, None))
+            .wait_until("all rejoined", WAIT, |s| {
+                joined_on_one_new_connection(s, &TOPICS, None)
+            })
             .await
             .unwrap();
         let took = restarted.elapsed();
         println!("outage {down:?}: restart -> 3 channels rejoined in {took:?}");
-        assert!(took < Duration::from_secs(6), "the 5 s reconnect cap bounds it: {took:?}");
+        assert!(
+            took < Duration::from_secs(6),
+            "the 5 s reconnect cap bounds it: {took:?}"
+        );
     }
 }
 
@@ -132,16 +155,27 @@ async fn restart_to_rejoin_time_with_the_default_schedule() {
 /// the older 1.8.12 rule does not.
 #[tokio::test]
 async fn close_code_1000_reconnects_by_default_and_stops_under_the_1_8_12_rule() {
-    let config = Config { idle_timeout: Duration::from_millis(200), ..Config::default() };
+    let config = Config {
+        idle_timeout: Duration::from_millis(200),
+        ..Config::default()
+    };
     let server = TestServer::start(config).await;
-    for (policy, reconnects) in [(phx_client::ClosePolicy::PhoenixJs1816, true), (phx_client::ClosePolicy::PhoenixJs1812, false)] {
-        let socket = builder(&server.ws_url("/socket")).close_policy(policy).build().unwrap();
+    for (policy, reconnects) in [
+        (phx_client::ClosePolicy::PhoenixJs1816, true),
+        (phx_client::ClosePolicy::PhoenixJs1812, false),
+    ] {
+        let socket = builder(&server.ws_url("/socket"))
+            .close_policy(policy)
+            .build()
+            .unwrap();
         let mut transitions = socket.status_events();
         socket.connect().await.unwrap();
         let next_status = tokio::time::timeout(WAIT, async {
             loop {
                 match transitions.recv().await.unwrap() {
-                    StatusEvent::Socket(s @ (SocketStatus::Reconnecting { .. } | SocketStatus::Stopped { .. })) => return s,
+                    StatusEvent::Socket(
+                        s @ (SocketStatus::Reconnecting { .. } | SocketStatus::Stopped { .. }),
+                    ) => return s,
                     _ => continue,
                 }
             }
@@ -149,10 +183,25 @@ async fn close_code_1000_reconnects_by_default_and_stops_under_the_1_8_12_rule()
         .await
         .unwrap();
         if reconnects {
-            assert!(matches!(&next_status, SocketStatus::Reconnecting { reason, .. } if reason.contains("1000")), "{next_status:?}");
-            socket.wait_for(WAIT, |s| s.generation() == Some(2)).await.unwrap();
+            assert!(
+                matches!(&next_status, SocketStatus::Reconnecting { reason, .. } if reason.contains("1000")),
+                "{next_status:?}"
+            );
+            socket
+                .wait_for(WAIT, |s| s.generation() == Some(2))
+                .await
+                .unwrap();
         } else {
-            assert!(matches!(next_status, SocketStatus::Stopped { code: Some(1000), .. }), "{next_status:?}");
+            assert!(
+                matches!(
+                    next_status,
+                    SocketStatus::Stopped {
+                        code: Some(1000),
+                        ..
+                    }
+                ),
+                "{next_status:?}"
+            );
         }
         socket.disconnect().await;
     }
@@ -162,9 +211,15 @@ async fn close_code_1000_reconnects_by_default_and_stops_under_the_1_8_12_rule()
 /// connection survives several idle periods.
 #[tokio::test]
 async fn heartbeats_keep_an_idle_connection_open() {
-    let config = Config { idle_timeout: Duration::from_millis(300), ..Config::default() };
+    let config = Config {
+        idle_timeout: Duration::from_millis(300),
+        ..Config::default()
+    };
     let server = TestServer::start(config).await;
-    let socket = builder(&server.ws_url("/socket")).heartbeat_interval(Duration::from_millis(50)).build().unwrap();
+    let socket = builder(&server.ws_url("/socket"))
+        .heartbeat_interval(Duration::from_millis(50))
+        .build()
+        .unwrap();
     socket.connect().await.unwrap();
     let mut messages = socket.messages();
     // Ten heartbeat replies span more than three idle timeouts.

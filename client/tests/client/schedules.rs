@@ -65,7 +65,9 @@ async fn run_schedule(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     // The first outcome may be a timeout while the server is down; the channel
                     // keeps retrying either way, which is what the final check verifies.
                     tokio::spawn(async move { c.join(json!({})).await });
-                    ch.wait_for(WAIT, |s| *s != ChannelStatus::Closed).await.unwrap();
+                    ch.wait_for(WAIT, |s| *s != ChannelStatus::Closed)
+                        .await
+                        .unwrap();
                     active[t] = Some(ch);
                 }
             }
@@ -81,7 +83,8 @@ async fn run_schedule(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 if let Some(ch) = active[t].clone() {
                     next_n += 1;
                     let n = next_n;
-                    let task = tokio::spawn(async move { ch.push("param_ping", json!({ "n": n })).await });
+                    let task =
+                        tokio::spawn(async move { ch.push("param_ping", json!({ "n": n })).await });
                     pushes.push(Pending { n, task });
                 }
             }
@@ -101,19 +104,34 @@ async fn run_schedule(ops: Vec<Op>) -> Result<(), TestCaseError> {
     // Every push ends in exactly one outcome (a oneshot cannot answer twice; the task must
     // finish), and an ok reply is the answer to that very push.
     for p in pushes {
-        let outcome = tokio::time::timeout(WAIT, p.task).await.expect("every push resolves").unwrap();
+        let outcome = tokio::time::timeout(WAIT, p.task)
+            .await
+            .expect("every push resolves")
+            .unwrap();
         match outcome {
             Ok(reply) => prop_assert_eq!(reply.response, json!({ "n": p.n }).into()),
             // NotJoined: the spawned push ran after a later Leave in the schedule.
-            Err(PushError::Timeout(_) | PushError::ChannelClosed | PushError::ConnectionLost | PushError::NotJoined) => {}
+            Err(
+                PushError::Timeout(_)
+                | PushError::ChannelClosed
+                | PushError::ConnectionLost
+                | PushError::NotJoined,
+            ) => {}
             Err(other) => prop_assert!(false, "unexpected push error {other:?}"),
         }
     }
 
     // Every channel that should be joined is joined, on the client and on the server.
-    let expected: Vec<&str> = TOPICS.iter().zip(&active).filter(|(_, c)| c.is_some()).map(|(t, _)| *t).collect();
+    let expected: Vec<&str> = TOPICS
+        .iter()
+        .zip(&active)
+        .filter(|(_, c)| c.is_some())
+        .map(|(t, _)| *t)
+        .collect();
     for ch in active.iter().flatten() {
-        ch.wait_for(WAIT, |s| *s == ChannelStatus::Joined).await.expect("joined on the client");
+        ch.wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+            .await
+            .expect("joined on the client");
     }
     server
         .wait_until("the server has exactly the expected channels", WAIT, |s| {
@@ -125,7 +143,12 @@ async fn run_schedule(ops: Vec<Op>) -> Result<(), TestCaseError> {
         })
         .await
         .unwrap_or_else(|e| {
-            panic!("{e}: server has {:?}, socket {:?}, channels {:?}", s_joined(&server), socket.status(), active)
+            panic!(
+                "{e}: server has {:?}, socket {:?}, channels {:?}",
+                s_joined(&server),
+                socket.status(),
+                active
+            )
         });
 
     // Nothing reaches a left channel: broadcast to every topic; each joined channel gets its
@@ -148,24 +171,36 @@ async fn run_schedule(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 prop_assert_eq!(got.event, "send_ping");
                 delivered[i] = true;
             } else {
-                prop_assert_ne!(&joined[i].join_ref(), &refs[i], "a joined channel missed a broadcast without rejoining");
+                prop_assert_ne!(
+                    &joined[i].join_ref(),
+                    &refs[i],
+                    "a joined channel missed a broadcast without rejoining"
+                );
             }
         }
         if delivered.iter().all(|d| *d) {
             break;
         }
         for ch in &joined {
-            ch.wait_for(WAIT, |s| *s == ChannelStatus::Joined).await.expect("joined again");
+            ch.wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+                .await
+                .expect("joined again");
         }
     }
-    prop_assert!(delivered.iter().all(|d| *d), "some joined channel never got a broadcast");
+    prop_assert!(
+        delivered.iter().all(|d| *d),
+        "some joined channel never got a broadcast"
+    );
     // One more round trip on the same connection, after the broadcasts.
     if let Some(ch) = joined.first() {
         ch.push("ping", json!({})).await.unwrap();
     }
     for (topic, events, _) in &mut left {
         let got = events.try_recv();
-        prop_assert!(got.is_none(), "an event reached {topic} after it was left: {got:?}");
+        prop_assert!(
+            got.is_none(),
+            "an event reached {topic} after it was left: {got:?}"
+        );
     }
     socket.disconnect().await;
     server.stop().await;
@@ -208,9 +243,10 @@ proptest! {
     }
 }
 
-
-
 fn s_joined(server: &TestServer) -> Vec<(u64, String, String)> {
-    server.joined().into_iter().map(|j| (j.conn_id, j.topic, j.join_ref.to_string())).collect()
+    server
+        .joined()
+        .into_iter()
+        .map(|j| (j.conn_id, j.topic, j.join_ref.to_string()))
+        .collect()
 }
-

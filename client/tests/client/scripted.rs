@@ -15,10 +15,16 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use crate::support::{DuplexConnector, Peer, WAIT};
 
 fn socket(connector: DuplexConnector) -> Socket {
-    Socket::builder("ws://fake.invalid/socket").connector(connector).build().unwrap()
+    Socket::builder("ws://fake.invalid/socket")
+        .connector(connector)
+        .build()
+        .unwrap()
 }
 
-async fn connected(socket: &Socket, peers: &mut tokio::sync::mpsc::UnboundedReceiver<tokio::io::DuplexStream>) -> Peer {
+async fn connected(
+    socket: &Socket,
+    peers: &mut tokio::sync::mpsc::UnboundedReceiver<tokio::io::DuplexStream>,
+) -> Peer {
     let s = socket.clone();
     let connecting = tokio::spawn(async move { s.connect().await });
     let peer = Peer::accept(peers).await;
@@ -37,17 +43,51 @@ async fn messages_with_a_stale_join_ref_are_dropped() {
     let join = tokio::spawn(async move { r.join(json!({})).await });
     let msg = peer.accept_join().await;
     join.await.unwrap().unwrap();
-    let Ref::Str(join_ref) = msg.join_ref.clone() else { panic!("string join_ref expected") };
-    assert_eq!(msg.ref_, msg.join_ref, "phoenix.js sends join_ref == ref for the join");
+    let Ref::Str(join_ref) = msg.join_ref.clone() else {
+        panic!("string join_ref expected")
+    };
+    assert_eq!(
+        msg.ref_, msg.join_ref,
+        "phoenix.js sends join_ref == ref for the join"
+    );
 
-    peer.send(ServerMessage::Push(Push::new("999", "room", "stale", json!({})))).await;
-    peer.send(ServerMessage::Push(Push::new(join_ref.as_str(), "room", "fresh", json!({})))).await;
-    peer.send(ServerMessage::Broadcast(Broadcast::new("room", "bcast", json!({})))).await;
+    peer.send(ServerMessage::Push(Push::new(
+        "999",
+        "room",
+        "stale",
+        json!({}),
+    )))
+    .await;
+    peer.send(ServerMessage::Push(Push::new(
+        join_ref.as_str(),
+        "room",
+        "fresh",
+        json!({}),
+    )))
+    .await;
+    peer.send(ServerMessage::Broadcast(Broadcast::new(
+        "room",
+        "bcast",
+        json!({}),
+    )))
+    .await;
     assert_eq!(events.recv().await.unwrap().event, "fresh");
     assert_eq!(events.recv().await.unwrap().event, "bcast");
     // A phx_close for an old join (duplicate-join order) must not close the current channel.
-    peer.send(ServerMessage::Message(phx_protocol::Message::new("999", "999", "room", "phx_close", json!({})))).await;
-    peer.send(ServerMessage::Broadcast(Broadcast::new("room", "after", json!({})))).await;
+    peer.send(ServerMessage::Message(phx_protocol::Message::new(
+        "999",
+        "999",
+        "room",
+        "phx_close",
+        json!({}),
+    )))
+    .await;
+    peer.send(ServerMessage::Broadcast(Broadcast::new(
+        "room",
+        "after",
+        json!({}),
+    )))
+    .await;
     assert_eq!(events.recv().await.unwrap().event, "after");
     assert_eq!(room.status(), ChannelStatus::Joined);
 }
@@ -65,17 +105,33 @@ async fn binary_payloads_both_ways() {
     join.await.unwrap().unwrap();
 
     let r = room.clone();
-    let push = tokio::spawn(async move { r.push("upload", Payload::binary(vec![0u8, 1, 255])).await });
+    let push =
+        tokio::spawn(async move { r.push("upload", Payload::binary(vec![0u8, 1, 255])).await });
     let got = peer.recv().await;
     assert_eq!(got.event, "upload");
     assert_eq!(got.join_ref, join_msg.join_ref);
     assert_eq!(got.payload, Payload::binary(vec![0u8, 1, 255]));
-    let reply = Reply::new(got.join_ref.clone(), got.ref_.clone(), "room", "ok", Payload::binary(vec![9u8, 8]));
+    let reply = Reply::new(
+        got.join_ref.clone(),
+        got.ref_.clone(),
+        "room",
+        "ok",
+        Payload::binary(vec![9u8, 8]),
+    );
     peer.send(ServerMessage::Reply(reply)).await;
     let reply = push.await.unwrap().unwrap();
-    assert_eq!(reply.response.as_binary(), Some(&Bytes::from_static(&[9, 8])));
+    assert_eq!(
+        reply.response.as_binary(),
+        Some(&Bytes::from_static(&[9, 8]))
+    );
 
-    peer.send(ServerMessage::Push(Push::new(join_msg.join_ref.clone(), "room", "blob", Payload::binary(vec![7u8])))).await;
+    peer.send(ServerMessage::Push(Push::new(
+        join_msg.join_ref.clone(),
+        "room",
+        "blob",
+        Payload::binary(vec![7u8]),
+    )))
+    .await;
     let ev = events.recv().await.unwrap();
     assert_eq!(ev.payload, Payload::binary(vec![7u8]));
 }
@@ -90,7 +146,8 @@ async fn the_join_payload_closure_is_called_again_at_each_rejoin() {
     let r = room.clone();
     let c = calls.clone();
     let join = tokio::spawn(async move {
-        r.join_with(move || json!({ "attempt": c.fetch_add(1, Ordering::SeqCst) + 1 }).into()).await
+        r.join_with(move || json!({ "attempt": c.fetch_add(1, Ordering::SeqCst) + 1 }).into())
+            .await
     });
     let first = peer.accept_join().await;
     join.await.unwrap().unwrap();
@@ -100,8 +157,13 @@ async fn the_join_payload_closure_is_called_again_at_each_rejoin() {
     let mut peer = Peer::accept(&mut peers).await;
     let second = peer.accept_join().await;
     assert_eq!(second.payload, json!({"attempt": 2}).into());
-    assert_ne!(second.join_ref, first.join_ref, "a rejoin uses a fresh join_ref");
-    room.wait_for(WAIT, |s| *s == ChannelStatus::Joined).await.unwrap();
+    assert_ne!(
+        second.join_ref, first.join_ref,
+        "a rejoin uses a fresh join_ref"
+    );
+    room.wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -119,20 +181,34 @@ async fn the_auth_token_goes_in_sec_websocket_protocol_and_is_refreshed_per_atte
 
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let accept = |io, seen: Arc<Mutex<Vec<String>>>| async move {
+        // The callback's error type is fixed by tungstenite's Callback trait.
+        #[allow(clippy::result_large_err)]
         let callback = move |req: &Request, mut resp: Response| {
-            let header = req.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).unwrap_or_default();
+            let header = req
+                .headers()
+                .get("sec-websocket-protocol")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
             seen.lock().unwrap().push(header.to_owned());
-            resp.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static("phoenix"));
+            resp.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_static("phoenix"),
+            );
             Ok(resp)
         };
-        tokio_tungstenite::accept_hdr_async(io, callback).await.unwrap()
+        tokio_tungstenite::accept_hdr_async(io, callback)
+            .await
+            .unwrap()
     };
     let ws = accept(peers.recv().await.unwrap(), seen.clone()).await;
     connecting.await.unwrap().unwrap();
     *token.lock().unwrap() = "second?token".to_owned();
     drop(ws);
     let _ws2 = accept(peers.recv().await.unwrap(), seen.clone()).await;
-    socket.wait_for(WAIT, |s| s.generation() == Some(2)).await.unwrap();
+    socket
+        .wait_for(WAIT, |s| s.generation() == Some(2))
+        .await
+        .unwrap();
 
     let seen = seen.lock().unwrap().clone();
     assert_eq!(

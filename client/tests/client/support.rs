@@ -30,7 +30,9 @@ impl Connector for DuplexConnector {
         let (client, server) = tokio::io::duplex(64 * 1024);
         let sent = self.peers.send(server);
         Box::pin(async move {
-            sent.map_err(|_| std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "test peer gone"))?;
+            sent.map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "test peer gone")
+            })?;
             Ok(Box::new(client) as BoxIo)
         })
     }
@@ -46,7 +48,11 @@ pub fn builder(url: &str) -> phx_client::SocketBuilder {
 
 /// Topics the server has joined, sorted, with their connection ids.
 pub fn server_topics(server: &phx_server::testing::TestServer) -> Vec<(u64, String)> {
-    let mut v: Vec<(u64, String)> = server.joined().into_iter().map(|j| (j.conn_id, j.topic)).collect();
+    let mut v: Vec<(u64, String)> = server
+        .joined()
+        .into_iter()
+        .map(|j| (j.conn_id, j.topic))
+        .collect();
     v.sort();
     v
 }
@@ -75,7 +81,11 @@ impl Peer {
     /// Accepts the next connection the client opens through a [`DuplexConnector`].
     pub async fn accept(peers: &mut mpsc::UnboundedReceiver<DuplexStream>) -> Peer {
         let io = peers.recv().await.expect("the client connects");
-        Peer { ws: tokio_tungstenite::accept_async(io).await.expect("handshake") }
+        Peer {
+            ws: tokio_tungstenite::accept_async(io)
+                .await
+                .expect("handshake"),
+        }
     }
 
     /// The next client message (V2), skipping heartbeats.
@@ -84,11 +94,17 @@ impl Peer {
         loop {
             let msg = self.ws.next().await.expect("open").expect("frame");
             let frame = match msg {
-                tokio_tungstenite::tungstenite::Message::Text(t) => phx_protocol::Frame::text(t.as_str()),
-                tokio_tungstenite::tungstenite::Message::Binary(b) => phx_protocol::Frame::Binary(b),
+                tokio_tungstenite::tungstenite::Message::Text(t) => {
+                    phx_protocol::Frame::text(t.as_str())
+                }
+                tokio_tungstenite::tungstenite::Message::Binary(b) => {
+                    phx_protocol::Frame::Binary(b)
+                }
                 other => panic!("unexpected {other:?}"),
             };
-            let m = phx_protocol::Vsn::V2.decode_client(&frame).expect("decodable");
+            let m = phx_protocol::Vsn::V2
+                .decode_client(&frame)
+                .expect("decodable");
             if m.event != "heartbeat" {
                 return m;
             }
@@ -98,7 +114,9 @@ impl Peer {
     /// Sends a server message (V2).
     pub async fn send(&mut self, msg: phx_protocol::ServerMessage) {
         use futures_util::SinkExt;
-        let frame = phx_protocol::Vsn::V2.encode_server(&msg).expect("encodable");
+        let frame = phx_protocol::Vsn::V2
+            .encode_server(&msg)
+            .expect("encodable");
         let ws_msg = match frame {
             phx_protocol::Frame::Text(t) => tokio_tungstenite::tungstenite::Message::text(t),
             phx_protocol::Frame::Binary(b) => tokio_tungstenite::tungstenite::Message::binary(b),
