@@ -166,9 +166,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(b) => b,
         Err(code) => return code,
     };
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = shutdown_signal();
     match phx_server::serve(
         listener,
         phx_server::Endpoint::hello_sockets(args.config(), backplane),
@@ -182,4 +180,21 @@ async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM: both drain sockets with 1012, as Phoenix does.
+async fn shutdown_signal() {
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: closing sockets with 1012");
 }

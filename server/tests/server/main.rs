@@ -8,6 +8,7 @@
 
 mod broadcast;
 mod channels;
+mod cli;
 mod cluster;
 mod control;
 mod custom;
