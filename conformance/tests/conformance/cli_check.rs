@@ -213,18 +213,39 @@ fn record_writes_a_transcript_that_replays_cleanly() {
 fn check_against_an_external_phx_server_through_its_control_api_passes_everything() {
     // The embedded servers, addressed as an external target: URLs, --control and its token.
     let rt = support::runtime();
-    let target = rt.block_on(Target::embedded(PhoenixVersion::V1_7)).expect("embedded");
+    let target = rt
+        .block_on(Target::embedded(PhoenixVersion::V1_7))
+        .expect("embedded");
     let auth = target.auth_url.clone().expect("auth url");
     let node_b = target.node_b_url.clone().expect("node b url");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("report.json");
-    phx(&["check", "--phoenix", "1.7", "--url", &target.socket_url, "--auth-url", &auth, "--node-b-url", &node_b])
-        .args(["--control", "--control-token", "phx-conformance", "--recurring-interval-ms", "150", "--dedupe-window-ms", "200"])
-        .args(["--format", "json", "--output"])
-        .arg(&out)
-        .assert()
-        .success();
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
+    phx(&[
+        "check",
+        "--phoenix",
+        "1.7",
+        "--url",
+        &target.socket_url,
+        "--auth-url",
+        &auth,
+        "--node-b-url",
+        &node_b,
+    ])
+    .args([
+        "--control",
+        "--control-token",
+        "phx-conformance",
+        "--recurring-interval-ms",
+        "150",
+        "--dedupe-window-ms",
+        "200",
+    ])
+    .args(["--format", "json", "--output"])
+    .arg(&out)
+    .assert()
+    .success();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
     assert_eq!(report["failed"], 0, "{report:#}");
     // Only the idle scenario needs --idle-timeout-ms on an external target.
     assert_eq!(report["skipped"], 1, "{report:#}");
@@ -236,14 +257,29 @@ fn check_mints_tokens_locally_with_the_secret_key_base() {
     // No trigger at all, only the app's secret: the token scenarios run (signed here, verified
     // by the server), the broadcast ones are skipped.
     let rt = support::runtime();
-    let target = rt.block_on(Target::embedded(PhoenixVersion::V1_8)).expect("embedded");
+    let target = rt
+        .block_on(Target::embedded(PhoenixVersion::V1_8))
+        .expect("embedded");
     let auth = target.auth_url.clone().expect("auth url");
-    phx(&["check", "--url", &target.socket_url, "--auth-url", &auth, "--tag", "auth"])
-        .args(["--secret-key-base", phx_server::FIXTURE_SECRET_KEY_BASE, "--recurring-interval-ms", "150"])
-        .assert()
-        .success()
-        .stderr(predicate::str::contains("PASS auth_expired"))
-        .stderr(predicate::str::contains("PASS recurring_token"))
-        .stderr(predicate::str::contains("SKIP disconnect"));
+    phx(&[
+        "check",
+        "--url",
+        &target.socket_url,
+        "--auth-url",
+        &auth,
+        "--tag",
+        "auth",
+    ])
+    .args([
+        "--secret-key-base",
+        phx_server::FIXTURE_SECRET_KEY_BASE,
+        "--recurring-interval-ms",
+        "150",
+    ])
+    .assert()
+    .success()
+    .stderr(predicate::str::contains("PASS auth_expired"))
+    .stderr(predicate::str::contains("PASS recurring_token"))
+    .stderr(predicate::str::contains("SKIP disconnect"));
     drop(target);
 }
