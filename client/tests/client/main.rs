@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // helpers outside #[test] fns unwrap too; this is test code
 
 mod auth;
+mod backoff;
 mod buffering;
 mod channel_lifecycle;
 mod heartbeat;
