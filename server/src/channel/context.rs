@@ -7,7 +7,43 @@ use serde_json::Value;
 
 use super::Info;
 use crate::endpoint::Endpoint;
+use crate::socket::handle::Inbox;
 use crate::socket::Assigns;
+
+/// A channel's address (Phoenix: its pid): lets any task send it a message for
+/// [`Channel::handle_info`](super::Channel::handle_info). Messages to a channel that has left are
+/// dropped, like messages to a dead process.
+#[derive(Clone)]
+pub struct ChannelHandle {
+    inbox: tokio::sync::mpsc::Sender<Inbox>,
+    chan_key: u64,
+}
+
+/// The channel's socket is gone; the message was not delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the channel's socket has closed")]
+pub struct ChannelGone;
+
+impl ChannelHandle {
+    /// `send(pid, msg)`: waits for room in the socket's inbox.
+    pub async fn send(&self, msg: Info) -> Result<(), ChannelGone> {
+        self.inbox
+            .send(Inbox::Info {
+                chan_key: self.chan_key,
+                msg,
+            })
+            .await
+            .map_err(|_| ChannelGone)
+    }
+}
+
+impl std::fmt::Debug for ChannelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelHandle")
+            .field("chan_key", &self.chan_key)
+            .finish()
+    }
+}
 
 /// The channel's view of its socket and endpoint, passed to every callback.
 pub struct ChannelContext<'a> {
@@ -16,6 +52,7 @@ pub struct ChannelContext<'a> {
     pub(crate) assigns: &'a Assigns,
     pub(crate) socket_id: Option<&'a str>,
     pub(crate) endpoint: &'a Endpoint,
+    pub(crate) me: Option<ChannelHandle>,
     pub(crate) pushes: Vec<(String, Payload)>,
     pub(crate) timers: Vec<(Duration, Info)>,
 }
@@ -34,6 +71,7 @@ impl<'a> ChannelContext<'a> {
             assigns,
             socket_id,
             endpoint,
+            me: None,
             pushes: Vec::new(),
             timers: Vec::new(),
         }
@@ -62,6 +100,21 @@ impl<'a> ChannelContext<'a> {
     /// The socket id, if the socket has one.
     pub fn socket_id(&self) -> Option<&str> {
         self.socket_id
+    }
+
+    /// This channel's address, for tasks that report back through `handle_info` (`self()`).
+    /// `None` only outside a live connection (e.g. in-process tests of a bare channel).
+    pub fn handle(&self) -> Option<ChannelHandle> {
+        self.me.clone()
+    }
+
+    pub(crate) fn with_handle(
+        mut self,
+        inbox: Option<tokio::sync::mpsc::Sender<Inbox>>,
+        chan_key: u64,
+    ) -> Self {
+        self.me = inbox.map(|inbox| ChannelHandle { inbox, chan_key });
+        self
     }
 
     /// The endpoint (node name, config, broadcast, tokens).

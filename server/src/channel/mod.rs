@@ -11,7 +11,7 @@ use std::any::Any;
 
 use phx_protocol::Payload;
 
-pub use context::ChannelContext;
+pub use context::{ChannelContext, ChannelGone, ChannelHandle};
 
 /// A message for [`Channel::handle_info`], scheduled with [`ChannelContext::send_after`]
 /// (Phoenix's `Process.send_after(self(), msg, ms)`). Channels downcast it.

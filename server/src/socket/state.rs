@@ -178,6 +178,8 @@ impl SocketState {
             return;
         };
         let chan_join_ref = msg.join_ref.or(&msg.ref_).clone();
+        let key = self.next_key;
+        self.next_key += 1;
         let env = &self.env;
         let mut ctx = ChannelContext::new(
             &msg.topic,
@@ -185,7 +187,8 @@ impl SocketState {
             &env.assigns,
             env.socket_id.as_deref(),
             &env.endpoint,
-        );
+        )
+        .with_handle(self.conn.as_ref().map(|c| c.inbox()), key);
         let topic = msg.topic.clone();
         let result = guarded(|| channel.join(&topic, msg.payload.clone(), &mut ctx));
         let (pushes, timers) = (
@@ -194,8 +197,6 @@ impl SocketState {
         );
         match result {
             Ok(JoinOutcome::Ok(response)) => {
-                let key = self.next_key;
-                self.next_key += 1;
                 self.out
                     .push(ServerMessage::Reply(Reply::ok(&msg, response)));
                 self.emit_pushes(&chan_join_ref, &msg.topic, pushes);
@@ -345,7 +346,8 @@ impl SocketState {
             &env.assigns,
             env.socket_id.as_deref(),
             &env.endpoint,
-        );
+        )
+        .with_handle(self.conn.as_ref().map(|c| c.inbox()), joined.key);
         let channel = &mut joined.channel;
         let result = guarded(|| f(channel.as_mut(), &mut ctx));
         let (pushes, timers) = (

@@ -47,6 +47,15 @@ impl Channel for Misbehaving {
                     payload,
                 }))
             }
+            "async_work" => {
+                // Work in another task that reports back like a message to self().
+                let me = ctx.handle().expect("a live channel has a handle");
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    me.send(Box::new("async_done")).await.expect("socket alive");
+                });
+                Ok(Outcome::NoReply)
+            }
             "stop_abnormal" => Ok(Outcome::Stop {
                 reason: StopReason::Other("oops".into()),
                 reply: None,
@@ -56,8 +65,10 @@ impl Channel for Misbehaving {
     }
 
     fn handle_info(&mut self, msg: Info, ctx: &mut ChannelContext<'_>) -> Result<Outcome, Crash> {
-        if msg.downcast_ref::<&str>() == Some(&"tick") {
-            ctx.push("ticked", json!({}));
+        match msg.downcast_ref::<&str>() {
+            Some(&"tick") => ctx.push("ticked", json!({})),
+            Some(&"async_done") => ctx.push("async_done", json!({})),
+            _ => {}
         }
         Ok(Outcome::NoReply)
     }
