@@ -257,5 +257,67 @@ pub fn scenarios() -> Vec<Scenario> {
                 s
             },
         },
+        Scenario {
+            id: "leave_join_refs",
+            name: "a leave with a mismatched join_ref is ignored",
+            about: "phx_leave with another join_ref gets no reply and the channel stays joined. A null join_ref leave is ignored on 1.7 and leaves on 1.8 (COMPAT X2).",
+            tags: &["channels", "leave"],
+            versions: BOTH,
+            needs: &[],
+            steps: |ctx| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
+                    send("c1", r#"["9","2","ping","phx_leave",{}]"#),
+                    send("c1", r#"["1","3","ping","ping",{}]"#),
+                    expect("c1", r#"["1","3","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    send("c1", r#"[null,"4","ping","phx_leave",{}]"#),
+                ]);
+                if ctx.version == crate::target::PhoenixVersion::V1_8 {
+                    s.extend([
+                        expect("c1", r#"["1","4","ping","phx_reply",{"response":{},"status":"ok"}]"#),
+                        expect("c1", r#"["1","1","ping","phx_close",{}]"#),
+                        send("c1", r#"[null,"5","ping","ping",{}]"#),
+                        unmatched("c1", "5", "ping"),
+                    ]);
+                } else {
+                    s.extend([
+                        send("c1", r#"[null,"5","ping","ping",{}]"#),
+                        expect("c1", r#"["1","5","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    ]);
+                }
+                s.push(close("c1"));
+                s
+            },
+        },
+        Scenario {
+            id: "max_channels",
+            name: "refuses the channel past max_channels_per_transport",
+            about: "With the default limit of 100, the 101st join gets \"too many channels joined\" and the socket stays open; after a leave a join succeeds. Phoenix 1.8 (and 1.7.24+; 1.7.14 has no limit, so this declares 1.8 only).",
+            tags: &["channels", "join"],
+            versions: &[crate::target::PhoenixVersion::V1_8],
+            needs: &[],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                for i in 0..100 {
+                    let r = (i + 1).to_string();
+                    s.push(send("c1", &format!(r#"["{r}","{r}","ping:{i}","phx_join",{{}}]"#)));
+                }
+                for i in 0..100 {
+                    let r = (i + 1).to_string();
+                    s.push(expect("c1", &format!(r#"["{r}","{r}","ping:{i}","phx_reply",{{"response":{{}},"status":"ok"}}]"#)));
+                }
+                s.extend([
+                    send("c1", r#"["101","101","ping:100","phx_join",{}]"#),
+                    expect("c1", r#"["101","101","ping:100","phx_reply",{"response":{"reason":"too many channels joined"},"status":"error"}]"#),
+                    send("c1", r#"["1","102","ping:0","phx_leave",{}]"#),
+                    expect("c1", r#"["1","102","ping:0","phx_reply",{"response":{},"status":"ok"}]"#),
+                    expect("c1", r#"["1","1","ping:0","phx_close",{}]"#),
+                ]);
+                s.extend(join_ok("c1", "ping:100", "103"));
+                s.push(close("c1"));
+                s
+            },
+        },
     ]
 }
