@@ -20,6 +20,10 @@
 //!
 //! ## Semantics (phoenix.js 1.8, PROTOCOL.md §7, with deliberate improvements)
 //! - A heartbeat unanswered within `heartbeat_timeout` closes the link and reconnects.
+//! - Reconnect after a close follows [`ClosePolicy`]: by default phoenix.js **1.8.16**'s rule
+//!   (any close the client did not initiate, 1000 included); `PhoenixJs1812` keeps the older
+//!   rule that skips 1000. Schedules: reconnect 10, 50, 100, 150, 200, 250, 500, 1000, 2000 ms
+//!   then 5 s; rejoin 1, 2, 5 s then 10 s; push/join/leave timeout 10 s; heartbeat 30 s + 30 s.
 //! - After every reconnect each channel that was joined, joining or errored rejoins with a fresh
 //!   join_ref; messages carrying a stale join_ref are dropped.
 //! - `phx_error` makes a channel errored and it rejoins on the rejoin schedule; `phx_close`
