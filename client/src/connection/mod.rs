@@ -700,16 +700,27 @@ impl Task {
                     Phase::Leaving { leave_ref, .. } if *leave_ref == r => self.finish_close(id),
                     _ => {
                         if self.in_flight.get(&r).is_some_and(|f| f.channel == id) {
+                            // "unmatched topic" to a push: the server no longer has this
+                            // channel, so the client's "joined" is wrong; rejoin (firezone#10397).
+                            let forgotten = reply.status == "error"
+                                && reply.join_ref.is_null()
+                                && matches!(entry.phase, Phase::Joined)
+                                && reply.response.as_json().and_then(|v| v.get("reason"))
+                                    == Some(&serde_json::Value::from(events::UNMATCHED_TOPIC));
                             if let Some(f) = self.in_flight.remove(&r) {
                                 let result = if reply.status == "error" {
-                                    Err(PushError::ErrorReply(reply.response))
+                                    Err(PushError::ErrorReply(reply.response.clone()))
                                 } else {
                                     Ok(Reply {
                                         status: reply.status,
-                                        response: reply.response,
+                                        response: reply.response.clone(),
                                     })
                                 };
                                 let _ = f.done.send(result);
+                            }
+                            if forgotten {
+                                tracing::debug!(topic = %entry.topic, "server forgot the channel; rejoining");
+                                self.errored(id, reply.response);
                             }
                         }
                     }

@@ -219,3 +219,44 @@ async fn the_auth_token_goes_in_sec_websocket_protocol_and_is_refreshed_per_atte
         ]
     );
 }
+
+#[tokio::test]
+async fn an_unmatched_topic_reply_to_a_push_triggers_a_rejoin() {
+    let (connector, mut peers) = DuplexConnector::new();
+    let socket = Socket::builder("ws://fake.invalid/socket")
+        .rejoin_backoff(phx_client::Stepped::constant(
+            std::time::Duration::from_millis(10),
+        ))
+        .connector(connector)
+        .build()
+        .unwrap();
+    let mut peer = connected(&socket, &mut peers).await;
+    let room = socket.channel("room");
+    let r = room.clone();
+    let join = tokio::spawn(async move { r.join(json!({})).await });
+    let first = peer.accept_join().await;
+    join.await.unwrap().unwrap();
+
+    // The server answers a push as if the channel did not exist (join_ref null).
+    let r = room.clone();
+    let push = tokio::spawn(async move { r.push("hello", json!({})).await });
+    let msg = peer.recv().await;
+    let reply = Reply::new(
+        Ref::Null,
+        msg.ref_.clone(),
+        "room",
+        "error",
+        json!({"reason": "unmatched topic"}),
+    );
+    peer.send(ServerMessage::Reply(reply)).await;
+    assert!(matches!(
+        push.await.unwrap(),
+        Err(phx_client::PushError::ErrorReply(_))
+    ));
+    // The client rejoins with a fresh join_ref instead of believing it is still joined.
+    let rejoin = peer.accept_join().await;
+    assert_ne!(rejoin.join_ref, first.join_ref);
+    room.wait_for(WAIT, |s| *s == ChannelStatus::Joined)
+        .await
+        .unwrap();
+}
