@@ -35,9 +35,8 @@
 //!   lets them time out); the push buffer is bounded and fails with [`PushError::BufferFull`]
 //!   (phoenix.js grows without limit); an `"unmatched topic"` reply to a push on a joined
 //!   channel means the server forgot it, so the channel rejoins (firezone#10397); optional jitter
-//!   on the reconnect schedule; a second join of
-//!   a topic on one socket is refused with [`JoinError::AlreadyJoined`] (phoenix.js silently
-//!   leaves the older channel).
+//!   on the reconnect schedule; a second join of a topic on one socket is refused with
+//!   [`JoinError::AlreadyJoined`] (phoenix.js silently leaves the older channel).
 //!
 //! ## Example
 //! ```no_run
