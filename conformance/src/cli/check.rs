@@ -24,6 +24,9 @@ pub struct CheckArgs {
     /// Run only scenarios with one of these tags (repeatable).
     #[arg(long = "tag")]
     tags: Vec<String>,
+    /// Write each scenario's transcript (JSONL, the fixtures' format) into this directory.
+    #[arg(long)]
+    transcripts: Option<std::path::PathBuf>,
 }
 
 /// Runs `phx check`.
@@ -66,6 +69,12 @@ async fn check(args: CheckArgs) -> ExitCode {
         eprintln!("{}", report::progress_line(r));
     })
     .await;
+    if let Some(dir) = &args.transcripts {
+        if let Err(e) = write_transcripts(dir, &results) {
+            eprintln!("error: cannot write transcripts to {}: {e}", dir.display());
+            return ExitCode::from(3);
+        }
+    }
     let text = report::render(args.format, &target.description, &results);
     match &args.output {
         Some(path) => {
@@ -96,4 +105,21 @@ async fn check(args: CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+fn write_transcripts(
+    dir: &std::path::Path,
+    results: &[runner::ScenarioResult],
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for r in results
+        .iter()
+        .filter(|r| !r.outcome.transcript.entries.is_empty())
+    {
+        std::fs::write(
+            dir.join(format!("{}.jsonl", r.id)),
+            r.outcome.transcript.to_jsonl(),
+        )?;
+    }
+    Ok(())
 }

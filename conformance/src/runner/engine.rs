@@ -5,9 +5,9 @@ use super::conn::{ConnectError, RawConn, Received};
 use super::step::{Expected, Outgoing, Step};
 use crate::target::Target;
 use crate::transcript::matcher::{self, Bindings};
-use crate::transcript::normalise;
+use crate::transcript::{normalise, replay};
 use crate::transcript::{Dir, Entry, Transcript};
-use crate::triggers::{Action, TriggerError};
+use crate::triggers::TriggerError;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -97,6 +97,13 @@ impl Recorder {
             e.opcode = Some("binary".into());
         }
         self.entries.push(e);
+    }
+
+    /// Adds an extra field to the last entry (e.g. `http_status`), as the fixtures carry.
+    fn extra(&mut self, key: &str, value: serde_json::Value) {
+        if let Some(e) = self.entries.last_mut() {
+            e.extra.insert(key.to_owned(), value);
+        }
     }
 }
 
@@ -212,12 +219,18 @@ impl<'t> Engine<'t> {
         match r {
             Received::Text(t) => self.rec.push(Dir::Recv, Some(conn), t.clone(), false),
             Received::Binary(b) => self.rec.push(Dir::Recv, Some(conn), hex::encode(b), true),
-            Received::Closed { code, frame: true } => self.rec.push(
-                Dir::Event,
-                Some(conn),
-                format!("connection closed code={code}"),
-                false,
-            ),
+            Received::Closed { code, frame: true } => {
+                self.rec.push(
+                    Dir::Event,
+                    Some(conn),
+                    format!("connection closed code={code}"),
+                    false,
+                );
+                self.rec
+                    .extra("close_frame_received", serde_json::json!({"code": code}));
+                self.rec
+                    .extra("server_initiated", serde_json::Value::Bool(true));
+            }
             Received::Closed { frame: false, .. } => {
                 self.rec
                     .push(Dir::Event, Some(conn), "connection dropped".into(), false)
@@ -258,6 +271,7 @@ impl<'t> Engine<'t> {
                     Ok(c) => {
                         self.rec
                             .push(Dir::Event, Some(conn), "http status 101".into(), false);
+                        self.rec.extra("http_status", 101.into());
                         self.conns.insert(conn.clone(), c);
                         if *status != 101 {
                             return self.fail(
@@ -276,6 +290,7 @@ impl<'t> Engine<'t> {
                             format!("http status {got} body={body:?}"),
                             false,
                         );
+                        self.rec.extra("http_status", got.into());
                         if got != *status {
                             return self.fail(
                                 i,
@@ -423,16 +438,25 @@ impl<'t> Engine<'t> {
                             format!("connection closed code={code}"),
                             false,
                         );
+                        self.rec
+                            .extra("close_frame_received", serde_json::json!({"code": code}));
+                        self.rec
+                            .extra("server_initiated", serde_json::Value::Bool(false));
                         Flow::Next
                     }
                     None => self.fail(i, Some(conn), "the server's close frame", "no close frame"),
                 }
             }
             Step::Trigger(action) => {
+                let cmd = replay::render_action(action);
                 self.rec
-                    .push(Dir::Event, None, describe_action(action), false);
+                    .push(Dir::Event, None, format!("ctl {cmd} (triggered)"), false);
                 match self.target.triggers.run(action).await {
-                    Ok(()) => Flow::Next,
+                    Ok(()) => {
+                        self.rec
+                            .push(Dir::Event, None, format!("ctl {cmd} -> rc=0 :ok"), false);
+                        Flow::Next
+                    }
                     Err(TriggerError::Unsupported(what)) => {
                         self.out.skipped = Some(format!("the target has no trigger for {what}"));
                         Flow::Stop
@@ -441,17 +465,17 @@ impl<'t> Engine<'t> {
                 }
             }
             Step::Sign { var, request } => {
-                self.rec.push(
-                    Dir::Event,
-                    None,
-                    format!(
-                        "sign salt={:?} data={} age={}s",
-                        request.salt, request.data, -request.age_offset_s
-                    ),
-                    false,
-                );
+                let cmd = replay::render_sign(request);
+                self.rec
+                    .push(Dir::Event, None, format!("ctl {cmd} (triggered)"), false);
                 match self.target.triggers.sign(request).await {
                     Ok(token) => {
+                        self.rec.push(
+                            Dir::Event,
+                            None,
+                            format!("ctl {cmd} -> rc=0 {token}"),
+                            false,
+                        );
                         self.tokens.push((var.clone(), token));
                         Flow::Next
                     }
@@ -474,29 +498,5 @@ fn frame_matches(expected: &Expected, r: &Received, bindings: &mut Bindings) -> 
         },
         (Expected::Binary(e), Received::Binary(b)) => e == b,
         _ => false,
-    }
-}
-
-/// How a trigger is written in transcripts.
-pub fn describe_action(a: &Action) -> String {
-    match a {
-        Action::Broadcast {
-            node,
-            topic,
-            event,
-            payload,
-        } => {
-            let p = match payload {
-                phx_protocol::Payload::Json(v) => phx_protocol::json::to_string(v),
-                phx_protocol::Payload::Binary(b) => format!("binary {}", hex::encode(b)),
-            };
-            let on = match node {
-                crate::triggers::Node::A => "",
-                crate::triggers::Node::B => " on node B",
-            };
-            format!("trigger broadcast {topic} {event} {p}{on}")
-        }
-        Action::Dedupe { numbers, times } => format!("trigger dedupe {numbers:?} x{times}"),
-        Action::Disconnect { socket_id } => format!("trigger disconnect {socket_id}"),
     }
 }

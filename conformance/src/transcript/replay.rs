@@ -105,7 +105,11 @@ fn parse_broadcast(expr: &str) -> Option<(String, String, phx_protocol::Payload)
             .collect();
         phx_protocol::Payload::binary(b)
     } else {
-        let json = payload.replacen("%{", "{", 1).replace(" => ", ":");
+        // Harness-written payloads only: maps, lists, strings, numbers, nil.
+        let json = payload
+            .replace("%{", "{")
+            .replace(" => ", ":")
+            .replace("nil", "null");
         phx_protocol::Payload::Json(serde_json::from_str(&json).ok()?)
     };
     Some((topic, event, payload))
@@ -182,6 +186,76 @@ fn ctl_step(cmd: &str, result: Option<&str>) -> Option<Step> {
     }
 }
 
+/// An Elixir term for a JSON value (`%{"n" => 1}`), as `ctl eval` lines write payloads.
+fn elixir(v: &Value) -> String {
+    match v {
+        Value::Null => "nil".into(),
+        Value::Object(o) => {
+            let fields: Vec<String> = o
+                .iter()
+                .map(|(k, v)| format!("{} => {}", Value::String(k.clone()), elixir(v)))
+                .collect();
+            format!("%{{{}}}", fields.join(", "))
+        }
+        Value::Array(a) => format!("[{}]", a.iter().map(elixir).collect::<Vec<_>>().join(", ")),
+        other => other.to_string(),
+    }
+}
+
+/// The `ctl …` command for an action, in the fixtures' vocabulary (parsed back by [`steps`]).
+pub fn render_action(a: &Action) -> String {
+    match a {
+        Action::Broadcast {
+            node,
+            topic,
+            event,
+            payload,
+        } => {
+            let payload = match payload {
+                phx_protocol::Payload::Json(v) => elixir(v),
+                phx_protocol::Payload::Binary(b) => {
+                    let bytes: Vec<String> = b.iter().map(u8::to_string).collect();
+                    format!("{{:binary, <<{}>>}}", bytes.join(", "))
+                }
+            };
+            let on = if *node == Node::B { " remote" } else { "" };
+            format!(
+                "eval HelloSocketsWeb.Endpoint.broadcast({}, {}, {payload}){on}",
+                Value::String(topic.clone()),
+                Value::String(event.clone())
+            )
+        }
+        Action::Dedupe { numbers, times } => {
+            let n: Vec<String> = numbers.iter().map(i64::to_string).collect();
+            format!("dedupe {} {times}", n.join(","))
+        }
+        Action::Disconnect { socket_id } => format!("disconnect {socket_id}"),
+    }
+}
+
+/// The `ctl …` command for a token request, in the fixtures' vocabulary.
+pub fn render_sign(r: &SignRequest) -> String {
+    if r.age_offset_s == 0 && !r.salt.contains(' ') {
+        format!("sign {} {}", r.data, r.salt)
+    } else if r.age_offset_s == 0 && r.salt == "salt identifier" {
+        format!("sign {}", r.data)
+    } else {
+        let at = if r.age_offset_s == 0 {
+            String::new()
+        } else {
+            format!(
+                ", signed_at: System.system_time(:second) - {}",
+                -r.age_offset_s
+            )
+        };
+        format!(
+            "eval Phoenix.Token.sign(HelloSocketsWeb.Endpoint, {}, {}{at})",
+            Value::String(r.salt.clone()),
+            r.data
+        )
+    }
+}
+
 /// Converts a transcript into steps.
 pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     let entries = &t.entries;
@@ -239,23 +313,38 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
             }
             Dir::Event => {
                 let f = e.frame.as_str();
-                if let Some(url) = f.strip_prefix("connect ") {
-                    let parsed = url::Url::parse(url).map_err(|x| ReplayError::Malformed {
-                        line,
-                        reason: x.to_string(),
-                    })?;
-                    let port = parsed.port().map(|p| p.to_string()).unwrap_or_default();
-                    if !ports.contains(&port) {
-                        ports.push(port.clone());
-                    }
-                    let socket = if parsed.path().starts_with("/auth_socket") {
-                        Socket::Auth
-                    } else if idle_conns.contains(&conn) {
-                        Socket::Idle
-                    } else if ports.first() == Some(&port) {
-                        Socket::Main
+                if let Some(target) = f.strip_prefix("connect ") {
+                    let (socket, query) = if target.starts_with("ws") {
+                        let parsed =
+                            url::Url::parse(target).map_err(|x| ReplayError::Malformed {
+                                line,
+                                reason: x.to_string(),
+                            })?;
+                        let port = parsed.port().map(|p| p.to_string()).unwrap_or_default();
+                        if !ports.contains(&port) {
+                            ports.push(port.clone());
+                        }
+                        let socket = if parsed.path().starts_with("/auth_socket") {
+                            Socket::Auth
+                        } else if idle_conns.contains(&conn) {
+                            Socket::Idle
+                        } else if ports.first() == Some(&port) {
+                            Socket::Main
+                        } else {
+                            Socket::NodeB
+                        };
+                        (socket, parsed.query().unwrap_or("").to_owned())
                     } else {
-                        Socket::NodeB
+                        // The engine's own form: `connect [node-b |idle ]/path?query`.
+                        let (label, query) = target.split_once('?').unwrap_or((target, ""));
+                        let socket = [Socket::Main, Socket::Auth, Socket::NodeB, Socket::Idle]
+                            .into_iter()
+                            .find(|s| s.label() == label)
+                            .ok_or_else(|| ReplayError::Malformed {
+                                line,
+                                reason: format!("unknown socket {label:?}"),
+                            })?;
+                        (socket, query.to_owned())
                     };
                     let status = entries[i + 1..]
                         .iter()
@@ -265,7 +354,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                     out.push(Step::Connect {
                         conn: conn.clone(),
                         socket,
-                        query: parsed.query().unwrap_or("").to_owned(),
+                        query,
                         status,
                     });
                 } else if f.starts_with("client closing") {
@@ -368,5 +457,63 @@ mod tests {
             Some(true)
         );
         assert_eq!(ctl_step("frobnicate", None), None);
+    }
+
+    #[test]
+    fn rendered_ctl_lines_parse_back() {
+        let actions = [
+            Action::Broadcast {
+                node: Node::B,
+                topic: "ping".into(),
+                event: "plain_event".into(),
+                payload: serde_json::json!({"n": 1, "m": {"x": null}}).into(),
+            },
+            Action::Broadcast {
+                node: Node::A,
+                topic: "ping".into(),
+                event: "bin".into(),
+                payload: phx_protocol::Payload::binary(vec![0u8, 255]),
+            },
+            Action::Dedupe {
+                numbers: vec![1, 2, 3],
+                times: 100,
+            },
+            Action::Disconnect {
+                socket_id: "auth_socket:1".into(),
+            },
+        ];
+        for a in actions {
+            assert_eq!(
+                ctl_step(&render_action(&a), None),
+                Some(Step::Trigger(a.clone())),
+                "{a:?}"
+            );
+        }
+        for request in [
+            SignRequest {
+                salt: "salt identifier".into(),
+                data: 1,
+                age_offset_s: 0,
+            },
+            SignRequest {
+                salt: "invalid".into(),
+                data: 1,
+                age_offset_s: 0,
+            },
+            SignRequest {
+                salt: "salt identifier".into(),
+                data: 7,
+                age_offset_s: -90_000,
+            },
+        ] {
+            let got = ctl_step(&render_sign(&request), Some("SFMyNTY.t.t"));
+            assert_eq!(
+                got,
+                Some(Step::Sign {
+                    var: "SFMyNTY.t.t".into(),
+                    request
+                })
+            );
+        }
     }
 }
