@@ -1,10 +1,10 @@
 //! The endpoint: shared server state (config, pub/sub, live connections, socket mounts) and the
 //! HTTP front door.
 //!
-//! - [`http`]: request routing (`GET /`, WebSocket mounts, the control API).
-//! - [`upgrade`]: the WebSocket upgrade: origin, vsn, `connect/3`, handshake.
-//! - [`params`]: query-string decoding as Plug does it.
-//! - [`origin`]: the `check_origin` list.
+//! - `http`: request routing (`GET /`, WebSocket mounts, the control API).
+//! - `upgrade`: the WebSocket upgrade: origin, vsn, `connect/3`, handshake.
+//! - `params`: query-string decoding as Plug does it.
+//! - `origin`: the `check_origin` list.
 
 pub(crate) mod http;
 pub(crate) mod origin;

@@ -1,11 +1,11 @@
 //! Sockets: the [`SocketHandler`] trait (Phoenix's `use Phoenix.Socket` module) and the
 //! per-connection machinery.
 //!
-//! - [`state`]: the transport's routing state machine (join, leave, duplicate join, stale
+//! - `state`: the transport's routing state machine (join, leave, duplicate join, stale
 //!   join_refs, crashes), pure and synchronous.
-//! - [`connection`]: the connection's tasks: a reader that drives the state machine and a writer
+//! - `connection`: the connection's tasks: a reader that drives the state machine and a writer
 //!   that coalesces queued frames.
-//! - [`handle`]: the shared handle through which pub/sub, timers and the server reach them.
+//! - `handle`: the shared handle through which pub/sub, timers and the server reach them.
 
 pub(crate) mod connection;
 pub(crate) mod handle;
