@@ -106,9 +106,15 @@ pub(crate) async fn handle(
             Ok(r) => broadcast(&endpoint, r).await,
             Err(e) => Err(e),
         },
-        "/api/dedupe" => parse(&body).map(|r: DedupeRequest| {
+        "/api/dedupe" => parse(&body).and_then(|r: DedupeRequest| {
+            let total = (r.numbers.len() as u64).saturating_mul(r.times);
+            if total > MAX_COUNT {
+                return Err(format!(
+                    "{total} broadcasts exceed the limit of {MAX_COUNT}"
+                ));
+            }
             broadcast_numbers(&endpoint, &r.numbers, r.times);
-            json!({"ok": true, "broadcasts": r.numbers.len() as u64 * r.times})
+            Ok(json!({"ok": true, "broadcasts": total}))
         }),
         "/api/disconnect" => parse(&body).map(|r: DisconnectRequest| {
             endpoint.disconnect(&r.socket_id);

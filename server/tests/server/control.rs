@@ -144,6 +144,13 @@ async fn bad_requests_get_json_errors() {
         ),
         ("/api/nope", "{}", 404),
         ("/api/dedupe", r#"{"numbers":"x"}"#, 400),
+        (
+            "/api/dedupe",
+            r#"{"numbers":[1,2],"times":18446744073709551615}"#,
+            400,
+        ),
+        ("/api/token", r#"{"salt":"s"}"#, 400),
+        ("/api/disconnect", r#"{}"#, 400),
     ] {
         let (status, resp) = post(&server, path, None, body).await;
         assert_eq!(status, want, "{path} {body}: {resp}");
