@@ -22,6 +22,9 @@ pub struct TargetArgs {
     /// Which Phoenix release's behaviour to expect.
     #[arg(long, env = "PHX_PHOENIX", default_value = "1.8")]
     pub phoenix: PhoenixVersion,
+    /// The target's web server adapter (decides the disconnect and idle close codes).
+    #[arg(long, env = "PHX_ADAPTER", value_enum, default_value = "cowboy")]
+    pub adapter: crate::target::Adapter,
     /// RecurringChannel's interval on the target, in ms (the tutorial app: 5000).
     #[arg(long, env = "PHX_RECURRING_INTERVAL_MS")]
     pub recurring_interval_ms: Option<u64>,
@@ -66,6 +69,7 @@ impl TargetArgs {
             node_b_url: self.node_b_url.clone(),
             secret_key_base: self.secret_key_base.clone(),
             version: Some(self.phoenix),
+            adapter: self.adapter,
             recurring_interval: self.recurring_interval_ms.map(Duration::from_millis),
             dedupe_window: self.dedupe_window_ms.map(Duration::from_millis),
             erlang_node: self.erlang_node.clone(),

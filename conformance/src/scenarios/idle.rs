@@ -10,7 +10,7 @@ pub fn scenarios() -> Vec<Scenario> {
     vec![Scenario {
         id: "idle_timeout",
         name: "shuts down if client goes quiet",
-        about: "With no client frames at all, the server closes the socket after its idle timeout (60 s in Phoenix; up to 66 s with Cowboy >= 2.13) with code 1000 (Cowboy).",
+        about: "With no client frames at all, the server closes the socket after its idle timeout (60 s in Phoenix; up to 66 s with Cowboy >= 2.13) with code 1000 (Cowboy) or 1002 (Bandit).",
         tags: &["idle", "slow"],
         versions: BOTH,
         needs: &[Need::Socket(Socket::Idle)],
@@ -20,7 +20,7 @@ pub fn scenarios() -> Vec<Scenario> {
             s.extend(join_ok("c1", "ping", "1"));
             s.push(Step::ExpectClosed {
                 conn: "c1".into(),
-                code: 1000,
+                code: ctx.idle_close_code(),
                 within: Some(timeout + timeout / 5 + Duration::from_secs(2)),
             });
             s

@@ -15,7 +15,7 @@ pub mod idle;
 pub mod serializers;
 
 use crate::runner::step::{Socket, Step};
-use crate::target::{PhoenixVersion, Target};
+use crate::target::{Adapter, PhoenixVersion, Target};
 use crate::triggers::Capability;
 use std::time::Duration;
 
@@ -33,6 +33,8 @@ pub enum Need {
 pub struct Ctx {
     /// The Phoenix version whose behaviour is expected.
     pub version: PhoenixVersion,
+    /// The web server adapter (decides two close codes).
+    pub adapter: Adapter,
     /// RecurringChannel's interval on the target.
     pub recurring_interval: Duration,
     /// DedupeChannel's window on the target.
@@ -42,10 +44,28 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The close code of a disconnect broadcast to the socket id (COMPAT D4).
+    pub fn disconnect_code(&self) -> u16 {
+        match (self.version, self.adapter) {
+            (PhoenixVersion::V1_8, _) => 1001,
+            (PhoenixVersion::V1_7, Adapter::Cowboy) => 1000,
+            (PhoenixVersion::V1_7, Adapter::Bandit) => 1011,
+        }
+    }
+
+    /// The close code of the idle timeout.
+    pub fn idle_close_code(&self) -> u16 {
+        match self.adapter {
+            Adapter::Cowboy => 1000,
+            Adapter::Bandit => 1002,
+        }
+    }
+
     /// The context for a target.
     pub fn of(target: &Target) -> Self {
         Ctx {
             version: target.version,
+            adapter: target.adapter,
             recurring_interval: target.recurring_interval,
             dedupe_window: target.dedupe_window,
             idle_timeout: target.idle_timeout,
@@ -132,3 +152,39 @@ pub fn all() -> Vec<Scenario> {
 
 /// Both Phoenix versions.
 pub const BOTH: &[PhoenixVersion] = PhoenixVersion::ALL;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn close_codes_follow_version_and_adapter() {
+        let ctx = |version, adapter| Ctx {
+            version,
+            adapter,
+            recurring_interval: Duration::ZERO,
+            dedupe_window: Duration::ZERO,
+            idle_timeout: None,
+        };
+        assert_eq!(
+            ctx(PhoenixVersion::V1_7, Adapter::Cowboy).disconnect_code(),
+            1000
+        );
+        assert_eq!(
+            ctx(PhoenixVersion::V1_7, Adapter::Bandit).disconnect_code(),
+            1011
+        );
+        assert_eq!(
+            ctx(PhoenixVersion::V1_8, Adapter::Bandit).disconnect_code(),
+            1001
+        );
+        assert_eq!(
+            ctx(PhoenixVersion::V1_8, Adapter::Bandit).idle_close_code(),
+            1002
+        );
+        assert_eq!(
+            ctx(PhoenixVersion::V1_8, Adapter::Cowboy).idle_close_code(),
+            1000
+        );
+    }
+}

@@ -78,6 +78,7 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
     Ok(Target {
         description: format!("embedded phx-server (Phoenix {version})"),
         version,
+        adapter: super::Adapter::Cowboy,
         socket_url: base(&a),
         auth_url: Some(base(&a).replace("/socket", "/auth_socket")),
         node_b_url: Some(base(&b)),

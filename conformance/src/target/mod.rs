@@ -61,12 +61,35 @@ impl std::str::FromStr for PhoenixVersion {
     }
 }
 
+/// The web server under Phoenix: it decides two close codes (PROTOCOL.md §1.6, fixtures README).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
+pub enum Adapter {
+    /// Cowboy (what the fixtures were recorded on; phx-server imitates it).
+    #[default]
+    Cowboy,
+    /// Bandit (the default of newer `mix phx.new` apps): disconnect by id closes with 1011 on
+    /// Phoenix 1.7, and the idle timeout closes with 1002.
+    Bandit,
+}
+
+impl Adapter {
+    /// `"cowboy"` or `"bandit"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adapter::Cowboy => "cowboy",
+            Adapter::Bandit => "bandit",
+        }
+    }
+}
+
 /// A target: URLs, what to expect, and how to trigger server-side actions.
 pub struct Target {
     /// A human description (`embedded phx-server (1.8)`, or the URL).
     pub description: String,
     /// Which Phoenix release's behaviour to expect.
     pub version: PhoenixVersion,
+    /// The web server adapter whose close codes to expect.
+    pub adapter: Adapter,
     /// `ws://HOST:PORT/socket` of node A.
     pub socket_url: String,
     /// `ws://HOST:PORT/auth_socket`, when the target has one.
@@ -131,6 +154,8 @@ pub struct External {
     pub secret_key_base: Option<String>,
     /// Expected Phoenix version (default 1.8).
     pub version: Option<PhoenixVersion>,
+    /// The adapter (default Cowboy).
+    pub adapter: Adapter,
     /// RecurringChannel's interval on the target (Phoenix app: 5000 ms).
     pub recurring_interval: Option<Duration>,
     /// DedupeChannel's window on the target (Phoenix app: 1000 ms).
@@ -172,7 +197,7 @@ fn check_url(u: &str) -> Result<String, TargetError> {
 
 impl External {
     /// The external target described by `PHX_URL`, `PHX_AUTH_URL`, `PHX_NODE_B_URL`,
-    /// `PHX_SECRET_KEY_BASE`, `PHX_ERLANG_NODE`, `PHX_ERLANG_NODE_B`, `PHX_COOKIE`, `PHX_PHOENIX`,
+    /// `PHX_SECRET_KEY_BASE`, `PHX_ADAPTER`, `PHX_ERLANG_NODE`, `PHX_ERLANG_NODE_B`, `PHX_COOKIE`, `PHX_PHOENIX`,
     /// `PHX_RECURRING_INTERVAL_MS`, `PHX_DEDUPE_WINDOW_MS`, `PHX_CONTROL`, `PHX_CONTROL_TOKEN` and
     /// `PHX_IDLE_TIMEOUT_MS`; None when `PHX_URL` is unset (then tests use the embedded server).
     pub fn from_env() -> Option<External> {
@@ -188,6 +213,10 @@ impl External {
             node_b_url: var("PHX_NODE_B_URL"),
             secret_key_base: var("PHX_SECRET_KEY_BASE"),
             version: var("PHX_PHOENIX").and_then(|v| v.parse().ok()),
+            adapter: match var("PHX_ADAPTER").as_deref() {
+                Some("bandit") => Adapter::Bandit,
+                _ => Adapter::Cowboy,
+            },
             recurring_interval: ms("PHX_RECURRING_INTERVAL_MS"),
             dedupe_window: ms("PHX_DEDUPE_WINDOW_MS"),
             erlang_node: var("PHX_ERLANG_NODE"),
@@ -230,8 +259,9 @@ impl External {
         }
         let version = self.version.unwrap_or(PhoenixVersion::V1_8);
         Ok(Target {
-            description: format!("{url} (Phoenix {version})"),
+            description: format!("{url} (Phoenix {version}, {})", self.adapter.as_str()),
             version,
+            adapter: self.adapter,
             idle_url: self.idle_timeout.map(|_| url.clone()),
             idle_timeout: self.idle_timeout,
             socket_url: url,
