@@ -17,6 +17,21 @@
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record`.
 //! - [`cli`]: the `phx` command line, one module per subcommand.
+//!
+//! A load bench (`bench`) or client certification (`certify`) would sit beside [`runner`] and
+//! reuse [`target`], [`triggers`] and [`report`].
+//!
+//! ## Example
+//! ```no_run
+//! use phx_conformance::runner::{self, EngineOptions};
+//! use phx_conformance::{scenarios, target::{PhoenixVersion, Target}};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let target = Target::embedded(PhoenixVersion::V1_8).await?;
+//! let results = runner::run_all(&target, &scenarios::all(), &EngineOptions::default(), |_| {}).await;
+//! assert!(results.iter().all(|r| !r.failed()));
+//! # Ok(()) }
+//! ```
 
 pub mod cli;
 pub mod record;
