@@ -134,8 +134,32 @@ pub async fn run(
     Ok(())
 }
 
+/// Request headers the proxy passes on: they can change what the server does (origin check,
+/// Phoenix 1.8's token in `Sec-WebSocket-Protocol`, cookies for session connect_info).
+const FORWARDED: &[&str] = &[
+    "origin",
+    "cookie",
+    "user-agent",
+    "authorization",
+    "sec-websocket-protocol",
+    "x-phoenix-authtoken",
+];
+
+/// The request target and the forwarded headers of an HTTP request head.
+fn parse_head(head: &str) -> Option<(String, Vec<(String, String)>)> {
+    let mut lines = head.split("\r\n");
+    let target = lines.next()?.split_whitespace().nth(1)?.to_owned();
+    let headers = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .filter(|(k, _)| FORWARDED.contains(&k.as_str()))
+        .collect();
+    Some((target, headers))
+}
+
 /// Reads the request head without consuming it, so the WebSocket accept still sees it.
-async fn request_target(stream: &TcpStream) -> Option<String> {
+async fn request_head(stream: &TcpStream) -> Option<(String, Vec<(String, String)>)> {
     let mut buf = vec![0u8; 8192];
     for _ in 0..100 {
         let n = stream.peek(&mut buf).await.ok()?;
@@ -144,20 +168,33 @@ async fn request_target(stream: &TcpStream) -> Option<String> {
         }
         let head = String::from_utf8_lossy(&buf[..n]);
         if head.contains("\r\n\r\n") || n == buf.len() {
-            return head
-                .lines()
-                .next()?
-                .split_whitespace()
-                .nth(1)
-                .map(str::to_owned);
+            return parse_head(&head);
         }
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     None
 }
 
+fn upstream_request(
+    url: &str,
+    headers: &[(String, String)],
+) -> Result<tungstenite::handshake::client::Request, tungstenite::Error> {
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::http::{HeaderName, HeaderValue};
+    let mut req = url.into_client_request()?;
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(k.as_str()),
+            HeaderValue::try_from(v.as_str()),
+        ) {
+            req.headers_mut().insert(name, value);
+        }
+    }
+    Ok(req)
+}
+
 async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
-    let Some(target) = request_target(&stream).await else {
+    let Some((target, headers)) = request_head(&stream).await else {
         return;
     };
     let url = format!("{}{target}", shared.upstream);
@@ -168,8 +205,21 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
         false,
         json!({}),
     );
-    let upstream = match tokio_tungstenite::connect_async(&url).await {
-        Ok((ws, _)) => ws,
+    let request = match upstream_request(&url, &headers) {
+        Ok(r) => r,
+        Err(e) => {
+            shared.log(
+                Dir::Event,
+                &conn,
+                format!("bad request: {e}"),
+                false,
+                json!({}),
+            );
+            return;
+        }
+    };
+    let (upstream, protocol) = match tokio_tungstenite::connect_async(request).await {
+        Ok((ws, resp)) => (ws, resp.headers().get("sec-websocket-protocol").cloned()),
         Err(tungstenite::Error::Http(resp)) => {
             let status = resp.status().as_u16();
             let body = resp
@@ -202,7 +252,15 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
             return;
         }
     };
-    let Ok(client) = tokio_tungstenite::accept_async(stream).await else {
+    // Answer the client with the subprotocol the server chose, as the server did.
+    let echo = |_: &tungstenite::handshake::server::Request,
+                mut resp: tungstenite::handshake::server::Response| {
+        if let Some(p) = protocol.clone() {
+            resp.headers_mut().insert("sec-websocket-protocol", p);
+        }
+        Ok(resp)
+    };
+    let Ok(client) = tokio_tungstenite::accept_hdr_async(stream, echo).await else {
         return;
     };
     shared.log(
@@ -257,4 +315,28 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
     let grace = std::time::Duration::from_millis(500);
     let _ = tokio::time::timeout(grace, cl_tx.close()).await;
     let _ = tokio::time::timeout(grace, up_tx.close()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_head_gives_the_target_and_only_forwarded_headers() {
+        let head = "GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: x\r\nOrigin: http://a\r\n\
+                    Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.YWJj\r\nSec-WebSocket-Key: k\r\n\r\n";
+        let (target, headers) = parse_head(head).expect("head");
+        assert_eq!(target, "/socket/websocket?vsn=2.0.0");
+        assert_eq!(
+            headers,
+            vec![
+                ("origin".to_owned(), "http://a".to_owned()),
+                (
+                    "sec-websocket-protocol".to_owned(),
+                    "phoenix, base64url.bearer.phx.YWJj".to_owned()
+                ),
+            ]
+        );
+        assert!(parse_head("").is_none());
+    }
 }
