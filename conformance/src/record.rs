@@ -252,7 +252,9 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
             return;
         }
     };
-    // Answer the client with the subprotocol the server chose, as the server did.
+    // Answer the client with the subprotocol the server chose, as the server did. The error
+    // type is tungstenite's callback signature, not ours.
+    #[allow(clippy::result_large_err)]
     let echo = |_: &tungstenite::handshake::server::Request,
                 mut resp: tungstenite::handshake::server::Response| {
         if let Some(p) = protocol.clone() {
