@@ -223,6 +223,18 @@ impl Events {
         }
     }
 
+    /// As a `futures` stream; it ends when the channel's handles are all gone.
+    pub fn into_stream(
+        self,
+    ) -> impl futures_util::Stream<Item = Result<ChannelEvent, EventsError>> + Send {
+        futures_util::stream::unfold(self, |mut events| async move {
+            match events.recv().await {
+                Err(EventsError::Closed) => None,
+                item => Some((item, events)),
+            }
+        })
+    }
+
     /// The next event if one is already waiting.
     pub fn try_recv(&mut self) -> Option<Result<ChannelEvent, EventsError>> {
         loop {

@@ -71,6 +71,8 @@ pub(crate) struct Task {
     retries: u32,
     connect_waiters: Vec<oneshot::Sender<Result<(), ConnectError>>>,
     channels: BTreeMap<ChannelId, Entry>,
+    /// topic -> the channel holding it (at most one per topic), for O(1) routing.
+    topics: HashMap<String, ChannelId>,
     in_flight: HashMap<String, InFlight>,
 }
 
@@ -142,6 +144,7 @@ impl Task {
             retries: 0,
             connect_waiters: Vec::new(),
             channels: BTreeMap::new(),
+            topics: HashMap::new(),
             in_flight: HashMap::new(),
         }
     }
@@ -436,7 +439,7 @@ impl Task {
         events: broadcast::Sender<ChannelEvent>,
         done: oneshot::Sender<Result<Payload, JoinError>>,
     ) {
-        if self.channels.contains_key(&id) || self.channels.values().any(|e| e.topic == topic) {
+        if self.channels.contains_key(&id) || self.topics.contains_key(&topic) {
             let _ = done.send(Err(JoinError::AlreadyJoined(topic)));
             return;
         }
@@ -462,6 +465,7 @@ impl Task {
             sent: false,
             deadline,
         });
+        self.topics.insert(entry.topic.clone(), id);
         self.channels.insert(id, entry);
         if self.state.is_connected() {
             self.send_join(id, deadline).await;
@@ -669,11 +673,10 @@ impl Task {
                 return;
             }
         }
-        let Some((&id, entry)) = self
-            .channels
-            .iter_mut()
-            .find(|(_, e)| e.topic == msg.topic())
-        else {
+        let Some(&id) = self.topics.get(msg.topic()) else {
+            return;
+        };
+        let Some(entry) = self.channels.get_mut(&id) else {
             return;
         };
         // Drop messages from an older join of this topic (phoenix.js `isMember`).
@@ -831,6 +834,7 @@ impl Task {
         let Some(entry) = self.channels.remove(&id) else {
             return;
         };
+        self.topics.remove(&entry.topic);
         entry.status.send_replace(ChannelStatus::Closed);
         let _ = entry.transitions.send(StatusEvent::Channel {
             topic: entry.topic.clone(),

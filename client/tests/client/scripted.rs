@@ -50,6 +50,7 @@ async fn messages_with_a_stale_join_ref_are_dropped() {
         msg.ref_, msg.join_ref,
         "phoenix.js sends join_ref == ref for the join"
     );
+    let mut only_bcast = Box::pin(room.on("bcast").into_stream());
 
     peer.send(ServerMessage::Push(Push::new(
         "999",
@@ -73,6 +74,11 @@ async fn messages_with_a_stale_join_ref_are_dropped() {
     .await;
     assert_eq!(events.recv().await.unwrap().event, "fresh");
     assert_eq!(events.recv().await.unwrap().event, "bcast");
+    let streamed = futures_util::StreamExt::next(&mut only_bcast)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(streamed.event, "bcast");
     // A phx_close for an old join (duplicate-join order) must not close the current channel.
     peer.send(ServerMessage::Message(phx_protocol::Message::new(
         "999",
