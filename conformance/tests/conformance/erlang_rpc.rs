@@ -155,7 +155,18 @@ fn start_cluster(control: Option<&str>) -> Option<ErlangCluster> {
     let suffix = if control.is_some() { "fwd" } else { "" };
     let node = format!("stub{}{suffix}@127.0.0.1", std::process::id());
     let erl = erl
-        .args(["-name", &node, "-setcookie", COOKIE, "-noshell", "-pa"])
+        // A short net_ticktime: the node drops a silent peer after about 4 s.
+        .args([
+            "-name",
+            &node,
+            "-setcookie",
+            COOKIE,
+            "-noshell",
+            "-kernel",
+            "net_ticktime",
+            "4",
+            "-pa",
+        ])
         .arg(dir.path())
         .args(["-eval", "'Elixir.HelloSocketsWeb.Endpoint':start()"])
         .env("ERL_EPMD_PORT", epmd_port.to_string())
@@ -175,6 +186,7 @@ fn start_cluster(control: Option<&str>) -> Option<ErlangCluster> {
 fn options(c: &ErlangCluster, cookie: &str) -> ErlangOptions {
     let mut o = ErlangOptions::new(&c.node, cookie);
     o.epmd_port = c.epmd_port;
+    o.tick_interval = Duration::from_millis(500);
     o
 }
 
@@ -336,6 +348,18 @@ fn erlang_rpc_triggers_reach_a_real_erlang_node() {
         eprintln!(
             "erlang rpc p50 {:?}, max {:?} over 50 calls",
             times[25], times[49]
+        );
+
+        // Ticks: idle for longer than the node's net_ticktime (4 s), the link stays up because
+        // the harness answers the node's ticks and sends its own; a silent peer would have been
+        // dropped. (Wall time is the point here, with a wide margin.)
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert!(
+            matches!(
+                node.call("erlang", "node", vec![]).await,
+                Ok(eetf::Term::Atom(_))
+            ),
+            "the link did not survive an idle period"
         );
 
         // A wrong cookie: the node closes the handshake; the error says to check the cookie.

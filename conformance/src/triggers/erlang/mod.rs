@@ -25,8 +25,9 @@ use tokio::sync::{mpsc, oneshot};
 
 /// EPMD's default port.
 pub const DEFAULT_EPMD_PORT: u16 = 4369;
-/// How often the harness ticks (the peer's `net_ticktime` defaults to 60 s).
-const TICK_EVERY: Duration = Duration::from_secs(15);
+/// How often the harness ticks by default (the peer's `net_ticktime` defaults to 60 s, and it
+/// drops a peer it has heard nothing from for that long).
+pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Why an RPC failed.
 #[derive(Debug, thiserror::Error)]
@@ -92,6 +93,8 @@ pub struct ErlangOptions {
     pub epmd_port: u16,
     /// Per-call timeout.
     pub call_timeout: Duration,
+    /// How often to tick when idle; keep it well under the peer's `net_ticktime`.
+    pub tick_interval: Duration,
 }
 
 impl ErlangOptions {
@@ -107,6 +110,7 @@ impl ErlangOptions {
             local_name: None,
             epmd_port,
             call_timeout: Duration::from_secs(5),
+            tick_interval: DEFAULT_TICK_INTERVAL,
         }
     }
 }
@@ -196,6 +200,7 @@ impl ErlangNode {
             self_pid,
             local.to_string(),
             creation.get(),
+            opts.tick_interval,
         ));
         Ok(ErlangNode {
             calls: calls_tx,
@@ -280,10 +285,11 @@ async fn drive(
     self_pid: Pid,
     node: String,
     creation: u32,
+    tick_every: Duration,
 ) {
     let mut pending: HashMap<Vec<u32>, oneshot::Sender<Result<Term, RpcError>>> = HashMap::new();
     let mut next_ref: u32 = 1;
-    let mut tick = tokio::time::interval(TICK_EVERY);
+    let mut tick = tokio::time::interval(tick_every);
     loop {
         tokio::select! {
             req = calls.recv() => {
