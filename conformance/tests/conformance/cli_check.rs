@@ -296,3 +296,35 @@ fn check_mints_tokens_locally_with_the_secret_key_base() {
     .stderr(predicate::str::contains("SKIP disconnect"));
     drop(target);
 }
+
+#[test]
+fn check_exits_1_and_shows_the_difference_when_a_scenario_fails() {
+    // A 1.8 server checked with 1.7 expectations: phx_error carries a reason on 1.8 (COMPAT D1).
+    let rt = support::runtime();
+    let target = rt
+        .block_on(Target::embedded(PhoenixVersion::V1_8))
+        .expect("embedded");
+    phx(&[
+        "check",
+        "--url",
+        &target.socket_url,
+        "--phoenix",
+        "1.7",
+        "--scenario",
+        "crash_error",
+        "--scenario",
+        "heartbeat",
+    ])
+    .assert()
+    .code(1)
+    .stderr(predicate::str::contains("FAIL crash_error"))
+    .stderr(predicate::str::contains("PASS heartbeat"))
+    .stdout(predicate::str::contains(
+        r#"expected: ["14","14","ping","phx_error",{}]"#,
+    ))
+    .stdout(predicate::str::contains(
+        r#"actual:   ["14","14","ping","phx_error",{"reason":"channel_crash"}]"#,
+    ))
+    .stdout(predicate::str::contains("1 passed, 1 failed"));
+    drop(target);
+}
