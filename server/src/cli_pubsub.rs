@@ -93,6 +93,12 @@ pub async fn broadcast(
         .collect();
     match redis::publish(&args.redis_config(url), &broadcasts).await {
         Ok(p) => {
+            if p.receivers == 0 {
+                eprintln!(
+                    "phx-server broadcast: note: no node is subscribed to {} (is --pubsub-prefix the nodes' prefix?)",
+                    args.redis_config(url).channel()
+                );
+            }
             println!(
                 "{}",
                 serde_json::json!({"ok": true, "count": p.count, "receivers": p.receivers})

@@ -147,6 +147,24 @@ async fn a_publish_only_process_reaches_clients_on_both_nodes() {
     wb.expect(&send_ping("remote@127.0.0.1"), "client on B")
         .await;
 
+    // Another prefix is another cluster: nobody hears it, and the CLI says so.
+    let (code, stdout, stderr) = run_cli(&[
+        "broadcast",
+        "--pubsub",
+        &url,
+        "--pubsub-prefix",
+        "other",
+        "ping",
+        "plain_event",
+    ])
+    .await;
+    assert_eq!(code, 0, "stderr: {stderr}");
+    assert!(stdout.contains(r#""receivers":0"#), "{stdout}");
+    assert!(
+        stderr.contains("no node is subscribed to other:broadcast"),
+        "{stderr}"
+    );
+
     // Fastlane, JSON and binary, several copies in order.
     let (code, _, stderr) = run_cli(&[
         "broadcast",
@@ -455,6 +473,18 @@ async fn redis_unreachable_at_start_fails_with_a_clear_message() {
         "{stderr}"
     );
     assert!(started.elapsed() < Duration::from_secs(20));
+    // A password in the URL never reaches the output.
+    let port = free_port();
+    let secret_url = format!("redis://:s3cret@127.0.0.1:{port}");
+    let (code, _, stderr) = run_cli(&["serve", "--port", "0", "--pubsub", &secret_url]).await;
+    assert_eq!(code, 1, "stderr: {stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach Redis at redis://:***@127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
 
     let (code, _, stderr) =
         run_cli(&["serve", "--port", "0", "--pubsub", "http://127.0.0.1:1"]).await;

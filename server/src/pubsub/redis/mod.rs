@@ -80,6 +80,22 @@ impl RedisConfig {
         envelope::channel_name(&self.prefix)
     }
 
+    /// The URL with any password replaced by `***`, for logs and error messages.
+    pub fn redacted_url(&self) -> String {
+        match url::Url::parse(&self.url) {
+            Ok(mut u) if u.password().is_some() => {
+                let _ = u.set_password(Some("***"));
+                u.to_string()
+            }
+            Ok(_) => self.url.clone(),
+            // Unparseable: hide whatever sits before an `@`.
+            Err(_) => match self.url.rsplit_once('@') {
+                Some((_, host)) => format!("***@{host}"),
+                None => self.url.clone(),
+            },
+        }
+    }
+
     /// The validated client, or why the URL is unusable.
     pub(crate) fn client(&self) -> Result<redis::Client, String> {
         match url::Url::parse(&self.url) {
@@ -200,11 +216,11 @@ impl RedisBackplane {
     /// Redis cannot be reached within `connect_timeout`: see [`RedisStartError`].
     pub async fn connect(config: RedisConfig) -> Result<Arc<RedisBackplane>, RedisStartError> {
         let client = config.client().map_err(|reason| RedisStartError::BadUrl {
-            url: config.url.clone(),
+            url: config.redacted_url(),
             reason,
         })?;
         let unreachable = |reason: String| RedisStartError::Unreachable {
-            url: config.url.clone(),
+            url: config.redacted_url(),
             reason,
         };
         let channel = config.channel();
@@ -214,7 +230,7 @@ impl RedisBackplane {
         let subscription = subscriber::open(&client, &config, &channel)
             .await
             .map_err(unreachable)?;
-        tracing::info!(url = %config.url, %channel, "redis backplane: connected and subscribed");
+        tracing::info!(url = %config.redacted_url(), %channel, "redis backplane: connected and subscribed");
 
         let (queue, rx) = mpsc::channel(config.queue_capacity.max(1));
         let (stop, stop_rx) = watch::channel(());
@@ -305,5 +321,44 @@ impl Backplane for RedisBackplane {
                 );
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_logs_or_errors() {
+        assert_eq!(
+            RedisConfig::new("redis://:s3cret@10.0.0.1:6379/0").redacted_url(),
+            "redis://:***@10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            RedisConfig::new("redis://user:s3cret@h").redacted_url(),
+            "redis://user:***@h"
+        );
+        assert_eq!(
+            RedisConfig::new("redis://h:6379").redacted_url(),
+            "redis://h:6379"
+        );
+        assert_eq!(
+            RedisConfig::new("not a url:s3cret@h").redacted_url(),
+            "***@h"
+        );
+    }
+
+    #[test]
+    fn only_redis_urls_are_accepted() {
+        assert!(RedisConfig::new("redis://127.0.0.1:6379").client().is_ok());
+        assert!(RedisConfig::new("rediss://h")
+            .client()
+            .unwrap_err()
+            .contains("TLS"));
+        assert!(RedisConfig::new("http://h")
+            .client()
+            .unwrap_err()
+            .contains("unsupported scheme"));
+        assert!(RedisConfig::new("nonsense").client().is_err());
     }
 }

@@ -90,7 +90,7 @@ pub(crate) async fn run(
                     }
                     if let Err(e) = send(&shared, &mut c, &batch).await {
                         tracing::warn!(
-                            url = %config.url, in_flight = batch.len(),
+                            url = %config.redacted_url(), in_flight = batch.len(),
                             "redis backplane: publishing failed ({e}); reconnecting, local delivery goes on"
                         );
                         retry = Some(batch);
@@ -101,7 +101,7 @@ pub(crate) async fn run(
                     let ping: Result<Result<String, _>, _> =
                         timeout(config.response_timeout, redis::cmd("PING").query_async(&mut c)).await;
                     if !matches!(ping, Ok(Ok(_))) {
-                        tracing::warn!(url = %config.url, "redis backplane: publishing connection failed its health check; reconnecting");
+                        tracing::warn!(url = %config.redacted_url(), "redis backplane: publishing connection failed its health check; reconnecting");
                         break;
                     }
                 }
@@ -149,7 +149,7 @@ async fn reconnect(
     let started = Instant::now();
     for attempt in 1u64.. {
         let delay = backoff.next_delay();
-        tracing::info!(url = %config.url, attempt, ?delay, "redis backplane: publisher reconnecting");
+        tracing::info!(url = %config.redacted_url(), attempt, ?delay, "redis backplane: publisher reconnecting");
         tokio::select! {
             _ = stop.changed() => return None,
             _ = sleep(delay) => {}
@@ -163,13 +163,13 @@ async fn reconnect(
                     .fetch_add(1, Ordering::Relaxed);
                 let dropped = shared.counters.dropped_queue_full.load(Ordering::Relaxed);
                 tracing::info!(
-                    url = %config.url, attempt, outage = ?started.elapsed(), dropped_total = dropped,
+                    url = %config.redacted_url(), attempt, outage = ?started.elapsed(), dropped_total = dropped,
                     "redis backplane: publisher reconnected; sending the queued broadcasts"
                 );
                 return Some(c);
             }
             Err(e) => {
-                tracing::warn!(url = %config.url, attempt, "redis backplane: publisher reconnect failed: {e}")
+                tracing::warn!(url = %config.redacted_url(), attempt, "redis backplane: publisher reconnect failed: {e}")
             }
         }
     }

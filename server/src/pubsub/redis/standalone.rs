@@ -54,14 +54,14 @@ pub async fn publish(
     broadcasts: &[Broadcast],
 ) -> Result<Published, PublishError> {
     let client = config.client().map_err(|reason| PublishError::BadUrl {
-        url: config.url.clone(),
+        url: config.redacted_url(),
         reason,
     })?;
     let mut conn =
         publisher::open(&client, config)
             .await
             .map_err(|reason| PublishError::Unreachable {
-                url: config.url.clone(),
+                url: config.redacted_url(),
                 reason,
             })?;
     let origin = format!(

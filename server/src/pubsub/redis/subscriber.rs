@@ -59,7 +59,7 @@ pub(crate) async fn run(
                     Some(msg) => handle(&shared, msg.get_payload_bytes()),
                     None => {
                         tracing::warn!(
-                            url = %config.url, channel = %shared.channel,
+                            url = %config.redacted_url(), channel = %shared.channel,
                             "redis backplane: subscription connection lost; reconnecting (broadcasts from other nodes are missed until then, local delivery goes on)"
                         );
                         break;
@@ -68,7 +68,7 @@ pub(crate) async fn run(
                 _ = sleep(config.health_interval) => {
                     let ping: Result<Result<redis::Value, _>, _> = timeout(config.response_timeout, sink.ping()).await;
                     if !matches!(ping, Ok(Ok(_))) {
-                        tracing::warn!(url = %config.url, "redis backplane: subscription connection failed its health check; reconnecting");
+                        tracing::warn!(url = %config.redacted_url(), "redis backplane: subscription connection failed its health check; reconnecting");
                         break;
                     }
                 }
@@ -100,7 +100,7 @@ async fn resubscribe(
     let started = Instant::now();
     for attempt in 1u64.. {
         let delay = backoff.next_delay();
-        tracing::info!(url = %config.url, attempt, ?delay, "redis backplane: subscriber reconnecting");
+        tracing::info!(url = %config.redacted_url(), attempt, ?delay, "redis backplane: subscriber reconnecting");
         tokio::select! {
             _ = stop.changed() => return None,
             _ = sleep(delay) => {}
@@ -110,13 +110,13 @@ async fn resubscribe(
                 backoff.reset();
                 shared.counters.resubscribes.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(
-                    url = %config.url, channel = %shared.channel, attempt, outage = ?started.elapsed(),
+                    url = %config.redacted_url(), channel = %shared.channel, attempt, outage = ?started.elapsed(),
                     "redis backplane: resubscribed"
                 );
                 return Some(p);
             }
             Err(e) => {
-                tracing::warn!(url = %config.url, attempt, "redis backplane: subscriber reconnect failed: {e}")
+                tracing::warn!(url = %config.redacted_url(), attempt, "redis backplane: subscriber reconnect failed: {e}")
             }
         }
     }
