@@ -22,7 +22,7 @@
 //!   state machine (join/leave/stale refs/crashes) and a writer task coalescing frames.
 //! - [`channel`]: the [`Channel`] trait (join, handle_in, handle_out, handle_info, terminate).
 //! - [`pubsub`]: sharded local registry with fastlane dispatch, the [`pubsub::Backplane`] trait
-//!   and the in-process bus.
+//!   the in-process bus and the Redis backplane ([`pubsub::redis`], see `CLUSTER.md`).
 //! - [`apps::hello_sockets`]: UserSocket, AuthSocket and their channels.
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …).
 //! - [`token`]: Phoenix.Token for the endpoint.
