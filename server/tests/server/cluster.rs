@@ -219,6 +219,66 @@ async fn a_node_does_not_deliver_its_own_broadcast_twice() {
         .await;
 }
 
+/// The library API: two endpoints in one process share one `RedisBackplane` (one pair of Redis
+/// connections); they still tell their broadcasts apart, and the counters add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_endpoints_in_one_process_share_one_backplane() {
+    use phx_server::pubsub::redis::{RedisBackplane, RedisConfig};
+    use phx_server::pubsub::Backplane;
+    use phx_server::testing::TestServer;
+
+    let Some(redis) = RedisServer::start("in-process").await else {
+        return;
+    };
+    let bp = RedisBackplane::connect(RedisConfig::new(redis.url()))
+        .await
+        .expect("connect to redis-server");
+    assert_eq!(bp.channel(), CHANNEL);
+    let shared: std::sync::Arc<dyn Backplane> = bp.clone();
+    let config = |name: &str| phx_server::Config {
+        node_name: name.into(),
+        ..phx_server::Config::default()
+    };
+    let one = TestServer::start_with_bus(config("one@127.0.0.1"), shared.clone()).await;
+    let two = TestServer::start_with_bus(config("two@127.0.0.1"), shared).await;
+    let mut w1 = Ws::connect(&format!("{}?vsn=2.0.0", one.ws_url("/socket"))).await;
+    let mut w2 = Ws::connect(&format!("{}?vsn=2.0.0", two.ws_url("/socket"))).await;
+    w1.join("ping").await;
+    w2.join("ping").await;
+
+    one.endpoint().broadcast(
+        "ping",
+        "request_ping",
+        phx_protocol::Payload::empty_object(),
+    );
+    w1.expect(&send_ping("one@127.0.0.1"), "endpoint one").await;
+    w2.expect(&send_ping("two@127.0.0.1"), "endpoint two, through Redis")
+        .await;
+    two.endpoint()
+        .broadcast("ping", "plain_event", json!({"n": 1}).into());
+    // An echo of one's request_ping would come before this.
+    w1.expect(&plain(&json!({"n": 1})), "endpoint one, through Redis")
+        .await;
+    w2.expect(&plain(&json!({"n": 1})), "endpoint two").await;
+
+    // `published` counts once Redis has replied, which may come after the delivery.
+    let deadline = Instant::now() + WAIT;
+    while bp.stats().published < 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let stats = bp.stats();
+    assert_eq!((stats.published, stats.received), (2, 2), "{stats:?}");
+    assert_eq!(
+        (
+            stats.dropped_queue_full,
+            stats.lost_in_flight,
+            stats.malformed
+        ),
+        (0, 0, 0),
+        "{stats:?}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_by_socket_id_reaches_the_other_node() {
     let Some(c) = cluster("disconnect", "1.8", "server@127.0.0.1", "remote@127.0.0.1").await else {

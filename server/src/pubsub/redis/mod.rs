@@ -9,6 +9,22 @@
 //! - `standalone`: publishing without being a node (`phx-server broadcast --pubsub`).
 //! - `backoff`: reconnect delays.
 //!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use phx_server::pubsub::redis::{RedisBackplane, RedisConfig};
+//! use phx_server::{Config, Endpoint};
+//!
+//! let backplane = RedisBackplane::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
+//! let config = Config { node_name: "server@127.0.0.1".into(), ..Config::default() };
+//! let endpoint = Endpoint::hello_sockets(config, Some(backplane));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
+//! phx_server::serve(listener, endpoint, async {
+//!     let _ = tokio::signal::ctrl_c().await;
+//! })
+//! .await?;
+//! # Ok(()) }
+//! ```
+//!
 //! Each process opens two Redis connections (one publishing, one subscribed) however many
 //! nodes it attaches. Fastlane encoding and `handle_out` happen in the receiving node's
 //! [`LocalDelivery`], so each node encodes a frame once and intercepted events name the node
