@@ -279,6 +279,62 @@ async fn two_endpoints_in_one_process_share_one_backplane() {
     );
 }
 
+/// A hung Redis (SIGSTOP: connections stay open, nothing answers) is caught by the health-check
+/// PING, not only a closed socket; after SIGCONT both connections come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_is_caught_by_the_health_check() {
+    use phx_server::pubsub::redis::{RedisBackplane, RedisConfig, RedisStats};
+    use phx_server::pubsub::Backplane;
+    use phx_server::testing::TestServer;
+
+    let Some(redis) = RedisServer::start("hung redis").await else {
+        return;
+    };
+    let fast = Duration::from_millis(200);
+    let config = RedisConfig {
+        health_interval: fast,
+        response_timeout: fast,
+        connect_timeout: fast,
+        backoff_max: fast,
+        ..RedisConfig::new(redis.url())
+    };
+    let bp = RedisBackplane::connect(config)
+        .await
+        .expect("connect to redis-server");
+    let shared: std::sync::Arc<dyn Backplane> = bp.clone();
+    let node = |name: &str| phx_server::Config {
+        node_name: name.into(),
+        ..phx_server::Config::default()
+    };
+    let one = TestServer::start_with_bus(node("one@127.0.0.1"), shared.clone()).await;
+    let two = TestServer::start_with_bus(node("two@127.0.0.1"), shared).await;
+    let mut w2 = Ws::connect(&format!("{}?vsn=2.0.0", two.ws_url("/socket"))).await;
+    w2.join("ping").await;
+
+    let wait = |what: &'static str, ok: fn(&RedisStats) -> bool| {
+        let bp = bp.clone();
+        async move {
+            let deadline = Instant::now() + WAIT;
+            while !ok(&bp.stats()) {
+                assert!(Instant::now() < deadline, "{what}: {:?}", bp.stats());
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    };
+    assert!(redis.freeze(true).await, "SIGSTOP redis-server");
+    // Both connections are idle, so both PINGs go unanswered.
+    wait("both connections found hung", |s| s.connections_lost >= 2).await;
+    assert!(redis.freeze(false).await, "SIGCONT redis-server");
+    wait("both connections back", |s| {
+        s.resubscribes >= 1 && s.publisher_reconnects >= 1
+    })
+    .await;
+    one.endpoint()
+        .broadcast("ping", "plain_event", json!({"n": 1}).into());
+    w2.expect(&plain(&json!({"n": 1})), "endpoint two, after the hang")
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_by_socket_id_reaches_the_other_node() {
     let Some(c) = cluster("disconnect", "1.8", "server@127.0.0.1", "remote@127.0.0.1").await else {

@@ -162,6 +162,9 @@ pub struct RedisStats {
     pub received: u64,
     /// Redis messages that were not a valid envelope (skipped and logged).
     pub malformed: u64,
+    /// Times a connection (publishing or subscribed) was found broken: closed, a failed
+    /// PUBLISH, or no answer to the health-check PING.
+    pub connections_lost: u64,
     /// Successful reconnections of the publishing connection.
     pub publisher_reconnects: u64,
     /// Successful resubscriptions after the subscribed connection was lost.
@@ -175,6 +178,7 @@ pub(crate) struct Counters {
     lost_in_flight: AtomicU64,
     received: AtomicU64,
     malformed: AtomicU64,
+    connections_lost: AtomicU64,
     publisher_reconnects: AtomicU64,
     resubscribes: AtomicU64,
 }
@@ -294,6 +298,7 @@ impl RedisBackplane {
             lost_in_flight: c.lost_in_flight.load(Ordering::Relaxed),
             received: c.received.load(Ordering::Relaxed),
             malformed: c.malformed.load(Ordering::Relaxed),
+            connections_lost: c.connections_lost.load(Ordering::Relaxed),
             publisher_reconnects: c.publisher_reconnects.load(Ordering::Relaxed),
             resubscribes: c.resubscribes.load(Ordering::Relaxed),
         }

@@ -98,6 +98,10 @@ async fn resubscribe(
 ) -> Option<PubSub> {
     let config = &shared.config;
     let started = Instant::now();
+    shared
+        .counters
+        .connections_lost
+        .fetch_add(1, Ordering::Relaxed);
     for attempt in 1u64.. {
         let delay = backoff.next_delay();
         tracing::info!(url = %config.redacted_url(), attempt, ?delay, "redis backplane: subscriber reconnecting");

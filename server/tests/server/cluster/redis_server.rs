@@ -155,3 +155,19 @@ impl RedisServer {
         self.command(&args).await
     }
 }
+
+impl RedisServer {
+    /// SIGSTOP: the process keeps its sockets open but answers nothing (a hung server, or a
+    /// half-open connection as the client sees it). `false` when not running.
+    pub async fn freeze(&self, frozen: bool) -> bool {
+        let Some(pid) = self.child.as_ref().and_then(Child::id) else {
+            return false;
+        };
+        let signal = if frozen { "-STOP" } else { "-CONT" };
+        Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()
+            .await
+            .is_ok_and(|s| s.success())
+    }
+}
