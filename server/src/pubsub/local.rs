@@ -175,3 +175,97 @@ impl LocalDelivery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use phx_protocol::Payload;
+    use serde_json::json;
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+    fn conn(
+        id: u64,
+    ) -> (
+        Arc<ConnHandle>,
+        mpsc::Receiver<WsMessage>,
+        mpsc::Receiver<Inbox>,
+    ) {
+        let (out_tx, out_rx) = mpsc::channel(8);
+        let (in_tx, in_rx) = mpsc::channel(8);
+        (
+            Arc::new(ConnHandle::new(id, None, out_tx, in_tx)),
+            out_rx,
+            in_rx,
+        )
+    }
+
+    #[test]
+    fn fastlane_encodes_once_and_shares_the_bytes() {
+        let local = LocalDelivery::new();
+        let (a, mut a_out, _a_in) = conn(1);
+        let (b, mut b_out, _b_in) = conn(2);
+        let (c, mut c_out, _c_in) = conn(3);
+        for (conn, vsn) in [(a, Vsn::V2), (b, Vsn::V2), (c, Vsn::V1)] {
+            let kind = SubKind::Channel {
+                chan_key: 1,
+                vsn,
+                intercepts: &["request_ping"],
+            };
+            local.subscribe("ping", conn, kind);
+        }
+        local.deliver(&Broadcast::new(
+            "ping",
+            "plain_event",
+            Payload::Json(json!({"n": 1})),
+        ));
+        let (WsMessage::Text(x), WsMessage::Text(y), WsMessage::Text(z)) = (
+            a_out.try_recv().unwrap(),
+            b_out.try_recv().unwrap(),
+            c_out.try_recv().unwrap(),
+        ) else {
+            panic!("text frames expected");
+        };
+        assert_eq!(x.as_str(), r#"[null,null,"ping","plain_event",{"n":1}]"#);
+        // The same allocation, not an equal copy.
+        assert_eq!(x.as_str().as_ptr(), y.as_str().as_ptr());
+        assert_eq!(
+            z.as_str(),
+            r#"{"event":"plain_event","payload":{"n":1},"ref":null,"topic":"ping"}"#
+        );
+    }
+
+    #[test]
+    fn intercepted_events_go_to_the_socket_task_and_unsubscribe_stops_delivery() {
+        let local = LocalDelivery::new();
+        let (a, mut a_out, mut a_in) = conn(1);
+        let kind = SubKind::Channel {
+            chan_key: 7,
+            vsn: Vsn::V2,
+            intercepts: &["request_ping"],
+        };
+        let sub = local.subscribe("ping", a, kind);
+        local.deliver(&Broadcast::new(
+            "ping",
+            "request_ping",
+            Payload::empty_object(),
+        ));
+        assert!(
+            a_out.try_recv().is_err(),
+            "intercepted events skip the fastlane"
+        );
+        assert!(matches!(
+            a_in.try_recv(),
+            Ok(Inbox::Intercept { chan_key: 7, .. })
+        ));
+        assert_eq!(local.subscriber_count("ping"), 1);
+        local.unsubscribe(&sub);
+        assert_eq!(local.subscriber_count("ping"), 0);
+        local.deliver(&Broadcast::new(
+            "ping",
+            "plain_event",
+            Payload::empty_object(),
+        ));
+        assert!(a_out.try_recv().is_err());
+    }
+}
