@@ -1,5 +1,6 @@
 //! A real `redis-server` on a free loopback port, killed on drop.
 
+use std::io::Write as _;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -27,7 +28,11 @@ impl RedisServer {
                     "redis-server is not on PATH, and the cluster tests need it: {INSTALL_HINT}"
                 );
             }
-            eprintln!("NOTICE: skipping cluster test {test}: redis-server is not on PATH ({INSTALL_HINT})");
+            // Straight to fd 2, past the test harness's output capture, so the skip is visible.
+            let _ = writeln!(
+                std::io::stderr(),
+                "NOTICE: skipping cluster test {test}: redis-server is not on PATH ({INSTALL_HINT})"
+            );
             return None;
         }
         let port = free_port();
