@@ -21,6 +21,13 @@ pub(crate) async fn handle(
     peer: SocketAddr,
     endpoint: Endpoint,
 ) -> Result<HttpResponse, Infallible> {
+    if endpoint.is_draining() {
+        // A keep-alive connection that outlived the accept loop: the server has stopped.
+        return Ok(json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"errors": {"detail": "Service Unavailable: the server is shutting down"}}),
+        ));
+    }
     let path = req.uri().path().to_owned();
     if path == "/" && req.method() == Method::GET {
         return Ok(json_response(

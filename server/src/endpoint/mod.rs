@@ -12,7 +12,7 @@ pub(crate) mod params;
 pub(crate) mod upgrade;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use phx_protocol::{Broadcast, Payload, Ref};
@@ -69,6 +69,9 @@ struct Inner {
     mounts: Vec<Mount>,
     conns: Mutex<HashMap<u64, Arc<ConnHandle>>>,
     next_conn: AtomicU64,
+    /// Set by [`Endpoint::drain`]: a connection whose upgrade completes afterwards is closed
+    /// with 1012 at once instead of living on as a zombie of a stopped server.
+    draining: AtomicBool,
 }
 
 /// Removes a connection from the endpoint's list when dropped.
@@ -108,6 +111,7 @@ impl Endpoint {
                 mounts,
                 conns: Mutex::new(HashMap::new()),
                 next_conn: AtomicU64::new(1),
+                draining: AtomicBool::new(false),
             }),
         }
     }
@@ -190,9 +194,15 @@ impl Endpoint {
 
     /// Asks every WebSocket to close with 1012 (Phoenix's drain at shutdown).
     pub fn drain(&self) {
+        self.inner.draining.store(true, Ordering::SeqCst);
         for conn in self.conns() {
             conn.request(Inbox::Drain);
         }
+    }
+
+    /// True once [`Endpoint::drain`] ran: the server is shutting down.
+    pub fn is_draining(&self) -> bool {
+        self.inner.draining.load(Ordering::SeqCst)
     }
 
     fn conns(&self) -> Vec<Arc<ConnHandle>> {
@@ -210,7 +220,11 @@ impl Endpoint {
     pub(crate) fn register(&self, conn: Arc<ConnHandle>) -> Registration {
         let id = conn.id;
         if let Ok(mut conns) = self.inner.conns.lock() {
-            conns.insert(id, conn);
+            conns.insert(id, conn.clone());
+        }
+        // Insert first, then check: either drain() saw this connection or we see its flag.
+        if self.is_draining() {
+            conn.request(Inbox::Drain);
         }
         Registration {
             endpoint: self.clone(),
