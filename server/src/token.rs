@@ -92,6 +92,11 @@ mod imp {
         let key = key_base(secret_key_base).map_err(|_| TokenError::Invalid)?;
         let opts = VerifyOptions::new()
             .max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
+        // Query params are strings, never nil: Plug.Crypto answers `:invalid` for `""`
+        // (`:missing` is only for a nil token), so `?token=` logs `connect error :invalid`.
+        if token.is_empty() {
+            return Err(TokenError::Invalid);
+        }
         t::verify(&key, salt, token, &opts).map_err(|e| match e {
             VerifyError::Missing => TokenError::Missing,
             VerifyError::Expired => TokenError::Expired,

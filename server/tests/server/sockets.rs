@@ -113,8 +113,10 @@ mod auth_socket {
 #[tokio::test]
 async fn refused_upgrades_are_403_with_empty_body_and_logged() {
     let server = TestServer::start(Config::default()).await;
-    let cases: [(Vec<(&str, String)>, &str); 3] = [
+    let cases: [(Vec<(&str, String)>, &str); 4] = [
         (vec![], "connect error missing params"),
+        // `?token=` is a string, not nil: Plug.Crypto says :invalid, not :missing.
+        (vec![("token", String::new())], "connect error :invalid"),
         (
             vec![("token", "nonsense".to_owned())],
             "connect error :invalid",
