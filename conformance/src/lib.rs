@@ -41,3 +41,8 @@ pub mod scenarios;
 pub mod target;
 pub mod transcript;
 pub mod triggers;
+
+/// The workspace README's Rust examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
