@@ -2,18 +2,23 @@
 
 use serde_json::{Map, Value};
 
+/// Deepest `a[b][c]…` nesting decoded into maps; the rest of a deeper key stays a literal key.
+/// Unbounded, a ~60 KB query of `[b]`s nests 20 000 levels and overflows the stack (the whole
+/// server aborts) when the params are built or dropped.
+const MAX_DEPTH: usize = 32;
+
 /// Decodes a query string into string-keyed params.
 pub(crate) fn decode_query(query: Option<&str>) -> Map<String, Value> {
     let mut params = Map::new();
     let Some(query) = query else { return params };
     for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        insert(&mut params, &key, Value::String(value.into_owned()));
+        insert(&mut params, &key, Value::String(value.into_owned()), 0);
     }
     params
 }
 
-fn insert(params: &mut Map<String, Value>, key: &str, value: Value) {
-    let Some(open) = key.find('[') else {
+fn insert(params: &mut Map<String, Value>, key: &str, value: Value, depth: usize) {
+    let Some(open) = key.find('[').filter(|_| depth < MAX_DEPTH) else {
         params.insert(key.to_owned(), value);
         return;
     };
@@ -44,7 +49,7 @@ fn insert(params: &mut Map<String, Value>, key: &str, value: Value) {
             *entry = Value::Object(Map::new());
         }
         if let Value::Object(map) = entry {
-            insert(map, &format!("{inner}{tail}"), value);
+            insert(map, &format!("{inner}{tail}"), value, depth + 1);
         }
     }
 }
@@ -66,5 +71,20 @@ mod tests {
             json!({"vsn": ["2.0.0"]})
         );
         assert!(decode_query(None).is_empty());
+    }
+
+    #[test]
+    fn deep_nesting_is_capped_instead_of_overflowing_the_stack() {
+        let query = format!("a{}=1", "[b]".repeat(20_000));
+        let params = decode_query(Some(&query));
+        let mut depth = 0;
+        let mut v = &params["a"];
+        while let Some(inner) = v.get("b") {
+            depth += 1;
+            v = inner;
+        }
+        assert_eq!(depth, MAX_DEPTH - 1);
+        let rest = v.as_object().and_then(|m| m.keys().next()).unwrap();
+        assert_eq!(rest.len(), "b".len() + "[b]".len() * (20_000 - MAX_DEPTH));
     }
 }
