@@ -261,10 +261,11 @@ impl SocketState {
             &StopReason::ShutdownWith("duplicate_join".into()),
         );
         std::mem::swap(&mut discard, &mut self.out);
-        self.join(msg.clone());
+        let topic = msg.topic.clone();
+        self.join(msg);
         self.out.push(close_msg(
             &old.stored_join_ref,
-            &msg.topic,
+            &topic,
             events::CLOSE,
             Payload::empty_object(),
         ));
@@ -296,10 +297,13 @@ impl SocketState {
     }
 
     fn handle_in(&mut self, msg: Message) {
-        let topic = msg.topic.clone();
-        let ref_ = msg.ref_.clone();
-        let event = msg.event.clone();
-        let payload = msg.payload;
+        let Message {
+            ref_,
+            topic,
+            event,
+            payload,
+            ..
+        } = msg;
         self.run_callback(&topic, Some(&ref_), |channel, ctx| {
             channel.handle_in(&event, payload, ctx)
         });
