@@ -39,22 +39,38 @@ pub enum EnvelopeError {
     BadBase64(String),
 }
 
-/// Encodes `broadcast` sent by `origin` as a v1 envelope.
+/// Encodes `broadcast` sent by `origin` as a v1 envelope, fields in the documented order.
 pub fn encode(origin: &str, broadcast: &Broadcast) -> Vec<u8> {
-    let mut map = Map::with_capacity(5);
-    map.insert("v".into(), Value::from(VERSION));
-    map.insert("origin".into(), Value::from(origin));
-    map.insert("topic".into(), Value::from(broadcast.topic.as_str()));
-    map.insert("event".into(), Value::from(broadcast.event.as_str()));
-    match &broadcast.payload {
-        Payload::Json(v) => map.insert("payload".into(), v.clone()),
-        Payload::Binary(b) => map.insert(
-            "payload_b64".into(),
-            Value::from(base64::engine::general_purpose::STANDARD.encode(b)),
+    /// Borrows the broadcast, so the payload is serialised in place rather than deep-copied
+    /// into a `Value` on every publish.
+    #[derive(serde::Serialize)]
+    struct Wire<'a> {
+        v: u64,
+        origin: &'a str,
+        topic: &'a str,
+        event: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        payload: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        payload_b64: Option<String>,
+    }
+    let (payload, payload_b64) = match &broadcast.payload {
+        Payload::Json(v) => (Some(v), None),
+        Payload::Binary(b) => (
+            None,
+            Some(base64::engine::general_purpose::STANDARD.encode(b)),
         ),
     };
-    // Serialising a `Value` cannot fail (string keys only).
-    serde_json::to_vec(&Value::Object(map)).unwrap_or_default()
+    let wire = Wire {
+        v: VERSION,
+        origin,
+        topic: &broadcast.topic,
+        event: &broadcast.event,
+        payload,
+        payload_b64,
+    };
+    // Serialising strings and a `Value` cannot fail.
+    serde_json::to_vec(&wire).unwrap_or_default()
 }
 
 /// A decoded envelope: who sent it and what.
@@ -124,6 +140,10 @@ mod tests {
             Payload::Json(json!({"x": [1, 2.5, "é"]})),
         );
         let bytes = encode("server@127.0.0.1/ab/1", &b);
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"v":1,"origin":"server@127.0.0.1/ab/1","topic":"ping","event":"request_ping","payload":{"x":[1,2.5,"é"]}}"#
+        );
         let v: Value = serde_json::from_slice(&bytes).unwrap();
         assert_eq!(
             v,
