@@ -710,20 +710,21 @@ impl Task {
                                 && matches!(entry.phase, Phase::Joined)
                                 && reply.response.as_json().and_then(|v| v.get("reason"))
                                     == Some(&serde_json::Value::from(events::UNMATCHED_TOPIC));
+                            let reason = forgotten.then(|| reply.response.clone());
                             if let Some(f) = self.in_flight.remove(&r) {
                                 let result = if reply.status == "error" {
-                                    Err(PushError::ErrorReply(reply.response.clone()))
+                                    Err(PushError::ErrorReply(reply.response))
                                 } else {
                                     Ok(Reply {
                                         status: reply.status,
-                                        response: reply.response.clone(),
+                                        response: reply.response,
                                     })
                                 };
                                 let _ = f.done.send(result);
                             }
-                            if forgotten {
+                            if let Some(reason) = reason {
                                 tracing::debug!(topic = %entry.topic, "server forgot the channel; rejoining");
-                                self.errored(id, reply.response);
+                                self.errored(id, reason);
                             }
                         }
                     }
@@ -737,13 +738,14 @@ impl Task {
                     payload: m.payload,
                     join_ref: m.join_ref,
                 };
-                let kind = event.event.clone();
-                let payload = event.payload.clone();
+                // The per-message path clones nothing but a phx_error's reason.
+                let close = event.event == events::CLOSE;
+                let error = (event.event == events::ERROR).then(|| event.payload.clone());
                 let _ = entry.events.send(event);
-                match kind.as_str() {
-                    events::CLOSE => self.finish_close(id),
-                    events::ERROR => self.errored(id, payload),
-                    _ => {}
+                if close {
+                    self.finish_close(id);
+                } else if let Some(reason) = error {
+                    self.errored(id, reason);
                 }
             }
         }
