@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use phx_protocol::{Broadcast, Payload};
+use phx_server::control::decode_payload;
 use phx_server::pubsub::redis::{self, RedisBackplane, RedisConfig};
 use phx_server::pubsub::Backplane;
 use serde_json::Value;
@@ -123,13 +124,5 @@ fn parse_payload(text: Option<&str>) -> Result<Payload, String> {
     };
     let v: Value =
         serde_json::from_str(text).map_err(|e| format!("PAYLOAD_JSON is not valid JSON: {e}"))?;
-    if let Value::Object(map) = &v {
-        if let (1, Some(h)) = (map.len(), map.get("$binary")) {
-            let h = h.as_str().ok_or("\"$binary\" must be a hex string")?;
-            return hex::decode(h)
-                .map(Payload::binary)
-                .map_err(|e| format!("\"$binary\" is not valid hex: {e}"));
-        }
-    }
-    Ok(Payload::Json(v))
+    decode_payload(v).map_err(|e| e.to_string())
 }

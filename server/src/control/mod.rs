@@ -26,7 +26,9 @@ use serde_json::{json, Value};
 use crate::apps::hello_sockets::broadcast_numbers;
 use crate::endpoint::http::{json_response, HttpResponse};
 use crate::endpoint::Endpoint;
-pub use request::{BroadcastRequest, DedupeRequest, DisconnectRequest, TokenRequest};
+pub use request::{
+    decode_payload, BroadcastRequest, DedupeRequest, DisconnectRequest, PayloadError, TokenRequest,
+};
 
 /// Largest accepted control request body.
 const MAX_BODY: usize = 16 * 1024 * 1024;
@@ -138,7 +140,8 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
     if count > MAX_COUNT {
         return Err(format!("count {count} exceeds the limit of {MAX_COUNT}"));
     }
-    let payload = request::decode_payload(r.payload.unwrap_or_else(|| json!({})))?;
+    let payload =
+        decode_payload(r.payload.unwrap_or_else(|| json!({}))).map_err(|e| e.to_string())?;
     if r.stamp && !matches!(&payload, Payload::Json(Value::Object(_))) {
         return Err("\"stamp\": true needs a JSON object payload".into());
     }

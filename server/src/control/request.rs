@@ -53,13 +53,24 @@ pub struct TokenRequest {
     pub max_age: Option<u64>,
 }
 
-/// A JSON payload, or `{"$binary": HEX}` for a binary one.
-pub(crate) fn decode_payload(v: Value) -> Result<Payload, String> {
+/// Why a `{"$binary": HEX}` payload was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PayloadError {
+    /// `"$binary"` holds something other than a string: give the bytes as a hex string.
+    #[error("\"$binary\" must be a hex string")]
+    NotAString,
+    /// `"$binary"` is not hex: use two hex digits per byte, e.g. `"00ff"`.
+    #[error("\"$binary\" is not valid hex: {0}")]
+    BadHex(hex::FromHexError),
+}
+
+/// A broadcast payload as the control API and `phx-server broadcast` take it: JSON, or
+/// `{"$binary": HEX}` (that key alone) for a binary one.
+pub fn decode_payload(v: Value) -> Result<Payload, PayloadError> {
     if let Value::Object(map) = &v {
         if let (1, Some(hex_str)) = (map.len(), map.get("$binary")) {
-            let hex_str = hex_str.as_str().ok_or("\"$binary\" must be a hex string")?;
-            let bytes =
-                hex::decode(hex_str).map_err(|e| format!("\"$binary\" is not valid hex: {e}"))?;
+            let hex_str = hex_str.as_str().ok_or(PayloadError::NotAString)?;
+            let bytes = hex::decode(hex_str).map_err(PayloadError::BadHex)?;
             return Ok(Payload::binary(bytes));
         }
     }
