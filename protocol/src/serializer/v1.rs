@@ -7,31 +7,12 @@ use serde_json::Value;
 
 /// Decodes a client V1 object. `topic`, `event`, `payload` and `ref` are required.
 pub fn decode_client(text: &str) -> Result<Message, DecodeError> {
-    let mut obj = match parse_json(text)? {
-        Value::Object(obj) => obj,
-        other => return Err(DecodeError::NotAnObject(json_kind(&other))),
-    };
-    let mut take = |key: &'static str| obj.remove(key).ok_or(DecodeError::MissingKey(key));
-    let topic = take_string(take("topic")?, "topic")?;
-    let event = take_string(take("event")?, "event")?;
-    let payload = take("payload")?;
-    let ref_ = Ref::from_json(&take("ref")?);
-    let join_ref = obj
-        .remove("join_ref")
-        .map(|v| Ref::from_json(&v))
-        .unwrap_or_default();
-    Ok(Message {
-        join_ref,
-        ref_,
-        topic,
-        event,
-        payload: Payload::Json(payload),
-    })
+    decode_object(text, true)
 }
 
 /// Decodes a server V1 object (as a client). The join_ref is always null on V1.
 pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
-    let msg = decode_client_lenient(text)?;
+    let msg = decode_object(text, false)?;
     let payload = match msg.payload {
         Payload::Json(v) => v,
         Payload::Binary(_) => Value::Null,
@@ -45,30 +26,23 @@ pub fn decode_server(text: &str) -> Result<ServerMessage, DecodeError> {
     ))
 }
 
-fn decode_client_lenient(text: &str) -> Result<Message, DecodeError> {
+/// `topic` and `event` are always required; `strict` requires `payload` and `ref` too (a client
+/// message), otherwise they default to null (a server message).
+fn decode_object(text: &str, strict: bool) -> Result<Message, DecodeError> {
     let mut obj = match parse_json(text)? {
         Value::Object(obj) => obj,
         other => return Err(DecodeError::NotAnObject(json_kind(&other))),
     };
-    let topic = take_string(
-        obj.remove("topic")
-            .ok_or(DecodeError::MissingKey("topic"))?,
-        "topic",
-    )?;
-    let event = take_string(
-        obj.remove("event")
-            .ok_or(DecodeError::MissingKey("event"))?,
-        "event",
-    )?;
-    let payload = obj.remove("payload").unwrap_or(Value::Null);
-    let ref_ = obj
-        .remove("ref")
-        .map(|v| Ref::from_json(&v))
-        .unwrap_or_default();
-    let join_ref = obj
-        .remove("join_ref")
-        .map(|v| Ref::from_json(&v))
-        .unwrap_or_default();
+    let mut take = |key: &'static str, required: bool| match obj.remove(key) {
+        Some(v) => Ok(v),
+        None if required => Err(DecodeError::MissingKey(key)),
+        None => Ok(Value::Null),
+    };
+    let topic = take_string(take("topic", true)?, "topic")?;
+    let event = take_string(take("event", true)?, "event")?;
+    let payload = take("payload", strict)?;
+    let ref_ = Ref::from_json(&take("ref", strict)?);
+    let join_ref = Ref::from_json(&take("join_ref", false)?);
     Ok(Message {
         join_ref,
         ref_,
