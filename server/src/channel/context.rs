@@ -52,7 +52,10 @@ pub struct ChannelContext<'a> {
     pub(crate) assigns: &'a Assigns,
     pub(crate) socket_id: Option<&'a str>,
     pub(crate) endpoint: &'a Endpoint,
-    pub(crate) me: Option<ChannelHandle>,
+    /// The socket task's inbox and this channel's key; a [`ChannelHandle`] is made from them
+    /// only when asked for, so callbacks that never call [`ChannelContext::handle`] cost no
+    /// sender clone.
+    pub(crate) me: Option<(&'a tokio::sync::mpsc::Sender<Inbox>, u64)>,
     pub(crate) pushes: Vec<(String, Payload)>,
     pub(crate) timers: Vec<(Duration, Info)>,
 }
@@ -105,15 +108,18 @@ impl<'a> ChannelContext<'a> {
     /// This channel's address, for tasks that report back through `handle_info` (`self()`).
     /// `None` only outside a live connection (e.g. in-process tests of a bare channel).
     pub fn handle(&self) -> Option<ChannelHandle> {
-        self.me.clone()
+        self.me.map(|(inbox, chan_key)| ChannelHandle {
+            inbox: inbox.clone(),
+            chan_key,
+        })
     }
 
     pub(crate) fn with_handle(
         mut self,
-        inbox: Option<tokio::sync::mpsc::Sender<Inbox>>,
+        inbox: Option<&'a tokio::sync::mpsc::Sender<Inbox>>,
         chan_key: u64,
     ) -> Self {
-        self.me = inbox.map(|inbox| ChannelHandle { inbox, chan_key });
+        self.me = inbox.map(|inbox| (inbox, chan_key));
         self
     }
 

@@ -119,6 +119,11 @@ impl ConnHandle {
         self.inbox.clone()
     }
 
+    /// The inbox sender, borrowed (cloned only when a channel asks for its handle).
+    pub(crate) fn inbox_ref(&self) -> &mpsc::Sender<Inbox> {
+        &self.inbox
+    }
+
     /// Drops the connection abruptly (no close frame).
     pub(crate) fn kill(&self, why: Kill) {
         let _ = self.kill_reason.compare_exchange(

@@ -188,7 +188,7 @@ impl SocketState {
             env.socket_id.as_deref(),
             &env.endpoint,
         )
-        .with_handle(self.conn.as_ref().map(|c| c.inbox()), key);
+        .with_handle(self.conn.as_deref().map(ConnHandle::inbox_ref), key);
         let topic = msg.topic.clone();
         let result = guarded(|| channel.join(&topic, msg.payload.clone(), &mut ctx));
         let (pushes, timers) = (
@@ -351,7 +351,7 @@ impl SocketState {
             env.socket_id.as_deref(),
             &env.endpoint,
         )
-        .with_handle(self.conn.as_ref().map(|c| c.inbox()), joined.key);
+        .with_handle(self.conn.as_deref().map(ConnHandle::inbox_ref), joined.key);
         let channel = &mut joined.channel;
         let result = guarded(|| f(channel.as_mut(), &mut ctx));
         let (pushes, timers) = (
