@@ -11,8 +11,12 @@
 //!
 //! Every received message and every status change is printed; with `--json`, as one JSON object
 //! per line (`type`: `message`, `socket`, `channel`, `reply`, `push_error`, `join_error`,
-//! `error`). It runs until interrupted or stdin ends. Exit codes: 0 after EOF or Ctrl-C, 2 usage
-//! (bad URL, param or vsn), 3 when the first connection attempt fails (e.g. HTTP 403).
+//! `error`). It runs until interrupted (Ctrl-C / SIGINT or SIGTERM). In human mode stdin's end
+//! (Ctrl-D) also ends it, like wscat; in `--json` mode stdin's end only stops reading commands, so
+//! `phx connect URL --join ping --json > log &` in a script (stdin is /dev/null) keeps printing
+//! until it is killed. `--exit-on-eof` makes `--json` mode end at EOF too, for piped command
+//! scripts. Exit codes: 0 after EOF or an interrupt, 2 usage (bad URL, param or vsn), 3 when the
+//! first connection attempt fails (e.g. HTTP 403).
 
 use std::collections::HashMap;
 use std::process::ExitCode;
@@ -39,9 +43,12 @@ pub struct ConnectArgs {
     /// Serializer version: 2.0.0 (default) or 1.0.0.
     #[arg(long, default_value = "2.0.0", value_parser = parse_vsn)]
     vsn: Vsn,
-    /// Print one JSON object per line (for scripts).
+    /// Print one JSON object per line (for scripts); runs until interrupted, even after stdin ends.
     #[arg(long)]
     json: bool,
+    /// With `--json`: exit when stdin ends (for piping a finite script of commands).
+    #[arg(long)]
+    exit_on_eof: bool,
     /// Send this auth token through Sec-WebSocket-Protocol (Phoenix ≥1.8 `auth_token: true`).
     #[arg(long, value_name = "TOKEN")]
     auth_token: Option<String>,
@@ -315,6 +322,10 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     }
 
     let mut stdin = stdin_lines();
+    let mut stdin_open = true;
+    let stays_after_eof = args.json && !args.exit_on_eof;
+    let terminated = terminate_signal();
+    tokio::pin!(terminated);
     loop {
         tokio::select! {
             msg = messages.recv() => match msg {
@@ -327,19 +338,32 @@ async fn connect(args: ConnectArgs) -> ExitCode {
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => out.error(&format!("output fell behind: {n} status changes not shown")),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
-            line = stdin.recv() => match line {
+            line = stdin.recv(), if stdin_open => match line {
                 Some(Ok(line)) => handle_line(&socket, &mut channels, out, &line).await,
                 Some(Err(e)) => {
                     out.error(&format!("cannot read stdin: {e}"));
                     break;
                 }
+                None if stays_after_eof => stdin_open = false,
                 None => break, // EOF
             },
             _ = tokio::signal::ctrl_c() => break,
+            _ = &mut terminated => break,
         }
     }
     socket.disconnect().await;
     ExitCode::SUCCESS
+}
+
+/// Resolves on SIGTERM (never, where there is no such signal), so `kill` ends the session cleanly.
+async fn terminate_signal() {
+    #[cfg(unix)]
+    if let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        term.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
 }
 
 /// Reads stdin on its own thread (a blocking read must not hold up the runtime or its shutdown).

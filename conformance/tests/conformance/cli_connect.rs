@@ -115,7 +115,15 @@ fn both_joined_on_one_connection(server: &TestServer, not_conn: Option<u64>) -> 
 async fn json_mode_prints_everything_and_rejoins_after_a_drop() {
     let server = TestServer::start(Config::default()).await;
     let url = format!("ws://{}/socket", server.addr());
-    let mut phx = Phx::spawn(&[&url, "--join", "ping", "--join", "dupe", "--json"]);
+    let mut phx = Phx::spawn(&[
+        &url,
+        "--join",
+        "ping",
+        "--join",
+        "dupe",
+        "--json",
+        "--exit-on-eof",
+    ]);
 
     phx.expect("connected", |v| {
         v["type"] == "socket" && v["status"] == "connected" && v["generation"] == 1
@@ -166,6 +174,41 @@ async fn json_mode_prints_everything_and_rejoins_after_a_drop() {
         "{err}"
     );
 
+    assert_eq!(phx.finish(), 0);
+}
+
+/// The scripting mode a CI job uses: `phx connect URL --join ping --json > log &`, whose stdin is
+/// /dev/null. It must keep printing after stdin ends, until it is sent SIGTERM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_mode_outlives_stdin_and_stops_on_sigterm() {
+    let server = TestServer::start(Config::default()).await;
+    let url = format!("ws://{}/socket", server.addr());
+    let mut phx = Phx::spawn(&[&url, "--join", "ping", "--json"]);
+    drop(phx.stdin.take());
+    phx.expect("ping joined", channel("ping", "joined")).await;
+    server
+        .wait_until("ping joined on the server", WAIT, |s| s.joined().len() == 1)
+        .await
+        .unwrap();
+    server.broadcast(
+        "ping",
+        "request_ping",
+        phx_protocol::Payload::empty_object(),
+    );
+    let push = phx
+        .expect("send_ping after stdin ended", |v| v["event"] == "send_ping")
+        .await;
+    assert_eq!(push["payload"], json!({"from_node": "nonode@nohost"}));
+    assert!(
+        phx.child.try_wait().expect("wait").is_none(),
+        "exited at EOF"
+    );
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &phx.child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(killed.success());
     assert_eq!(phx.finish(), 0);
 }
 
