@@ -26,13 +26,15 @@ impl Backoff {
     /// The delay before the next attempt.
     pub(crate) fn next_delay(&mut self) -> Duration {
         let base = self.next;
-        self.next = (self.next * 2).min(self.max);
+        self.next = self.next.saturating_mul(2).min(self.max);
         // xorshift: cheap, deterministic per seed, good enough for jitter.
         self.seed ^= self.seed << 13;
         self.seed ^= self.seed >> 7;
         self.seed ^= self.seed << 17;
         let jitter = base.mul_f64((self.seed % 1000) as f64 / 4000.0);
-        (base + jitter).min(self.max + self.max / 4)
+        // Saturating: a configured maximum near Duration::MAX must not panic.
+        base.saturating_add(jitter)
+            .min(self.max.saturating_add(self.max / 4))
     }
 
     pub(crate) fn reset(&mut self) {
@@ -58,5 +60,13 @@ mod tests {
         }
         b.reset();
         assert!(b.next_delay() < Duration::from_millis(126));
+    }
+
+    #[test]
+    fn a_huge_maximum_saturates_instead_of_panicking() {
+        let mut b = Backoff::new(Duration::MAX / 2, Duration::MAX, 7);
+        for _ in 0..4 {
+            assert!(b.next_delay() >= Duration::MAX / 2);
+        }
     }
 }
