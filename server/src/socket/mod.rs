@@ -6,6 +6,7 @@
 //! - `connection`: the connection's tasks: a reader that drives the state machine and a writer
 //!   that coalesces queued frames.
 //! - `handle`: the shared handle through which pub/sub, timers and the server reach them.
+//! - `wire`: between phx-protocol frames and tungstenite messages.
 
 pub(crate) mod connection;
 pub(crate) mod handle;
