@@ -1,7 +1,11 @@
 //! Reconnect delays: exponential from `initial` to `max`, with up to 25 % jitter so that the
 //! nodes of a cluster do not reconnect in lockstep after Redis restarts.
 
+use std::future::Future;
 use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::sleep;
 
 /// The delays of one outage; [`Backoff::reset`] after a success.
 #[derive(Debug, Clone)]
@@ -39,6 +43,40 @@ impl Backoff {
 
     pub(crate) fn reset(&mut self) {
         self.next = self.initial;
+    }
+
+    /// Calls `open` after each delay until it succeeds, logging every attempt as `who`
+    /// (`"publisher"`, `"subscriber"`). Returns the connection and the attempt count, or `None`
+    /// when `stop` fires first. The delays restart from `initial` afterwards.
+    pub(crate) async fn retry<T, F, Fut>(
+        &mut self,
+        who: &str,
+        url: &str,
+        stop: &mut watch::Receiver<()>,
+        mut open: F,
+    ) -> Option<(T, u64)>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, String>>,
+    {
+        for attempt in 1u64.. {
+            let delay = self.next_delay();
+            tracing::info!(url, attempt, ?delay, "redis backplane: {who} reconnecting");
+            tokio::select! {
+                _ = stop.changed() => return None,
+                _ = sleep(delay) => {}
+            }
+            match open().await {
+                Ok(c) => {
+                    self.reset();
+                    return Some((c, attempt));
+                }
+                Err(e) => {
+                    tracing::warn!(url, attempt, "redis backplane: {who} reconnect failed: {e}")
+                }
+            }
+        }
+        None
     }
 }
 

@@ -151,31 +151,18 @@ async fn reconnect(
         .counters
         .connections_lost
         .fetch_add(1, Ordering::Relaxed);
-    for attempt in 1u64.. {
-        let delay = backoff.next_delay();
-        tracing::info!(url = %config.redacted_url(), attempt, ?delay, "redis backplane: publisher reconnecting");
-        tokio::select! {
-            _ = stop.changed() => return None,
-            _ = sleep(delay) => {}
-        }
-        match open(client, config).await {
-            Ok(c) => {
-                backoff.reset();
-                shared
-                    .counters
-                    .publisher_reconnects
-                    .fetch_add(1, Ordering::Relaxed);
-                let dropped = shared.counters.dropped_queue_full.load(Ordering::Relaxed);
-                tracing::info!(
-                    url = %config.redacted_url(), attempt, outage = ?started.elapsed(), dropped_total = dropped,
-                    "redis backplane: publisher reconnected; sending the queued broadcasts"
-                );
-                return Some(c);
-            }
-            Err(e) => {
-                tracing::warn!(url = %config.redacted_url(), attempt, "redis backplane: publisher reconnect failed: {e}")
-            }
-        }
-    }
-    None
+    let url = config.redacted_url();
+    let (conn, attempt) = backoff
+        .retry("publisher", &url, stop, || open(client, config))
+        .await?;
+    shared
+        .counters
+        .publisher_reconnects
+        .fetch_add(1, Ordering::Relaxed);
+    let dropped = shared.counters.dropped_queue_full.load(Ordering::Relaxed);
+    tracing::info!(
+        %url, attempt, outage = ?started.elapsed(), dropped_total = dropped,
+        "redis backplane: publisher reconnected; sending the queued broadcasts"
+    );
+    Some(conn)
 }

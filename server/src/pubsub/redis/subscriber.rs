@@ -102,27 +102,16 @@ async fn resubscribe(
         .counters
         .connections_lost
         .fetch_add(1, Ordering::Relaxed);
-    for attempt in 1u64.. {
-        let delay = backoff.next_delay();
-        tracing::info!(url = %config.redacted_url(), attempt, ?delay, "redis backplane: subscriber reconnecting");
-        tokio::select! {
-            _ = stop.changed() => return None,
-            _ = sleep(delay) => {}
-        }
-        match open(client, config, &shared.channel).await {
-            Ok(p) => {
-                backoff.reset();
-                shared.counters.resubscribes.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(
-                    url = %config.redacted_url(), channel = %shared.channel, attempt, outage = ?started.elapsed(),
-                    "redis backplane: resubscribed"
-                );
-                return Some(p);
-            }
-            Err(e) => {
-                tracing::warn!(url = %config.redacted_url(), attempt, "redis backplane: subscriber reconnect failed: {e}")
-            }
-        }
-    }
-    None
+    let url = config.redacted_url();
+    let (pubsub, attempt) = backoff
+        .retry("subscriber", &url, stop, || {
+            open(client, config, &shared.channel)
+        })
+        .await?;
+    shared.counters.resubscribes.fetch_add(1, Ordering::Relaxed);
+    tracing::info!(
+        %url, channel = %shared.channel, attempt, outage = ?started.elapsed(),
+        "redis backplane: resubscribed"
+    );
+    Some(pubsub)
 }
