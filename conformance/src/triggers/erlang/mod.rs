@@ -294,6 +294,8 @@ async fn drive(
         tokio::select! {
             req = calls.recv() => {
                 let Some(req) = req else { return };
+                // Forget calls whose caller timed out, so a hung `rex` cannot grow the map.
+                pending.retain(|_, p| !p.is_closed());
                 let id = vec![next_ref, 0, 0];
                 next_ref = next_ref.wrapping_add(1);
                 let reference = Reference { node: eetf::Atom::from(node.as_str()), id: id.clone(), creation };
