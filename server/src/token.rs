@@ -1,18 +1,21 @@
 //! Phoenix.Token for the endpoint: a thin adapter over `phx_protocol::token`.
 
+use phx_protocol::token::{
+    self as t, MaxAge, SecretKeyBase, SignOptions, VerifyError, VerifyOptions,
+};
 use serde_json::Value;
 
 /// Why a token was not accepted (the AuthSocket logs these as `:invalid`, `:expired`, …).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
     /// Bad signature, wrong salt, or not a token at all (`:invalid`).
-    #[error("invalid")]
+    #[error("invalid: the token is malformed or signed with another secret_key_base or salt; sign a new one")]
     Invalid,
     /// An empty token (`:missing`).
-    #[error("missing")]
+    #[error("missing: no token was given")]
     Missing,
     /// Older than `max_age` (`:expired`).
-    #[error("expired")]
+    #[error("expired: the token is older than max_age; sign a fresh one")]
     Expired,
     /// The data cannot be carried in a token (sign side).
     #[error("cannot sign this data: {0}")]
@@ -40,7 +43,15 @@ pub fn sign(
     signed_at: Option<u64>,
     max_age: Option<u64>,
 ) -> Result<String, TokenError> {
-    imp::sign(secret_key_base, salt, data, signed_at, max_age)
+    let mut opts = SignOptions::new();
+    if let Some(at) = signed_at {
+        opts = opts.signed_at_secs(at as f64);
+    }
+    if let Some(age) = max_age {
+        opts = opts.max_age(MaxAge::Seconds(i64::try_from(age).unwrap_or(i64::MAX)));
+    }
+    t::sign(&key_base(secret_key_base)?, salt, data, &opts)
+        .map_err(|e| TokenError::Unsignable(e.to_string()))
 }
 
 /// `Phoenix.Token.verify(endpoint, salt, token, max_age: max_age)` (seconds).
@@ -50,57 +61,22 @@ pub fn verify(
     token: &str,
     max_age: u64,
 ) -> Result<Value, TokenError> {
-    imp::verify(secret_key_base, salt, token, max_age)
+    let key = key_base(secret_key_base).map_err(|_| TokenError::Invalid)?;
+    let opts =
+        VerifyOptions::new().max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
+    // Query params are strings, never nil: Plug.Crypto answers `:invalid` for `""`
+    // (`:missing` is only for a nil token), so `?token=` logs `connect error :invalid`.
+    if token.is_empty() {
+        return Err(TokenError::Invalid);
+    }
+    t::verify(&key, salt, token, &opts).map_err(|e| match e {
+        VerifyError::Missing => TokenError::Missing,
+        VerifyError::Expired => TokenError::Expired,
+        _ => TokenError::Invalid,
+    })
 }
 
-mod imp {
-    use phx_protocol::token::{
-        self as t, MaxAge, SecretKeyBase, SignOptions, VerifyError, VerifyOptions,
-    };
-
-    use super::*;
-
-    fn key_base(secret_key_base: &str) -> Result<SecretKeyBase, TokenError> {
-        SecretKeyBase::new(secret_key_base.as_bytes().to_vec())
-            .map_err(|e| TokenError::Unsignable(e.to_string()))
-    }
-
-    pub(super) fn sign(
-        secret_key_base: &str,
-        salt: &str,
-        data: &Value,
-        signed_at: Option<u64>,
-        max_age: Option<u64>,
-    ) -> Result<String, TokenError> {
-        let mut opts = SignOptions::new();
-        if let Some(at) = signed_at {
-            opts = opts.signed_at_secs(at as f64);
-        }
-        if let Some(age) = max_age {
-            opts = opts.max_age(MaxAge::Seconds(i64::try_from(age).unwrap_or(i64::MAX)));
-        }
-        t::sign(&key_base(secret_key_base)?, salt, data, &opts)
-            .map_err(|e| TokenError::Unsignable(e.to_string()))
-    }
-
-    pub(super) fn verify(
-        secret_key_base: &str,
-        salt: &str,
-        token: &str,
-        max_age: u64,
-    ) -> Result<Value, TokenError> {
-        let key = key_base(secret_key_base).map_err(|_| TokenError::Invalid)?;
-        let opts = VerifyOptions::new()
-            .max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
-        // Query params are strings, never nil: Plug.Crypto answers `:invalid` for `""`
-        // (`:missing` is only for a nil token), so `?token=` logs `connect error :invalid`.
-        if token.is_empty() {
-            return Err(TokenError::Invalid);
-        }
-        t::verify(&key, salt, token, &opts).map_err(|e| match e {
-            VerifyError::Missing => TokenError::Missing,
-            VerifyError::Expired => TokenError::Expired,
-            _ => TokenError::Invalid,
-        })
-    }
+fn key_base(secret_key_base: &str) -> Result<SecretKeyBase, TokenError> {
+    SecretKeyBase::new(secret_key_base.as_bytes().to_vec())
+        .map_err(|e| TokenError::Unsignable(e.to_string()))
 }
