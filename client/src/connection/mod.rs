@@ -76,6 +76,15 @@ pub(crate) struct Task {
     in_flight: HashMap<String, InFlight>,
 }
 
+/// `from + d`, saturating: a `Duration::MAX` timeout (or a backoff that returns one) means
+/// "practically never" instead of an overflow panic that would kill the connection task.
+fn after(from: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    from.checked_add(d)
+        .or_else(|| from.checked_add(FAR))
+        .unwrap_or(from)
+}
+
 fn make_ref(counter: &mut u64) -> String {
     *counter += 1;
     counter.to_string()
@@ -247,7 +256,7 @@ impl Task {
         self.retries = self.retries.saturating_add(1);
         let delay = self.config.reconnect.delay(self.retries);
         self.state = State::WaitingToReconnect {
-            at: Instant::now() + delay,
+            at: after(Instant::now(), delay),
         };
         self.set_status(SocketStatus::Reconnecting {
             attempt: self.retries,
@@ -275,7 +284,7 @@ impl Task {
         self.state = State::Connected {
             ws: Box::new(ws),
             heartbeat: Heartbeat {
-                next_at: now + self.config.heartbeat_interval,
+                next_at: after(now, self.config.heartbeat_interval),
                 pending: None,
             },
         };
@@ -294,7 +303,7 @@ impl Task {
             entry.rejoin_attempts = 0;
             let deadline = match entry.phase {
                 Phase::Joining { deadline, .. } => deadline,
-                Phase::Errored { .. } => now + self.config.push_timeout,
+                Phase::Errored { .. } => after(now, self.config.push_timeout),
                 Phase::Joined | Phase::Leaving { .. } => continue,
             };
             self.send_join(id, deadline).await;
@@ -443,7 +452,7 @@ impl Task {
             let _ = done.send(Err(JoinError::AlreadyJoined(topic)));
             return;
         }
-        let deadline = Instant::now() + self.config.push_timeout;
+        let deadline = after(Instant::now(), self.config.push_timeout);
         let mut entry = Entry {
             topic,
             payload,
@@ -522,7 +531,7 @@ impl Task {
                 entry.leave_waiters.push(done);
                 entry.set_phase(Phase::Leaving {
                     leave_ref,
-                    deadline: Instant::now() + self.config.push_timeout,
+                    deadline: after(Instant::now(), self.config.push_timeout),
                 });
                 let _ = send(&mut self.state, &mut self.broken, &self.config, &msg).await;
             }
@@ -565,7 +574,7 @@ impl Task {
             )));
             return;
         }
-        let deadline = Instant::now() + timeout;
+        let deadline = after(Instant::now(), timeout);
         match entry.phase {
             Phase::Leaving { .. } => {
                 let _ = done.send(Err(PushError::ChannelClosed));
@@ -669,7 +678,7 @@ impl Task {
                 && heartbeat.pending.as_ref().is_some_and(|p| &p.0 == r)
             {
                 heartbeat.pending = None;
-                heartbeat.next_at = Instant::now() + self.config.heartbeat_interval;
+                heartbeat.next_at = after(Instant::now(), self.config.heartbeat_interval);
                 return;
             }
         }
@@ -794,8 +803,12 @@ impl Task {
             }
         } else {
             entry.rejoin_attempts = entry.rejoin_attempts.saturating_add(1);
-            let rejoin_at =
-                connected.then(|| Instant::now() + self.config.rejoin.delay(entry.rejoin_attempts));
+            let rejoin_at = connected.then(|| {
+                after(
+                    Instant::now(),
+                    self.config.rejoin.delay(entry.rejoin_attempts),
+                )
+            });
             entry.set_phase(Phase::Errored { rejoin_at });
             if let Some(w) = entry.join_waiter.take() {
                 let _ = w.send(Err(JoinError::Rejected(response)));
@@ -811,8 +824,12 @@ impl Task {
             return;
         };
         entry.rejoin_attempts = entry.rejoin_attempts.saturating_add(1);
-        let rejoin_at =
-            connected.then(|| Instant::now() + self.config.rejoin.delay(entry.rejoin_attempts));
+        let rejoin_at = connected.then(|| {
+            after(
+                Instant::now(),
+                self.config.rejoin.delay(entry.rejoin_attempts),
+            )
+        });
         entry.set_phase(Phase::Errored { rejoin_at });
     }
 
@@ -869,7 +886,8 @@ impl Task {
                 Some((_, deadline)) if *deadline <= now => heartbeat_timed_out = true,
                 None if heartbeat.next_at <= now => {
                     let r = make_ref(&mut self.next_ref);
-                    heartbeat.pending = Some((r.clone(), now + self.config.heartbeat_timeout));
+                    heartbeat.pending =
+                        Some((r.clone(), after(now, self.config.heartbeat_timeout)));
                     beat = Some(r);
                 }
                 _ => {}
@@ -921,8 +939,8 @@ impl Task {
                         let _ = send(&mut self.state, &mut self.broken, &self.config, &msg).await;
                     }
                     entry.rejoin_attempts = entry.rejoin_attempts.saturating_add(1);
-                    let rejoin_at =
-                        connected.then(|| now + self.config.rejoin.delay(entry.rejoin_attempts));
+                    let rejoin_at = connected
+                        .then(|| after(now, self.config.rejoin.delay(entry.rejoin_attempts)));
                     entry.set_phase(Phase::Errored { rejoin_at });
                     if let Some(w) = entry.join_waiter.take() {
                         let _ = w.send(Err(JoinError::Timeout(self.config.push_timeout)));
@@ -932,7 +950,8 @@ impl Task {
                     rejoin_at: Some(at),
                 } if at <= now => {
                     if connected {
-                        self.send_join(id, now + self.config.push_timeout).await;
+                        self.send_join(id, after(now, self.config.push_timeout))
+                            .await;
                     } else {
                         entry.set_phase(Phase::Errored { rejoin_at: None });
                     }

@@ -197,3 +197,26 @@ async fn a_push_in_flight_when_the_connection_drops_fails_with_connection_lost()
         .unwrap();
     assert!(matches!(socket.status(), SocketStatus::Connected { .. }));
 }
+
+#[tokio::test]
+async fn a_push_with_an_endless_timeout_is_buffered_not_a_crash() {
+    // Duration::MAX used to overflow `Instant + timeout` and kill the connection task.
+    let server = TestServer::start(Config::default()).await;
+    let socket = builder(&server.ws_url("/socket")).build().unwrap();
+    let ping = socket.channel("ping");
+    let ping2 = ping.clone();
+    let join = tokio::spawn(async move { ping2.join(json!({})).await });
+    ping.wait_for(WAIT, |s| *s == ChannelStatus::Joining)
+        .await
+        .unwrap();
+    let ping3 = ping.clone();
+    let push = tokio::spawn(async move {
+        ping3
+            .push_with_timeout("param_ping", json!({ "n": 1 }), Duration::MAX)
+            .await
+    });
+    socket.connect().await.unwrap();
+    join.await.unwrap().unwrap();
+    let reply = tokio::time::timeout(WAIT, push).await.unwrap().unwrap();
+    assert_eq!(reply.unwrap().response, json!({ "n": 1 }).into());
+}
