@@ -108,16 +108,10 @@ pub(crate) async fn handle(
             Ok(r) => broadcast(&endpoint, r).await,
             Err(e) => Err(e),
         },
-        "/api/dedupe" => parse(&body).and_then(|r: DedupeRequest| {
-            let total = (r.numbers.len() as u64).saturating_mul(r.times);
-            if total > MAX_COUNT {
-                return Err(format!(
-                    "{total} broadcasts exceed the limit of {MAX_COUNT}"
-                ));
-            }
-            broadcast_numbers(&endpoint, &r.numbers, r.times);
-            Ok(json!({"ok": true, "broadcasts": total}))
-        }),
+        "/api/dedupe" => match parse(&body) {
+            Ok(r) => dedupe(&endpoint, r).await,
+            Err(e) => Err(e),
+        },
         "/api/disconnect" => parse(&body).map(|r: DisconnectRequest| {
             endpoint.disconnect(&r.socket_id);
             json!({"ok": true})
@@ -163,6 +157,28 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
         }
     }
     Ok(json!({"ok": true, "count": count}))
+}
+
+async fn dedupe(endpoint: &Endpoint, r: DedupeRequest) -> Result<Value, String> {
+    let total = (r.numbers.len() as u64).saturating_mul(r.times);
+    if total > MAX_COUNT {
+        return Err(format!(
+            "{total} broadcasts exceed the limit of {MAX_COUNT}"
+        ));
+    }
+    let mut sent = 0u64;
+    for _ in 0..r.times {
+        for n in &r.numbers {
+            broadcast_numbers(endpoint, std::slice::from_ref(n), 1);
+            sent += 1;
+            // As for /api/broadcast: up to 10 M broadcasts must not hold a runtime worker
+            // while every subscriber's queue overflows.
+            if sent % YIELD_EVERY == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    Ok(json!({"ok": true, "broadcasts": total}))
 }
 
 fn token(endpoint: &Endpoint, r: TokenRequest) -> Result<Value, String> {
