@@ -31,7 +31,7 @@ pub fn decode_client(data: &Bytes) -> Result<Message, DecodeError> {
     if kind != PUSH {
         return Err(DecodeError::UnknownKind(kind));
     }
-    let mut fields = Fields::new(data, 4, &["join_ref", "ref", "topic", "event"])?;
+    let mut fields = Fields::new(data, &["join_ref", "ref", "topic", "event"])?;
     let join_ref = Ref::Str(fields.next()?);
     let ref_ = Ref::Str(fields.next()?);
     let topic = fields.next()?;
@@ -51,7 +51,7 @@ pub fn decode_server(data: &Bytes) -> Result<ServerMessage, DecodeError> {
     let opt = |s: String| if s.is_empty() { Ref::Null } else { Ref::Str(s) };
     match kind {
         PUSH => {
-            let mut f = Fields::new(data, 3, &["join_ref", "topic", "event"])?;
+            let mut f = Fields::new(data, &["join_ref", "topic", "event"])?;
             let join_ref = opt(f.next()?);
             let topic = f.next()?;
             let event = f.next()?;
@@ -63,7 +63,7 @@ pub fn decode_server(data: &Bytes) -> Result<ServerMessage, DecodeError> {
             }))
         }
         REPLY => {
-            let mut f = Fields::new(data, 4, &["join_ref", "ref", "topic", "status"])?;
+            let mut f = Fields::new(data, &["join_ref", "ref", "topic", "status"])?;
             let join_ref = opt(f.next()?);
             let ref_ = opt(f.next()?);
             let topic = f.next()?;
@@ -77,7 +77,7 @@ pub fn decode_server(data: &Bytes) -> Result<ServerMessage, DecodeError> {
             }))
         }
         BROADCAST => {
-            let mut f = Fields::new(data, 2, &["topic", "event"])?;
+            let mut f = Fields::new(data, &["topic", "event"])?;
             let topic = f.next()?;
             let event = f.next()?;
             Ok(ServerMessage::Broadcast(Broadcast {
@@ -162,27 +162,26 @@ fn encode(kind: u8, fields: &[(&'static str, &str)], payload: &[u8]) -> Result<B
 /// Reads length-prefixed fields after the kind byte.
 struct Fields<'a> {
     data: &'a Bytes,
-    lens: Vec<usize>,
     names: &'static [&'static str],
     idx: usize,
     pos: usize,
 }
 
 impl<'a> Fields<'a> {
-    fn new(
-        data: &'a Bytes,
-        count: usize,
-        names: &'static [&'static str],
-    ) -> Result<Self, DecodeError> {
-        let header = 1 + count;
+    /// One length byte per name follows the kind byte.
+    fn new(data: &'a Bytes, names: &'static [&'static str]) -> Result<Self, DecodeError> {
+        let header = 1 + names.len();
         if data.len() < header {
             return Err(DecodeError::Truncated {
                 needed: header,
                 len: data.len(),
             });
         }
-        let lens: Vec<usize> = data[1..header].iter().map(|&b| usize::from(b)).collect();
-        let needed = header + lens.iter().sum::<usize>();
+        let needed = header
+            + data[1..header]
+                .iter()
+                .map(|&b| usize::from(b))
+                .sum::<usize>();
         if data.len() < needed {
             return Err(DecodeError::Truncated {
                 needed,
@@ -191,15 +190,15 @@ impl<'a> Fields<'a> {
         }
         Ok(Fields {
             data,
-            lens,
             names,
             idx: 0,
             pos: header,
         })
     }
 
+    /// Called once per name: `new` checked that the header and every field are present.
     fn next(&mut self) -> Result<String, DecodeError> {
-        let len = self.lens[self.idx];
+        let len = usize::from(self.data[1 + self.idx]);
         let name = self.names[self.idx];
         let raw = &self.data[self.pos..self.pos + len];
         self.idx += 1;
