@@ -149,6 +149,11 @@ const FORWARDED: &[&str] = &[
 fn parse_head(head: &str) -> Option<(String, Vec<(String, String)>)> {
     let mut lines = head.split("\r\n");
     let target = lines.next()?.split_whitespace().nth(1)?.to_owned();
+    // Origin-form only: `@host/…` or an absolute URL appended to the upstream would redirect
+    // the proxy to another host.
+    if !target.starts_with('/') {
+        return None;
+    }
     let headers = lines
         .take_while(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
@@ -340,5 +345,6 @@ mod tests {
             ]
         );
         assert!(parse_head("").is_none());
+        assert!(parse_head("GET @example.com/socket HTTP/1.1\r\n\r\n").is_none());
     }
 }
