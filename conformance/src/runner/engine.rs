@@ -257,7 +257,8 @@ impl<'t> Engine<'t> {
                     return Flow::Stop;
                 };
                 let mut q = query.clone();
-                for (var, token) in &self.tokens {
+                // An empty var (a `ctl sign` with no recorded result) would match everywhere.
+                for (var, token) in self.tokens.iter().filter(|(v, _)| !v.is_empty()) {
                     q = q.replace(var.as_str(), token);
                 }
                 self.rec.push(
