@@ -7,6 +7,9 @@ use hyper_util::rt::TokioIo;
 use phx_protocol::Payload;
 use serde_json::{json, Value};
 
+/// How long one control request may take (connect, send, whole answer).
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A control API endpoint (`http://127.0.0.1:PORT`, optional bearer token).
 #[derive(Clone, Debug)]
 pub struct ControlApi {
@@ -80,7 +83,24 @@ impl ControlApi {
         self.request("GET", path, None).await
     }
 
+    /// One request, bounded by [`REQUEST_TIMEOUT`] so a hung server cannot wedge a run.
     async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, TriggerError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, self.request_unbounded(method, path, body))
+            .await
+            .unwrap_or_else(|_| {
+                Err(TriggerError::Unreachable(format!(
+                    "{}: {method} {path} got no answer within {REQUEST_TIMEOUT:?}",
+                    self.authority
+                )))
+            })
+    }
+
+    async fn request_unbounded(
         &self,
         method: &str,
         path: &str,
