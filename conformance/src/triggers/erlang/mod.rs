@@ -289,7 +289,8 @@ async fn drive(
 ) {
     let mut pending: HashMap<Vec<u32>, oneshot::Sender<Result<Term, RpcError>>> = HashMap::new();
     let mut next_ref: u32 = 1;
-    let mut tick = tokio::time::interval(tick_every);
+    // `interval` panics on zero; `tick_interval` is a public option.
+    let mut tick = tokio::time::interval(tick_every.max(Duration::from_millis(1)));
     loop {
         tokio::select! {
             req = calls.recv() => {
