@@ -382,9 +382,10 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                     .strip_prefix("ctl ")
                     .and_then(|c| c.strip_suffix(" (triggered)"))
                 {
+                    let answer = format!("ctl {cmd} -> ");
                     let result = entries[i + 1..]
                         .iter()
-                        .find_map(|n| n.frame.strip_prefix(&format!("ctl {cmd} -> ")))
+                        .find_map(|n| n.frame.strip_prefix(answer.as_str()))
                         .map(|r| r.split_once(' ').map_or(r, |(_, v)| v));
                     let step = ctl_step(cmd, result).ok_or_else(|| ReplayError::UnknownCtl {
                         line,
