@@ -311,10 +311,13 @@ impl SocketState {
 
     /// An intercepted broadcast for channel `chan_key`.
     pub(crate) fn handle_intercept(&mut self, chan_key: u64, broadcast: &Broadcast) {
-        let Some(topic) = self.topic_of(chan_key) else {
+        // The channel subscribed on the broadcast's topic: a map lookup, no scan. The key tells
+        // it from a channel that has since left and re-joined the topic.
+        let topic = broadcast.topic.as_str();
+        if self.channels.get(topic).is_none_or(|j| j.key != chan_key) {
             return;
-        };
-        self.run_callback(&topic, None, |channel, ctx| {
+        }
+        self.run_callback(topic, None, |channel, ctx| {
             channel.handle_out(&broadcast.event, &broadcast.payload, ctx)
         });
     }
