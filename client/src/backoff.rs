@@ -91,7 +91,8 @@ impl<B: Backoff> Backoff for Jitter<B> {
     fn delay(&self, attempt: u32) -> Duration {
         let base = self.inner.delay(attempt);
         let factor = 1.0 - self.ratio * rand::random::<f64>();
-        base.mul_f64(factor)
+        // `mul_f64` panics when the product does not fit (a `Duration::MAX` base).
+        Duration::try_from_secs_f64(base.as_secs_f64() * factor).unwrap_or(base)
     }
 }
 
@@ -150,5 +151,8 @@ mod tests {
         assert_eq!(none.delay(3), Duration::from_millis(1000));
         let full = Jitter::full(Stepped::phoenix_reconnect());
         assert!(full.delay(10) <= Duration::from_secs(5));
+        // A base too large for float scaling is kept, not a panic.
+        let endless = Jitter::new(Stepped::constant(Duration::MAX), 0.0);
+        assert_eq!(endless.delay(1), Duration::MAX);
     }
 }
