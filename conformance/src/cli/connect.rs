@@ -326,6 +326,10 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     let stays_after_eof = args.json && !args.exit_on_eof;
     let terminated = terminate_signal();
     tokio::pin!(terminated);
+    // One Ctrl-C listener for the whole loop: a fresh `ctrl_c()` per iteration misses a Ctrl-C
+    // pressed while a line is handled (and SIGINT no longer kills once the handler is installed).
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
             msg = messages.recv() => match msg {
@@ -347,7 +351,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
                 None if stays_after_eof => stdin_open = false,
                 None => break, // EOF
             },
-            _ = tokio::signal::ctrl_c() => break,
+            _ = &mut interrupted => break,
             _ = &mut terminated => break,
         }
     }
