@@ -19,6 +19,7 @@
 //! first connection attempt fails (e.g. HTTP 403).
 
 use std::collections::HashMap;
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -244,26 +245,29 @@ fn human_status(ev: &StatusEvent) -> String {
     }
 }
 
-/// Prints in the chosen mode; stdout writes are line-atomic.
+/// Prints in the chosen mode, building only that mode's text; stdout writes are line-atomic.
+/// A closed stdout (`phx connect … | head`) is ignored rather than a `println!` panic.
 #[derive(Clone, Copy)]
 struct Out {
     json: bool,
 }
 
 impl Out {
-    fn line(self, json_value: Value, human: impl FnOnce() -> String) {
-        if self.json {
-            println!("{json_value}");
+    fn line(self, json_value: impl FnOnce() -> Value, human: impl FnOnce() -> String) {
+        let text = if self.json {
+            json_value().to_string()
         } else {
-            println!("{}", human());
-        }
+            human()
+        };
+        let _ = writeln!(std::io::stdout().lock(), "{text}");
     }
 
     fn error(self, message: &str) {
         if self.json {
-            println!("{}", json!({ "type": "error", "message": message }));
+            let line = json!({ "type": "error", "message": message });
+            let _ = writeln!(std::io::stdout().lock(), "{line}");
         } else {
-            eprintln!("error: {message}");
+            let _ = writeln!(std::io::stderr().lock(), "error: {message}");
         }
     }
 }
@@ -310,7 +314,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     if let Err(e) = socket.connect().await {
         socket.disconnect().await;
         for ev in std::iter::from_fn(|| statuses.try_recv().ok()) {
-            out.line(status_json(&ev), || human_status(&ev));
+            out.line(|| status_json(&ev), || human_status(&ev));
         }
         eprintln!("error: cannot connect to {}: {e}", socket.config().endpoint);
         return ExitCode::from(3);
@@ -333,12 +337,12 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     loop {
         tokio::select! {
             msg = messages.recv() => match msg {
-                Ok(m) => out.line(message_json(&m), || human_message(&m)),
+                Ok(m) => out.line(|| message_json(&m), || human_message(&m)),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => out.error(&format!("output fell behind: {n} messages not shown")),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             ev = statuses.recv() => match ev {
-                Ok(ev) => out.line(status_json(&ev), || human_status(&ev)),
+                Ok(ev) => out.line(|| status_json(&ev), || human_status(&ev)),
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => out.error(&format!("output fell behind: {n} status changes not shown")),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
@@ -403,7 +407,7 @@ fn join(
     tokio::spawn(async move {
         if let Err(e) = channel.join(payload).await {
             out.line(
-                json!({ "type": "join_error", "topic": topic, "error": e.to_string() }),
+                || json!({ "type": "join_error", "topic": topic, "error": e.to_string() }),
                 || format!("! join {topic} failed: {e}"),
             );
         }
@@ -453,7 +457,7 @@ async fn handle_line(
 fn print_push(out: Out, topic: &str, event: &str, result: Result<Reply, PushError>) {
     match result {
         Ok(reply) => out.line(
-            json!({ "type": "reply", "topic": topic, "event": event, "status": reply.status, "response": payload_json(&reply.response) }),
+            || json!({ "type": "reply", "topic": topic, "event": event, "status": reply.status, "response": payload_json(&reply.response) }),
             || format!("> {topic} {event}: {} {}", reply.status, payload_json(&reply.response)),
         ),
         Err(e) => {
@@ -462,7 +466,7 @@ fn print_push(out: Out, topic: &str, event: &str, result: Result<Reply, PushErro
                 _ => Value::Null,
             };
             out.line(
-                json!({ "type": "push_error", "topic": topic, "event": event, "error": e.to_string(), "response": response }),
+                || json!({ "type": "push_error", "topic": topic, "event": event, "error": e.to_string(), "response": response }),
                 || format!("! {topic} {event}: {e}"),
             )
         }

@@ -294,3 +294,34 @@ fn usage_errors_exit_with_2() {
         assert!(!output.stderr.is_empty());
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_stdout_is_not_a_crash() {
+    // `phx connect … | head -1`: once the reader is gone every print fails with EPIPE, which
+    // `println!` turned into a panic (exit 101).
+    let server = TestServer::start(Config::default()).await;
+    let url = format!("ws://{}/socket", server.addr());
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("phx"))
+        .args(["connect", &url, "--json", "--exit-on-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stdin = child.stdin.take().unwrap();
+    // An unknown command prints an error line to stdout (JSON mode), then EOF ends the session.
+    writeln!(stdin, "frobnicate").unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(
+        WAIT,
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("phx did not exit after stdin EOF")
+    .unwrap()
+    .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
