@@ -1,5 +1,6 @@
 //! Reconnect delays: exponential from `initial` to `max`, with up to 25 % jitter so that the
-//! nodes of a cluster do not reconnect in lockstep after Redis restarts.
+//! nodes of a cluster do not reconnect in lockstep after Redis restarts; and
+//! [`Backoff::retry`], the reconnect loop the publisher and the subscriber share.
 
 use std::future::Future;
 use std::time::Duration;

@@ -7,7 +7,7 @@
 //! - `subscriber`: one task holding the `SUBSCRIBE` connection, health-checked by `PING`;
 //!   resubscribes with backoff; delivers to every attached node except the sender.
 //! - `standalone`: publishing without being a node (`phx-server broadcast --pubsub`).
-//! - `backoff`: reconnect delays.
+//! - `backoff`: reconnect delays and the shared retry loop.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
