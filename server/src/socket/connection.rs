@@ -69,7 +69,6 @@ pub(crate) async fn serve<S>(
         endpoint: endpoint.clone(),
         assigns,
         socket_id,
-        handler_module: handler.module().to_owned(),
     };
     let mut state = SocketState::new(env, handler, Some(conn.clone()), vsn);
     let idle = tokio::time::sleep(config.idle_timeout);

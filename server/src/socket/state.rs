@@ -25,7 +25,6 @@ pub(crate) struct Env {
     pub endpoint: Endpoint,
     pub assigns: Assigns,
     pub socket_id: Option<String>,
-    pub handler_module: String,
 }
 
 struct Joined {
@@ -154,7 +153,7 @@ impl SocketState {
     }
 
     fn unmatched(&mut self, msg: &Message) {
-        tracing::warn!(topic = %msg.topic, event = %msg.event, "Ignoring unmatched topic {:?} in {}", msg.topic, self.env.handler_module);
+        tracing::warn!(topic = %msg.topic, event = %msg.event, "Ignoring unmatched topic {:?} in {}", msg.topic, self.handler.module());
         self.out.push(ServerMessage::Reply(Reply::new(
             Ref::Null,
             msg.ref_.clone(),
