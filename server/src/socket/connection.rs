@@ -45,8 +45,8 @@ pub(crate) async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    // Copies of the few knobs used here (a full Config clone costs heap per connection).
-    let config = Knobs::from(endpoint.config());
+    // Borrowed: the endpoint outlives this function.
+    let config = endpoint.config();
     let (out_tx, out_rx) = mpsc::channel(config.outbound_queue.max(1));
     let (inbox_tx, mut inbox_rx) = mpsc::channel(config.outbound_queue.max(1).saturating_mul(4));
     let conn = Arc::new(ConnHandle::new(
@@ -160,25 +160,6 @@ pub(crate) async fn serve<S>(
             })
             .await;
             writer.abort();
-        }
-    }
-}
-
-/// The configuration this loop needs, copied out of [`crate::Config`].
-struct Knobs {
-    outbound_queue: usize,
-    idle_timeout: std::time::Duration,
-    compat: Compat,
-    shutdown_grace: std::time::Duration,
-}
-
-impl From<&crate::Config> for Knobs {
-    fn from(c: &crate::Config) -> Self {
-        Knobs {
-            outbound_queue: c.outbound_queue,
-            idle_timeout: c.idle_timeout,
-            compat: c.compat,
-            shutdown_grace: c.shutdown_grace,
         }
     }
 }
