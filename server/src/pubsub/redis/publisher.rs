@@ -18,7 +18,7 @@ use super::backoff::Backoff;
 use super::{RedisConfig, Shared};
 
 /// Most PUBLISH commands per pipeline (one round trip).
-const MAX_BATCH: usize = 256;
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// Opens the publishing connection.
 pub(crate) async fn open(

@@ -72,7 +72,7 @@ pub async fn publish(
     let total = broadcasts.len() as u64;
     let mut published = 0u64;
     let mut receivers = 0u64;
-    for chunk in broadcasts.chunks(256) {
+    for chunk in broadcasts.chunks(publisher::MAX_BATCH) {
         let mut pipe = redis::pipe();
         for b in chunk {
             pipe.cmd("PUBLISH")
