@@ -256,6 +256,14 @@ pub fn render_sign(r: &SignRequest) -> String {
     }
 }
 
+/// A recorded status or close code; out of range is malformed (not silently truncated).
+fn u16_field(n: u64, what: &str, line: usize) -> Result<u16, ReplayError> {
+    u16::try_from(n).map_err(|_| ReplayError::Malformed {
+        line,
+        reason: format!("{what} {n} is out of range"),
+    })
+}
+
 /// Converts a transcript into steps.
 pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     let entries = &t.entries;
@@ -350,7 +358,8 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                         .iter()
                         .find(|n| n.conn == e.conn && n.frame.starts_with("http status"))
                         .and_then(|n| n.extra_u64("http_status"))
-                        .unwrap_or(101) as u16;
+                        .unwrap_or(101);
+                    let status = u16_field(status, "http_status", line)?;
                     out.push(Step::Connect {
                         conn: conn.clone(),
                         socket,
@@ -366,7 +375,8 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             .get("close_frame_received")
                             .and_then(|c| c.get("code"))
                             .and_then(Value::as_u64)
-                            .unwrap_or(1005) as u16;
+                            .unwrap_or(1005);
+                        let code = u16_field(code, "close code", line)?;
                         let within = if idle_conns.contains(&conn) {
                             None
                         } else {
@@ -413,6 +423,19 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_out_of_range_status_is_malformed_not_truncated() {
+        // 65637 would have wrapped to 101 and replayed as a successful upgrade.
+        let t = Transcript::parse(
+            r#"{"t_ms":0,"dir":"event","frame":"connect ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0","conn":"c1"}
+{"t_ms":1,"dir":"event","frame":"http status on upgrade","conn":"c1","http_status":65637}"#,
+            "test",
+        )
+        .expect("parses");
+        let err = steps(&t).expect_err("out of range");
+        assert!(err.to_string().contains("http_status 65637"), "{err}");
+    }
 
     #[test]
     fn ctl_lines_become_triggers() {
