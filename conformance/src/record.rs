@@ -122,7 +122,11 @@ pub async fn run(
         tokio::select! {
             _ = &mut shutdown => break,
             accepted = listener.accept() => {
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // E.g. out of file descriptors: pause instead of spinning on the error.
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                };
                 let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
                 let shared = shared.clone();
                 tokio::spawn(async move { proxy(stream, format!("c{n}"), shared).await });
