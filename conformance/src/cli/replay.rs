@@ -63,14 +63,14 @@ async fn replay_all(args: ReplayArgs) -> ExitCode {
             }
             (Some(f), _) => {
                 failed = true;
-                println!("DIFF {}: {f}", file.display());
+                say(format_args!("DIFF {}: {f}", file.display()));
             }
-            (None, Some(why)) => println!("SKIP {}: {why}", file.display()),
-            (None, None) => println!(
+            (None, Some(why)) => say(format_args!("SKIP {}: {why}", file.display())),
+            (None, None) => say(format_args!(
                 "ok   {} ({} lines)",
                 file.display(),
                 out.transcript.entries.len()
-            ),
+            )),
         }
     }
     if failed {
@@ -78,4 +78,11 @@ async fn replay_all(args: ReplayArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// One result line; a closed stdout (`phx replay … | head`) must not panic the run, whose exit
+/// code still reports the outcome.
+fn say(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{line}");
 }
