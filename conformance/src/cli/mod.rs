@@ -1,7 +1,9 @@
 //! The `phx` command line: one module per subcommand.
 //!
-//! Exit codes are part of the interface: 0 success, 1 a failed check or verification, 2 a usage
-//! error (clap's default), 3 a connection or I/O error.
+//! Exit codes are part of the interface: 0 success; 1 a failed check, difference or
+//! verification; 2 a usage error (clap's default), including an input file that cannot be read
+//! or parsed; 3 the target cannot be reached or refused the connection (or the output cannot be
+//! written).
 
 pub mod check;
 pub mod connect;
