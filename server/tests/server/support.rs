@@ -77,3 +77,25 @@ pub async fn expect_close(c: &mut TestClient) -> Option<u16> {
         other => panic!("expected a close, got {other:?}"),
     }
 }
+
+/// A raw HTTP/1.1 exchange over a fresh TCP connection: returns (status, the whole response text).
+/// Raw on purpose: the tests check exact status lines, headers and empty bodies.
+pub async fn http(server: &TestServer, request: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    s.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+/// The body of a raw HTTP response.
+pub fn body(resp: &str) -> &str {
+    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
+}

@@ -14,25 +14,6 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::support::*;
 
-/// A raw HTTP/1.1 exchange: returns (status, headers+body text).
-async fn http(server: &TestServer, request: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(server.addr()).await.unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(WAIT, s.read_to_end(&mut buf)).await;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (status, text)
-}
-
-fn body(resp: &str) -> &str {
-    resp.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("")
-}
-
 #[tokio::test]
 async fn get_root_reports_the_node() {
     let server = start(Compat::V1_8).await;
