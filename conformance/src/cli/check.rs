@@ -31,15 +31,9 @@ pub struct CheckArgs {
 
 /// Runs `phx check`.
 pub fn run(args: CheckArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     rt.block_on(check(args))
 }

@@ -274,16 +274,9 @@ impl Out {
 
 /// Runs `phx connect`.
 pub fn run(args: ConnectArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     let code = rt.block_on(connect(args));
     rt.shutdown_timeout(Duration::from_millis(100));

@@ -53,3 +53,16 @@ pub fn main() -> ExitCode {
         Command::Connect(args) => connect::run(args),
     }
 }
+
+/// The tokio runtime every async subcommand runs on; when it cannot start, the error is printed
+/// and the exit code (3) is returned for the caller to hand back.
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(3)
+        })
+}

@@ -19,15 +19,9 @@ pub struct RecordArgs {
 
 /// Runs the proxy until Ctrl-C.
 pub fn run(args: RecordArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     let listen_ip = args
         .listen

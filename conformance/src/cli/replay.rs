@@ -17,15 +17,9 @@ pub struct ReplayArgs {
 
 /// Replays each file; exit 1 if any differs.
 pub fn run(args: ReplayArgs) -> ExitCode {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let rt = match super::runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(3);
-        }
+        Err(code) => return code,
     };
     rt.block_on(replay_all(args))
 }
