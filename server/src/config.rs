@@ -25,6 +25,9 @@ pub struct Config {
     pub compat: Compat,
     /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
     pub secret_key_base: String,
+    /// Whose token rules to follow; `None`: the Plug.Crypto that goes with [`Config::compat`]
+    /// (a token signed in the future verifies before 2.2.0, is invalid from it).
+    pub plug_crypto: Option<phx_protocol::version::PlugCryptoVersion>,
     /// RecurringChannel's push interval (Phoenix app: 5 s).
     pub recurring_interval: Duration,
     /// DedupeChannel's buffering window (Phoenix app: 1 s).
@@ -63,6 +66,7 @@ impl Default for Config {
             node_name: "nonode@nohost".into(),
             compat: Compat::V1_8,
             secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
+            plug_crypto: None,
             recurring_interval: Duration::from_millis(5000),
             dedupe_window: Duration::from_millis(1000),
             idle_timeout: Duration::from_secs(60),
