@@ -112,7 +112,7 @@ mod imp {
         }
 
         /// The server handshake over `io`, bounded by [`HANDSHAKE_TIMEOUT`].
-        pub(crate) async fn handshake<I>(
+        pub async fn handshake<I>(
             &self,
             io: I,
         ) -> std::io::Result<impl AsyncRead + AsyncWrite + Unpin + Send + 'static>
@@ -156,7 +156,7 @@ mod imp {
         }
 
         /// Unreachable: no value of this type can be built.
-        pub(crate) async fn handshake<I>(&self, io: I) -> std::io::Result<I>
+        pub async fn handshake<I>(&self, io: I) -> std::io::Result<I>
         where
             I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
         {
