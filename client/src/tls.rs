@@ -288,6 +288,17 @@ mod imp {
                     detail: cert_detail(cert),
                 },
                 CertificateError::UnknownIssuer => TlsError::UnknownIssuer { host },
+                // webpki's error inside `Other`; the common cause is `openssl req -x509`, whose
+                // self-signed certificate is marked as a CA.
+                other if format!("{other:?}").contains("CaUsedAsEndEntity") => {
+                    TlsError::BadCertificate {
+                        host,
+                        reason: "the server presents a CA certificate as its own (a self-signed \
+                                 certificate marked CA:TRUE?): serve a leaf certificate issued \
+                                 by a CA and pass that CA with --cacert"
+                            .into(),
+                    }
+                }
                 other => TlsError::BadCertificate {
                     host,
                     reason: other.to_string(),
@@ -295,7 +306,7 @@ mod imp {
             },
             rustls::Error::InvalidMessage(m) => TlsError::NotTls {
                 host,
-                reason: format!("the reply is not a TLS record: {m:?}"),
+                reason: format!("its reply is not a TLS record: {m:?}"),
             },
             other => TlsError::Handshake {
                 host,

@@ -16,4 +16,5 @@ mod reconnect;
 mod schedules;
 mod scripted;
 mod support;
+#[cfg(feature = "tls")]
 mod tls;
