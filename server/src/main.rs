@@ -45,7 +45,8 @@ struct ServeArgs {
     /// Erlang-style node name, reported as from_node.
     #[arg(long, env = "NODE_NAME", default_value = "nonode@nohost")]
     node_name: String,
-    /// Phoenix release to imitate: 1.7 or 1.8.
+    /// Phoenix release to imitate: a full version (1.7.24), or 1.7 / 1.8 for the recorded
+    /// 1.7.14 / 1.8.12; behaviours follow phx_protocol::version::BEHAVIOURS.
     #[arg(long, default_value = "1.8")]
     compat: Compat,
     /// secret_key_base for Phoenix.Token (default: the fixtures' key).

@@ -14,53 +14,9 @@ use crate::triggers::{Backend, Triggers};
 use phx_client::TlsConfig;
 use std::time::Duration;
 
-/// The Phoenix release whose behaviour is expected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PhoenixVersion {
-    /// Phoenix 1.7 (recorded: 1.7.14).
-    V1_7,
-    /// Phoenix 1.8 (recorded: 1.8.12).
-    V1_8,
-}
-
-impl PhoenixVersion {
-    /// Both versions.
-    pub const ALL: &'static [PhoenixVersion] = &[PhoenixVersion::V1_7, PhoenixVersion::V1_8];
-
-    /// `"1.7"` or `"1.8"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhoenixVersion::V1_7 => "1.7",
-            PhoenixVersion::V1_8 => "1.8",
-        }
-    }
-
-    /// Picks the value for this version.
-    pub fn pick<T>(self, v17: T, v18: T) -> T {
-        match self {
-            PhoenixVersion::V1_7 => v17,
-            PhoenixVersion::V1_8 => v18,
-        }
-    }
-}
-
-impl std::fmt::Display for PhoenixVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for PhoenixVersion {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "1.7" | "1.7.14" => Ok(PhoenixVersion::V1_7),
-            "1.8" | "1.8.12" => Ok(PhoenixVersion::V1_8),
-            other => Err(format!("unknown Phoenix version {other:?}: use 1.7 or 1.8")),
-        }
-    }
-}
+/// The Phoenix release whose behaviour is expected: the type phx-server's `Compat` also is, with
+/// its behaviour table ([`phx_protocol::version::BEHAVIOURS`]).
+pub use phx_protocol::version::PhoenixVersion;
 
 /// The web server under Phoenix: it decides two close codes (PROTOCOL.md §1.6, fixtures README).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]

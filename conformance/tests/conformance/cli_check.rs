@@ -253,7 +253,7 @@ fn check_against_an_external_phx_server_through_its_control_api_passes_everythin
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
     assert_eq!(report["failed"], 0, "{report:#}");
-    // Only idle_timeout (needs --idle-timeout-ms) and max_channels (1.8 only) are skipped.
+    // Only idle_timeout (needs --idle-timeout-ms) and max_channels (1.7.24+, 1.8.9+) are skipped.
     let skipped: Vec<_> = report["scenarios"]
         .as_array()
         .expect("scenarios")
