@@ -89,6 +89,7 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
         recurring_interval: RECURRING_INTERVAL,
         dedupe_window: DEDUPE_WINDOW,
         triggers,
+        tls: phx_client::TlsConfig::default(),
         _embedded: Some(Embedded {
             _a: a,
             _b: b,
