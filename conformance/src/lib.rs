@@ -12,7 +12,8 @@
 //! - [`scenarios`]: the scenario library, one file per area, each scenario named like Phoenix's
 //!   own tests and declaring the Phoenix versions it applies to.
 //! - [`target`]: what the suite runs against: the embedded phx-server (in-process, port 0) or an
-//!   external URL.
+//!   external URL, and the expected [`target::PhoenixVersion`] (phx-protocol's version type,
+//!   with its behaviour table; phx-server's `Compat` is the same type).
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record`.
