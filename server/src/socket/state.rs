@@ -133,8 +133,12 @@ impl SocketState {
             return;
         }
         let routed = match self.compat.has(Behaviour::StaleJoinRefDropped) {
-            // 1.8: only nil or a strictly equal join_ref reaches the channel.
-            true => msg.join_ref.is_null() || msg.join_ref == joined.stored_join_ref,
+            // 1.8.12: only nil or a strictly equal join_ref reaches the channel.
+            true if self.compat.has(Behaviour::NullJoinRefRouted) => {
+                msg.join_ref.is_null() || msg.join_ref == joined.stored_join_ref
+            }
+            // 1.8.3–1.8.11: `existing_join_ref in [join_ref, nil]` (phoenix #6800 fixed it).
+            true => joined.stored_join_ref.is_null() || msg.join_ref == joined.stored_join_ref,
             // 1.7: everything reaches the channel; only phx_leave checks join_ref.
             false => {
                 msg.event != events::LEAVE
