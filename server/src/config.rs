@@ -19,6 +19,15 @@ pub enum Compat {
 }
 
 impl Compat {
+    /// True when the release limits the channels one socket may join (`max_channels`, Phoenix
+    /// 1.7.24+ and 1.8.9+): 1.8.12 does, 1.7.14 does not.
+    pub fn limits_channels(self) -> bool {
+        match self {
+            Compat::V1_7 => false,
+            Compat::V1_8 => true,
+        }
+    }
+
     /// `"1.7"` or `"1.8"`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -51,7 +60,50 @@ impl FromStr for Compat {
     }
 }
 
-/// Everything [`crate::run`] needs besides the listener. Fields are public; start from
+/// The web server under Phoenix whose close codes to imitate (the frames are the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Adapter {
+    /// Cowboy (Phoenix's default before 1.8): idle timeout 1000, disconnect 1000 on 1.7.
+    #[default]
+    Cowboy,
+    /// Bandit: idle timeout 1002, disconnect by id 1011 on 1.7 (1001 on 1.8, as Cowboy).
+    Bandit,
+}
+
+impl Adapter {
+    /// `"cowboy"` or `"bandit"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adapter::Cowboy => "cowboy",
+            Adapter::Bandit => "bandit",
+        }
+    }
+}
+
+impl std::fmt::Display for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `--adapter` value that is neither `cowboy` nor `bandit`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown adapter {0:?}: use cowboy or bandit")]
+pub struct ParseAdapterError(pub String);
+
+impl FromStr for Adapter {
+    type Err = ParseAdapterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cowboy" => Ok(Adapter::Cowboy),
+            "bandit" => Ok(Adapter::Bandit),
+            _ => Err(ParseAdapterError(s.to_owned())),
+        }
+    }
+}
+
+/// Everything [`crate::serve`] needs besides the listener. Fields are public; start from
 /// [`Config::default`] and override what you need.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -59,13 +111,12 @@ pub struct Config {
     pub node_name: String,
     /// Which Phoenix release to imitate.
     pub compat: Compat,
+    /// Which web server's close codes to imitate.
+    pub adapter: Adapter,
     /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
     pub secret_key_base: String,
-    /// RecurringChannel's push interval (Phoenix app: 5 s).
-    pub recurring_interval: Duration,
-    /// DedupeChannel's buffering window (Phoenix app: 1 s).
-    pub dedupe_window: Duration,
-    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s, close code 1000).
+    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s; close code 1000 on
+    /// Cowboy, 1002 on Bandit).
     pub idle_timeout: Duration,
     /// Serve the control API (`/api/*`) to loopback peers.
     pub control: bool,
@@ -78,7 +129,8 @@ pub struct Config {
     pub max_frame_size: usize,
     /// Frames queued for one connection before it counts as a slow consumer and is dropped.
     pub outbound_queue: usize,
-    /// Channels one socket may join; enforced only for [`Compat::V1_8`] (Phoenix default 100).
+    /// Channels one socket may join; enforced only where the release has the limit
+    /// ([`Compat::limits_channels`]; Phoenix default 100).
     pub max_channels: usize,
     /// tungstenite read buffer per connection (4 KiB keeps idle sockets cheap; the 128 KiB
     /// default costs about 133 KiB RSS per idle connection).
@@ -98,9 +150,8 @@ impl Default for Config {
         Config {
             node_name: "nonode@nohost".into(),
             compat: Compat::V1_8,
+            adapter: Adapter::Cowboy,
             secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
-            recurring_interval: Duration::from_millis(5000),
-            dedupe_window: Duration::from_millis(1000),
             idle_timeout: Duration::from_secs(60),
             control: false,
             control_token: None,

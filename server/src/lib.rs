@@ -42,7 +42,9 @@ pub mod testing;
 pub mod token;
 
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{Compat, Config, FIXTURE_SECRET_KEY_BASE};
-pub use endpoint::{Endpoint, JoinedChannel, Mount};
-pub use server::{run, serve, ServeError};
+pub use apps::hello_sockets::run;
+pub use apps::App;
+pub use config::{Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
+pub use server::{serve, ServeError};
 pub use socket::SocketHandler;

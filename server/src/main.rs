@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use phx_server::{Compat, Config};
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
+use phx_server::{Adapter, Compat, Config};
 
 mod cli_broadcast;
 mod cli_pubsub;
@@ -47,6 +48,10 @@ struct ServeArgs {
     /// Phoenix release to imitate: 1.7 or 1.8.
     #[arg(long, default_value = "1.8")]
     compat: Compat,
+    /// Web server whose close codes to imitate: cowboy or bandit (idle timeout 1002; disconnect
+    /// by id 1011 on 1.7).
+    #[arg(long, default_value = "cowboy")]
+    adapter: Adapter,
     /// secret_key_base for Phoenix.Token (default: the fixtures' key).
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     secret_key_base: Option<String>,
@@ -56,7 +61,7 @@ struct ServeArgs {
     /// DedupeChannel buffering window.
     #[arg(long, default_value_t = 1000)]
     dedupe_window_ms: u64,
-    /// Close sockets idle for this long (close code 1000).
+    /// Close sockets idle for this long (close code 1000; 1002 with --adapter bandit).
     #[arg(long, default_value_t = 60_000)]
     idle_timeout_ms: u64,
     /// Serve the control API (/api/*) to loopback peers.
@@ -74,7 +79,7 @@ struct ServeArgs {
     /// Frames queued per connection before it is dropped as a slow consumer.
     #[arg(long)]
     outbound_queue: Option<usize>,
-    /// Channels per socket (1.8 only).
+    /// Channels per socket (where the release limits them: 1.7.24+, 1.8.9+).
     #[arg(long)]
     max_channels: Option<usize>,
     /// tungstenite read buffer per connection, bytes (default 4096; benches compare).
@@ -88,12 +93,19 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
+    fn app(&self) -> HelloSockets {
+        HelloSockets::new(
+            HelloSocketsConfig::default()
+                .recurring_interval(Duration::from_millis(self.recurring_interval_ms))
+                .dedupe_window(Duration::from_millis(self.dedupe_window_ms)),
+        )
+    }
+
     fn config(self) -> Config {
         let mut c = Config {
             node_name: self.node_name,
             compat: self.compat,
-            recurring_interval: Duration::from_millis(self.recurring_interval_ms),
-            dedupe_window: Duration::from_millis(self.dedupe_window_ms),
+            adapter: self.adapter,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             control: self.control,
             control_token: self.control_token,
@@ -167,12 +179,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let shutdown = shutdown_signal();
-    match phx_server::serve(
-        listener,
-        phx_server::Endpoint::hello_sockets(args.config(), backplane),
-        shutdown,
-    )
-    .await
+    let endpoint = args.app().endpoint(args.config(), backplane);
+    match phx_server::serve(listener, endpoint, shutdown).await
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -6,9 +6,8 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::time::{sleep, Instant};
+use tokio::time::sleep;
 
-use crate::config::Config;
 use crate::endpoint::{http, Endpoint};
 
 /// Why [`run`] / [`serve`] stopped with an error.
@@ -19,24 +18,17 @@ pub enum ServeError {
     Listener(#[source] std::io::Error),
 }
 
-/// Serves the HelloSockets app on an already-bound listener until `shutdown` resolves, then
-/// closes every WebSocket with 1012 and returns.
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    serve(listener, Endpoint::hello_sockets(config, None), shutdown).await
-}
-
-/// Serves `endpoint` on `listener` until `shutdown` resolves (see [`run`]).
+/// Serves `endpoint` on an already-bound `listener` until `shutdown` resolves, then closes every
+/// WebSocket with 1012 and returns.
 pub async fn serve(
     listener: TcpListener,
     endpoint: Endpoint,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Listener)?;
-    tracing::info!(%addr, node = endpoint.node_name(), compat = %endpoint.config().compat, "Running HelloSocketsWeb.Endpoint");
+    // Phoenix logs `Running HelloSocketsWeb.Endpoint`: the first app's name, as the module.
+    let app = endpoint.apps().next().map_or("Phoenix", |a| a.name());
+    tracing::info!(%addr, node = endpoint.node_name(), compat = %endpoint.config().compat, "Running {app}Web.Endpoint");
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -71,9 +63,12 @@ pub async fn serve(
 /// Closes every WebSocket with 1012 and waits (bounded) for them to go.
 async fn shutdown_gracefully(endpoint: &Endpoint) {
     endpoint.drain();
-    let deadline = Instant::now() + endpoint.config().shutdown_grace * 2;
-    while endpoint.connection_count() > 0 && Instant::now() < deadline {
-        sleep(Duration::from_millis(10)).await;
+    // Each connection waits up to the grace for its client's close reply, then for its writer.
+    if !endpoint.drained(endpoint.config().shutdown_grace * 2).await {
+        tracing::debug!(
+            left = endpoint.connection_count(),
+            "connections still open after the grace: dropping them"
+        );
     }
     endpoint.drop_all_connections();
     endpoint.pubsub().detach();

@@ -14,6 +14,8 @@ use tracing::instrument::WithSubscriber;
 
 use super::client::{ClientError, TestClient};
 use super::logs::LogCapture;
+use crate::apps::hello_sockets::HelloSockets;
+use crate::apps::App;
 use crate::config::Config;
 use crate::endpoint::{Endpoint, JoinedChannel, Mount};
 use crate::pubsub::Backplane;
@@ -29,7 +31,8 @@ pub struct WaitError {
     pub timeout: Duration,
 }
 
-/// The server running in-process on a loopback port, control API on, logs captured.
+/// The server running in-process on a loopback port, control API on, logs captured. It serves
+/// HelloSockets with its default settings unless started with an app or mounts of your own.
 pub struct TestServer {
     addr: SocketAddr,
     endpoint: Endpoint,
@@ -87,6 +90,27 @@ impl TestServer {
         .expect("bind 127.0.0.1:0")
     }
 
+    /// Starts on `127.0.0.1:0` serving `app` (e.g. HelloSockets with short intervals, or an
+    /// app of your own), optionally on a shared backplane.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_app(
+        config: Config,
+        app: impl App,
+        bus: Option<Arc<dyn Backplane>>,
+    ) -> TestServer {
+        let builder = Self::builder(config).backplane(bus).app(app);
+        Self::serve_endpoint("127.0.0.1:0".parse().expect("valid address"), builder)
+            .await
+            .expect("bind 127.0.0.1:0")
+    }
+
+    fn builder(mut config: Config) -> crate::endpoint::EndpointBuilder {
+        config.control = true;
+        Endpoint::builder(config)
+    }
+
     async fn start_inner(
         addr: SocketAddr,
         config: Config,
@@ -97,18 +121,26 @@ impl TestServer {
 
     async fn start_endpoint(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         bus: Option<Arc<dyn Backplane>>,
         mounts: Option<Vec<Mount>>,
     ) -> std::io::Result<TestServer> {
-        config.control = true;
+        let builder = Self::builder(config).backplane(bus);
+        let builder = match mounts {
+            Some(mounts) => mounts.into_iter().fold(builder, |b, m| b.mount(m)),
+            None => builder.app(HelloSockets::default()),
+        };
+        Self::serve_endpoint(addr, builder).await
+    }
+
+    async fn serve_endpoint(
+        addr: SocketAddr,
+        builder: crate::endpoint::EndpointBuilder,
+    ) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let logs = LogCapture::new();
-        let endpoint = match mounts {
-            Some(mounts) => Endpoint::new(config, bus, mounts),
-            None => Endpoint::hello_sockets(config, bus),
-        };
+        let endpoint = builder.build();
         let (tx, rx) = oneshot::channel::<()>();
         let dispatch = logs.dispatch();
         let task = tokio::spawn(
