@@ -41,9 +41,9 @@ mod spawn;
 pub mod testing;
 pub mod token;
 
-pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
 pub use apps::hello_sockets::run;
 pub use apps::App;
+pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
 pub use config::{Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
 pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
 pub use server::{serve, ServeError};

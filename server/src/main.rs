@@ -180,8 +180,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
     };
     let shutdown = shutdown_signal();
     let endpoint = args.app().endpoint(args.config(), backplane);
-    match phx_server::serve(listener, endpoint, shutdown).await
-    {
+    match phx_server::serve(listener, endpoint, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("phx-server: {e}");

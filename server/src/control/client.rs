@@ -157,9 +157,13 @@ impl Client {
         self.request("GET", path, Vec::new()).await
     }
 
-    async fn request(&self, method: &str, path: &str, body: Vec<u8>) -> Result<Value, ControlError> {
-        match tokio::time::timeout(self.timeout, self.request_unbounded(method, path, body)).await
-        {
+    async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<Value, ControlError> {
+        match tokio::time::timeout(self.timeout, self.request_unbounded(method, path, body)).await {
             Ok(r) => r,
             Err(_) => Err(self.unreachable(format!(
                 "{method} {path} got no answer within {:?}",

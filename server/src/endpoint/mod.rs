@@ -22,8 +22,8 @@ use crate::apps::App;
 use crate::config::Config;
 use crate::pubsub::{Backplane, NodeId, PubSub};
 use crate::socket::handle::Kill;
-use crate::socket::registry::Registry;
 pub use crate::socket::registry::JoinedChannel;
+use crate::socket::registry::Registry;
 use crate::socket::SocketHandler;
 use crate::token::{self, TokenError};
 
@@ -129,7 +129,9 @@ impl Endpoint {
     pub fn new(config: Config, backplane: Option<Arc<dyn Backplane>>, mounts: Vec<Mount>) -> Self {
         mounts
             .into_iter()
-            .fold(Self::builder(config).backplane(backplane), |b, m| b.mount(m))
+            .fold(Self::builder(config).backplane(backplane), |b, m| {
+                b.mount(m)
+            })
             .build()
     }
 

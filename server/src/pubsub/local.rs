@@ -273,7 +273,10 @@ mod tests {
             .iter()
             .map(|s| s.frames.lock().unwrap()[0].clone())
             .collect();
-        assert_eq!(text(&got[0]), br#"[null,null,"ping","plain_event",{"n":1}]"#);
+        assert_eq!(
+            text(&got[0]),
+            br#"[null,null,"ping","plain_event",{"n":1}]"#
+        );
         // The same allocation, not an equal copy.
         assert_eq!(text(&got[0]).as_ptr(), text(&got[1]).as_ptr());
         assert_eq!(

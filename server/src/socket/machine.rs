@@ -198,9 +198,10 @@ impl SocketMachine {
         let Some(joined) = self.channels.get(&msg.topic) else {
             match msg.event.as_str() {
                 events::JOIN => self.join(msg, host),
-                events::LEAVE => {
-                    self.send(ServerMessage::Reply(Reply::ok(&msg, Payload::empty_object())))
-                }
+                events::LEAVE => self.send(ServerMessage::Reply(Reply::ok(
+                    &msg,
+                    Payload::empty_object(),
+                ))),
                 _ => self.unmatched(&msg),
             }
             return;
@@ -392,7 +393,12 @@ impl SocketMachine {
     }
 
     /// An intercepted broadcast for channel `chan_key`: its `handle_out`.
-    pub(crate) fn handle_intercept(&mut self, chan_key: u64, broadcast: &Broadcast, host: Host<'_>) {
+    pub(crate) fn handle_intercept(
+        &mut self,
+        chan_key: u64,
+        broadcast: &Broadcast,
+        host: Host<'_>,
+    ) {
         // The channel subscribed on the broadcast's topic: a map lookup, no scan. The key tells
         // it from a channel that has since left and re-joined the topic.
         let topic = broadcast.topic.as_str();

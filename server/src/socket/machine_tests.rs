@@ -125,11 +125,15 @@ fn an_unmatched_topic_is_refused_with_a_null_join_ref() {
         let mut h = Harness::new(compat);
         assert_eq!(
             h.send(r#"["1","1","nope","phx_join",{}]"#),
-            [r#"[null,"1","nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]"#]
+            [
+                r#"[null,"1","nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]"#
+            ]
         );
         assert_eq!(
             h.send(r#"["1","2","nope","ping",{}]"#),
-            [r#"[null,"2","nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]"#]
+            [
+                r#"[null,"2","nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]"#
+            ]
         );
     }
 }
@@ -330,7 +334,9 @@ fn x4_max_channels_applies_only_where_the_release_has_it() {
     let effects = h.input(&join(100));
     assert_eq!(
         frames(&effects),
-        [r#"["100","100","ping:100","phx_reply",{"response":{"reason":"too many channels joined"},"status":"error"}]"#]
+        [
+            r#"["100","100","ping:100","phx_reply",{"response":{"reason":"too many channels joined"},"status":"error"}]"#
+        ]
     );
     assert!(
         effects.iter().all(|e| matches!(e, Effect::Send(_))),
@@ -392,8 +398,14 @@ fn an_undecodable_frame_closes_1011_and_drain_closes_1012() {
                 adapter,
                 ..rules(compat)
             });
-            assert!(matches!(h.close(CloseCause::Undecodable)[..], [Effect::Close(1011)]));
-            assert!(matches!(h.close(CloseCause::Drain)[..], [Effect::Close(1012)]));
+            assert!(matches!(
+                h.close(CloseCause::Undecodable)[..],
+                [Effect::Close(1011)]
+            ));
+            assert!(matches!(
+                h.close(CloseCause::Drain)[..],
+                [Effect::Close(1012)]
+            ));
         }
     }
 }
@@ -440,10 +452,17 @@ fn timers_become_effects_and_come_back_through_handle_info() {
     else {
         panic!("a timer expected: {effects:?}");
     };
-    assert_eq!(delay, Duration::from_millis(1000), "the app's default window");
+    assert_eq!(
+        delay,
+        Duration::from_millis(1000),
+        "the app's default window"
+    );
     h.machine.handle_intercept(1, &number(1), host);
     h.machine.handle_intercept(1, &number(2), host);
-    assert!(h.machine.drain_effects().next().is_none(), "one timer per window");
+    assert!(
+        h.machine.drain_effects().next().is_none(),
+        "one timer per window"
+    );
     h.machine.handle_info(1, msg, host);
     let effects: Vec<Effect> = h.machine.drain_effects().collect();
     assert_eq!(
