@@ -8,57 +8,13 @@ use std::time::Duration;
 pub const FIXTURE_SECRET_KEY_BASE: &str =
     "realphx-fixed-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
 
-/// Which Phoenix release to imitate where 1.7 and 1.8 differ on the wire (see `COMPAT.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Compat {
-    /// Phoenix 1.7.14 on Cowboy.
-    V1_7,
-    /// Phoenix 1.8.12 on Cowboy (the default).
-    #[default]
-    V1_8,
-}
+/// Which Phoenix release to imitate where releases differ on the wire (see `COMPAT.md`): the
+/// shared version type, so the server and the conformance suite read one behaviour table
+/// ([`phx_protocol::version::BEHAVIOURS`]). `Compat::V1_7` is 1.7.14, `Compat::V1_8` 1.8.12.
+pub type Compat = phx_protocol::version::PhoenixVersion;
 
-impl Compat {
-    /// True when the release limits the channels one socket may join (`max_channels`, Phoenix
-    /// 1.7.24+ and 1.8.9+): 1.8.12 does, 1.7.14 does not.
-    pub fn limits_channels(self) -> bool {
-        match self {
-            Compat::V1_7 => false,
-            Compat::V1_8 => true,
-        }
-    }
-
-    /// `"1.7"` or `"1.8"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compat::V1_7 => "1.7",
-            Compat::V1_8 => "1.8",
-        }
-    }
-}
-
-impl std::fmt::Display for Compat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A `--compat` value that is neither `1.7` nor `1.8`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown compat version {0:?}: use 1.7 or 1.8")]
-pub struct ParseCompatError(pub String);
-
-impl FromStr for Compat {
-    type Err = ParseCompatError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "1.7" | "1.7.14" => Ok(Compat::V1_7),
-            "1.8" | "1.8.12" => Ok(Compat::V1_8),
-            other => Err(ParseCompatError(other.to_owned())),
-        }
-    }
-}
+/// A `--compat` value that is not a Phoenix version.
+pub type ParseCompatError = phx_protocol::version::ParseVersionError;
 
 /// The web server under Phoenix whose close codes to imitate (the frames are the same).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -130,7 +86,7 @@ pub struct Config {
     /// Frames queued for one connection before it counts as a slow consumer and is dropped.
     pub outbound_queue: usize,
     /// Channels one socket may join; enforced only where the release has the limit
-    /// ([`Compat::limits_channels`]; Phoenix default 100).
+    /// (`Behaviour::MaxChannels`: Phoenix 1.7.24+, 1.8.9+; default 100).
     pub max_channels: usize,
     /// tungstenite read buffer per connection (4 KiB keeps idle sockets cheap; the 128 KiB
     /// default costs about 133 KiB RSS per idle connection).

@@ -1,9 +1,27 @@
-//! phx-server's HTTP control API, on the same port as the sockets, through phx-server's own
-//! typed client ([`phx_server::control::Client`]).
+//! phx-server's HTTP control API, on the same port as the sockets (HTTPS when they are wss://),
+//! through phx-server's own typed client ([`phx_server::control::Client`]).
+
+use std::sync::Arc;
 
 use super::{Action, SignRequest, TriggerError};
-use phx_server::control::{BroadcastRequest, Client, ControlError, TokenRequest};
+use phx_client::{BoxIo, TlsConfig};
+use phx_server::control::{
+    BroadcastRequest, Client, ControlError, Io, TokenRequest, Transport, TransportFuture,
+};
 use serde_json::json;
+
+/// HTTPS for the control API: phx-client's rustls setup as the client's transport.
+struct Tls(TlsConfig);
+
+impl Transport for Tls {
+    fn wrap<'a>(&'a self, host: &'a str, tcp: tokio::net::TcpStream) -> TransportFuture<'a> {
+        Box::pin(async move {
+            let io: BoxIo = Box::new(tcp);
+            let tls = self.0.connect(host, io).await.map_err(|e| e.to_string())?;
+            Ok(Box::new(tls) as Box<dyn Io>)
+        })
+    }
+}
 
 /// A control API endpoint (`http://127.0.0.1:PORT`, optional bearer token).
 #[derive(Clone, Debug)]
@@ -33,6 +51,12 @@ impl ControlApi {
         ControlApi {
             client: Client::new(authority, token),
         }
+    }
+
+    /// The same endpoint over HTTPS (for a server serving TLS on its port).
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.client = self.client.with_transport(Arc::new(Tls(tls)));
+        self
     }
 
     /// Runs an action.

@@ -1,6 +1,9 @@
 //! [`Client`]: the one typed client of the control API, on hyper's HTTP/1 client. Used by
 //! `phx-server broadcast`, the conformance suite's triggers and the tests.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,6 +12,8 @@ use hyper::Request;
 use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde_json::Value;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 use super::request::{BroadcastRequest, DisconnectRequest, Info, TokenRequest};
 
@@ -55,13 +60,39 @@ pub enum ControlError {
     },
 }
 
+/// A byte stream the client speaks HTTP/1.1 over.
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// What a [`Transport`] hands back.
+pub type TransportFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Box<dyn Io>, String>> + Send + 'a>>;
+
+/// Wraps the TCP connection before HTTP is spoken over it: TLS for a server serving HTTPS
+/// (the conformance suite plugs phx-client's rustls setup in here).
+pub trait Transport: Send + Sync + 'static {
+    /// Wraps `tcp`, connected to `host`; `Err` says why the handshake failed.
+    fn wrap<'a>(&'a self, host: &'a str, tcp: TcpStream) -> TransportFuture<'a>;
+}
+
 /// A control API endpoint: `host:port`, an optional bearer token. Cheap to clone; each call
 /// opens one short HTTP/1.1 connection.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Client {
     authority: String,
     token: Option<String>,
     timeout: Duration,
+    transport: Option<Arc<dyn Transport>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("authority", &self.authority)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .field("transport", &self.transport.as_ref().map(|_| "custom"))
+            .finish()
+    }
 }
 
 impl Client {
@@ -71,7 +102,14 @@ impl Client {
             authority: authority.into(),
             token,
             timeout: DEFAULT_TIMEOUT,
+            transport: None,
         }
+    }
+
+    /// Speaks HTTP over `transport`'s stream (e.g. TLS) instead of plain TCP.
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
     }
 
     /// The API of the server at `http://HOST:PORT` (a path is ignored).
@@ -185,11 +223,23 @@ impl Client {
         path: &str,
         body: Vec<u8>,
     ) -> Result<Value, ControlError> {
-        let stream = tokio::net::TcpStream::connect(&self.authority)
+        let stream = TcpStream::connect(&self.authority)
             .await
             .map_err(|e| self.unreachable(e))?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let io: Box<dyn Io> = match &self.transport {
+            None => Box::new(stream),
+            Some(t) => {
+                let host = self
+                    .authority
+                    .rsplit_once(':')
+                    .map_or(self.authority.as_str(), |(h, _)| h);
+                t.wrap(host, stream)
+                    .await
+                    .map_err(|e| self.unreachable(e))?
+            }
+        };
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| self.unreachable(e))?;
         tokio::spawn(conn);

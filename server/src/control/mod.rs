@@ -28,7 +28,7 @@ use serde_json::{json, Value};
 
 use crate::endpoint::http::{json_response, HttpResponse};
 use crate::endpoint::Endpoint;
-pub use client::{Client, ControlError};
+pub use client::{Client, ControlError, Io, Transport, TransportFuture};
 pub use request::{
     decode_payload, encode_payload, BroadcastRequest, DisconnectRequest, Info, PayloadError,
     TokenRequest,
@@ -81,7 +81,7 @@ pub(crate) async fn handle(
     if req.method() == Method::GET && path == "/api/info" {
         let info = Info {
             node: endpoint.node_name().to_owned(),
-            compat: config.compat.as_str().to_owned(),
+            compat: config.compat.to_string(),
             connections: endpoint.connection_count(),
             channels: endpoint.joined().len(),
         };

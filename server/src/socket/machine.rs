@@ -12,6 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Duration;
 
+use phx_protocol::version::Behaviour;
 use phx_protocol::{events, Broadcast, Message, Payload, Push, Ref, Reply, ServerMessage};
 use serde_json::json;
 
@@ -42,7 +43,7 @@ impl Rules {
             adapter: config.adapter,
             max_channels: config
                 .compat
-                .limits_channels()
+                .has(Behaviour::MaxChannels)
                 .then_some(config.max_channels),
         }
     }
@@ -210,11 +211,20 @@ impl SocketMachine {
             self.duplicate_join(msg, host);
             return;
         }
-        let routed = match self.rules.compat {
-            // 1.8: only nil or a strictly equal join_ref reaches the channel.
-            Compat::V1_8 => msg.join_ref.is_null() || msg.join_ref == joined.stored_join_ref,
+        let compat = self.rules.compat;
+        let routed = match (
+            compat.has(Behaviour::StaleJoinRefDropped),
+            compat.has(Behaviour::NullJoinRefRouted),
+        ) {
+            // 1.8.12: only nil or a strictly equal join_ref reaches the channel.
+            (true, true) => msg.join_ref.is_null() || msg.join_ref == joined.stored_join_ref,
+            // 1.8.3–1.8.11: a channel joined with nil takes every join_ref; otherwise only an
+            // equal one (nil is dropped).
+            (true, false) => {
+                joined.stored_join_ref.is_null() || msg.join_ref == joined.stored_join_ref
+            }
             // 1.7: everything reaches the channel; only phx_leave checks join_ref.
-            Compat::V1_7 => {
+            (false, _) => {
                 msg.event != events::LEAVE
                     || joined.stored_join_ref.is_null()
                     || joined.stored_join_ref == msg.join_ref
@@ -234,10 +244,11 @@ impl SocketMachine {
     /// The server closes the socket: a [`Effect::Close`] with the release's and adapter's code.
     /// No phx_close or phx_error is sent for the joined channels.
     pub(crate) fn handle_close(&mut self, cause: CloseCause) {
-        let code = match (cause, self.rules.compat, self.rules.adapter) {
-            (CloseCause::Disconnect, Compat::V1_8, _) => 1001,
-            (CloseCause::Disconnect, Compat::V1_7, Adapter::Cowboy) => 1000,
-            (CloseCause::Disconnect, Compat::V1_7, Adapter::Bandit) => 1011,
+        let going_away = self.rules.compat.has(Behaviour::DisconnectGoingAway);
+        let code = match (cause, going_away, self.rules.adapter) {
+            (CloseCause::Disconnect, true, _) => 1001,
+            (CloseCause::Disconnect, false, Adapter::Cowboy) => 1000,
+            (CloseCause::Disconnect, false, Adapter::Bandit) => 1011,
             (CloseCause::Idle, _, Adapter::Cowboy) => 1000,
             (CloseCause::Idle, _, Adapter::Bandit) => 1002,
             (CloseCause::Undecodable, _, _) => 1011,
@@ -535,9 +546,10 @@ impl SocketMachine {
     }
 
     fn error_payload(&self) -> Payload {
-        match self.rules.compat {
-            Compat::V1_7 => Payload::empty_object(),
-            Compat::V1_8 => json!({"reason": events::CHANNEL_CRASH}).into(),
+        if self.rules.compat.has(Behaviour::PhxErrorReason) {
+            json!({"reason": events::CHANNEL_CRASH}).into()
+        } else {
+            Payload::empty_object()
         }
     }
 

@@ -525,3 +525,54 @@ fn max_channels_follows_the_release_in_the_config() {
         Some(7)
     );
 }
+
+fn version(v: &str) -> Compat {
+    v.parse().unwrap()
+}
+
+#[test]
+fn x4_max_channels_exists_from_1_7_24_and_1_8_9() {
+    for (v, limited) in [
+        ("1.7.14", false),
+        ("1.7.24", true),
+        ("1.8.8", false),
+        ("1.8.9", true),
+        ("1.8.12", true),
+    ] {
+        let mut h = Harness::with_rules(Rules {
+            max_channels: rules(version(v)).max_channels.map(|_| 1),
+            ..rules(version(v))
+        });
+        h.input(JOIN_PING);
+        let second = h.send(r#"["2","2","ping:2","phx_join",{}]"#);
+        assert_eq!(
+            second[0].contains("too many channels joined"),
+            limited,
+            "{v}: {second:?}"
+        );
+    }
+}
+
+#[test]
+fn between_1_8_3_and_1_8_11_a_null_join_ref_is_dropped_unless_the_channel_joined_with_null() {
+    let mut h = Harness::new(version("1.8.5"));
+    h.input(JOIN_PING);
+    assert!(h.input(r#"[null,"2","ping","ping",{}]"#).is_empty());
+    assert_eq!(h.send(r#"["1","3","ping","ping",{}]"#).len(), 1);
+    // Joined with null: every join_ref reaches it.
+    let mut h = Harness::new(version("1.8.5"));
+    h.input(r#"[null,"5","ping","phx_join",{}]"#);
+    assert_eq!(h.send(r#"["6","7","ping","ping",{}]"#).len(), 1);
+    assert_eq!(h.send(r#"[null,"8","ping","ping",{}]"#).len(), 1);
+}
+
+#[test]
+fn the_disconnect_code_switches_at_1_8_8() {
+    for (v, code) in [("1.8.7", 1000), ("1.8.8", 1001)] {
+        let mut h = Harness::new(version(v));
+        assert!(
+            matches!(h.close(CloseCause::Disconnect)[..], [Effect::Close(c)] if c == code),
+            "{v}"
+        );
+    }
+}
