@@ -92,6 +92,9 @@ pub fn find(name: &str) -> Option<&'static CaseInfo> {
     all().iter().find(|c| c.name == name)
 }
 
+/// A new socket with no phx_join for this long has given up on rejoining.
+const QUIET: Duration = Duration::from_secs(2);
+
 /// How a case's driving ended before the common checks.
 enum Flow {
     Done,
@@ -263,7 +266,31 @@ impl Harness<'_> {
         bound: Duration,
     ) -> Option<u64> {
         let wait = (restore + bound).saturating_sub(self.obs.now());
-        match self.wait_joined(fault, wait).await {
+        let topics = self.s.topics.clone();
+        let obs = self.obs.clone();
+        // Ends early when a new socket has been open for QUIET with not a single phx_join: a
+        // correct client rejoins as soon as the socket opens.
+        let outcome = self
+            .obs
+            .wait_for(wait, |log| {
+                let conns = observer::connections(log);
+                let fresh = conns.iter().filter(|c| c.accepted >= fault && c.upgraded());
+                if let Some(done) = fresh
+                    .clone()
+                    .find_map(|c| c.all_joined(&topics).map(|at| (c.id, at)))
+                {
+                    return Some(Some(done));
+                }
+                let silent = fresh.last().is_some_and(|c| {
+                    c.joins.is_empty()
+                        && c.closed.is_none()
+                        && c.handshake.is_some_and(|(_, at)| at + QUIET <= obs.now())
+                });
+                silent.then_some(None)
+            })
+            .await
+            .flatten();
+        match outcome {
             Some((conn, at)) => {
                 let took = at.saturating_sub(restore);
                 self.timing("restore -> all topics rejoined", took);
@@ -317,7 +344,7 @@ impl Harness<'_> {
                 self.check(
                     "rejoined",
                     false,
-                    format!("not every topic rejoined on a new socket within {} ms of the restore: {why}", ms(bound)),
+                    format!("not every topic rejoined on a new socket within {} ms of the restore (or {} ms of it opening): {why}", ms(bound), ms(QUIET)),
                 );
                 None
             }
@@ -340,9 +367,13 @@ impl Harness<'_> {
         let hb = s.heartbeat;
         let topics = s.topics.clone();
         let first = topics[0].clone();
-        let ready = self
-            .wait_joined(Duration::ZERO, Duration::from_secs(10))
-            .await;
+        // A refused join is retried on the rejoin schedule (phoenix.js: after 1 s).
+        let ready_limit = if case.id == CaseId::JoinRefused {
+            Duration::from_secs(6)
+        } else {
+            Duration::from_secs(10)
+        };
+        let ready = self.wait_joined(Duration::ZERO, ready_limit).await;
         let Some((conn, ready_at)) = ready else {
             let conns = self.conns();
             let why = match conns.first() {
@@ -366,7 +397,10 @@ impl Harness<'_> {
             self.check(
                 "ready",
                 false,
-                format!("the client did not join every topic within 10 s: {why}"),
+                format!(
+                    "the client did not join every topic within {} ms: {why}",
+                    ms(ready_limit)
+                ),
             );
             return Flow::Abort;
         };
@@ -540,9 +574,10 @@ impl Harness<'_> {
                     return Flow::Abort;
                 }
                 let f = first.clone();
+                let rejoin_bound = Duration::from_secs(4);
                 let rejoined = self
                     .obs
-                    .wait_for(quick, |log| {
+                    .wait_for(rejoin_bound, |log| {
                         observer::connections(log).iter().find_map(|c| {
                             c.ok_joins_after(&f, at)
                                 .next()
@@ -556,7 +591,7 @@ impl Harness<'_> {
                         false,
                         format!(
                             "{first} was not rejoined within {} ms of its phx_error",
-                            ms(quick)
+                            ms(rejoin_bound)
                         ),
                     );
                     return Flow::Done;
@@ -599,7 +634,7 @@ impl Harness<'_> {
                     );
                     return Flow::Abort;
                 }
-                let window = Duration::from_millis(2500).max(hb * 2);
+                let window = Duration::from_secs(2).max(hb * 2);
                 tokio::time::sleep(window).await;
                 let rejoins: Vec<String> = self
                     .conns()

@@ -239,9 +239,13 @@ impl Observer {
             if let Some(v) = f(&self.snapshot()) {
                 return Some(v);
             }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            // Re-check at least every 100 ms, for conditions that turn on time alone.
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
                 return f(&self.snapshot());
             }
+            let tick = (deadline - now).min(Duration::from_millis(100));
+            let _ = tokio::time::timeout(tick, notified).await;
         }
     }
 }
