@@ -274,14 +274,14 @@ impl Harness<'_> {
             .obs
             .wait_for(wait, |log| {
                 let conns = observer::connections(log);
-                let fresh = conns.iter().filter(|c| c.accepted >= fault && c.upgraded());
+                let mut fresh = conns.iter().filter(|c| c.accepted >= fault && c.upgraded());
                 if let Some(done) = fresh
                     .clone()
                     .find_map(|c| c.all_joined(&topics).map(|at| (c.id, at)))
                 {
                     return Some(Some(done));
                 }
-                let silent = fresh.last().is_some_and(|c| {
+                let silent = fresh.next_back().is_some_and(|c| {
                     c.joins.is_empty()
                         && c.closed.is_none()
                         && c.handshake.is_some_and(|(_, at)| at + QUIET <= obs.now())
