@@ -496,3 +496,67 @@ fn push(queue: &mut VecDeque<(Instant, Dir, Vec<u8>)>, shared: &Shared, dir: Dir
     }
     queue.push_back((due, dir, bytes));
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A proxy in front of a bare TCP listener, and a client connected through it; returns the
+    /// upstream side of the connection too.
+    async fn setup() -> (Proxy, Observer, TcpStream, TcpStream) {
+        let upstream = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let obs = Observer::new();
+        let proxy = Proxy::start(upstream.local_addr().expect("addr"), obs.clone())
+            .await
+            .expect("proxy");
+        let client = TcpStream::connect(proxy.addr()).await.expect("connect");
+        let (server, _) = upstream.accept().await.expect("upstream accept");
+        (proxy, obs, client, server)
+    }
+
+    const HEAD: &[u8] = b"GET /socket/websocket?vsn=2.0.0 HTTP/1.1\r\nHost: x\r\n\r\n";
+
+    #[tokio::test]
+    async fn reset_is_a_rst_and_close_is_a_fin() {
+        let (proxy, _, mut client, _server) = setup().await;
+        assert_eq!(proxy.fault_all(Fault::Reset), 1);
+        let mut buf = [0u8; 16];
+        let err = client
+            .read(&mut buf)
+            .await
+            .expect_err("a reset, not an EOF");
+        assert_eq!(err.kind(), std::io::ErrorKind::ConnectionReset);
+
+        let (proxy, _, mut client, mut server) = setup().await;
+        assert_eq!(proxy.fault_all(Fault::Close), 1);
+        assert_eq!(client.read(&mut buf).await.expect("a clean EOF"), 0);
+        assert_eq!(server.read(&mut buf).await.expect("a clean EOF"), 0);
+    }
+
+    #[tokio::test]
+    async fn latency_delays_forwarding_and_refused_connections_are_counted() {
+        let (proxy, obs, mut client, mut server) = setup().await;
+        proxy.latency(Duration::from_millis(150));
+        let sent = std::time::Instant::now();
+        client.write_all(HEAD).await.expect("write");
+        let mut buf = vec![0u8; HEAD.len()];
+        server.read_exact(&mut buf).await.expect("forwarded");
+        assert_eq!(buf, HEAD);
+        assert!(sent.elapsed() >= Duration::from_millis(150));
+
+        proxy.refuse(true);
+        let mut refused = TcpStream::connect(proxy.addr())
+            .await
+            .expect("tcp connects");
+        let mut b = [0u8; 4];
+        assert!(refused.read(&mut b).await.is_err(), "reset at once");
+        let saw = obs
+            .wait_for(Duration::from_secs(2), |log| {
+                log.iter()
+                    .any(|e| matches!(e.ev, Ev::Refused(_)))
+                    .then_some(())
+            })
+            .await;
+        assert!(saw.is_some());
+    }
+}
