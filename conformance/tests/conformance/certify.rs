@@ -268,3 +268,45 @@ fn list_usage_errors_and_a_client_that_cannot_start() {
         .expect("runs");
     assert_eq!(exits.status.code(), Some(3));
 }
+
+#[test]
+fn a_client_that_ignores_the_heartbeat_is_still_certified_and_the_report_says_what_that_skips() {
+    let dir = ensure_js();
+    // phoenix.js told to heartbeat every 30 s, whatever phx certify asks for.
+    let out = tempfile::tempdir().expect("tempdir");
+    let json = out.path().join("report.json");
+    let output = Command::cargo_bin("phx")
+        .expect("phx")
+        .current_dir(&dir)
+        .args([
+            "certify",
+            "--heartbeat-ms",
+            "250",
+            "--case",
+            "black_hole",
+            "--case",
+            "tcp_reset",
+        ])
+        .args(["--format", "json", "--output"])
+        .arg(&json)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "PHX_CERTIFY_HEARTBEAT_MS=30000 exec node phoenix_client.js",
+        ])
+        .timeout(Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("report")).expect("json");
+    let st = statuses(&report);
+    assert_eq!(st[0].0, "black_hole");
+    assert_eq!(st[0].1, "skipped", "{st:?}");
+    assert!(st[0].2.contains("heartbeat not configurable"), "{st:?}");
+    assert_eq!(st[1], ("tcp_reset".into(), "passed".into(), String::new()));
+    assert!(report["heartbeat_note"]
+        .as_str()
+        .is_some_and(|n| n.contains("black_hole")));
+    assert_eq!(output.status.code(), Some(0), "a skip is not a failure");
+}
