@@ -1,6 +1,5 @@
 //! Server configuration: every knob of the endpoint, with Phoenix's defaults.
 
-use std::str::FromStr;
 use std::time::Duration;
 
 /// The `secret_key_base` of the recorded fixtures (88 bytes). It is also the dev default, so
@@ -8,48 +7,13 @@ use std::time::Duration;
 pub const FIXTURE_SECRET_KEY_BASE: &str =
     "realphx-fixed-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
 
-/// Which Phoenix release to imitate where 1.7 and 1.8 differ on the wire (see `COMPAT.md`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Compat {
-    /// Phoenix 1.7.14 on Cowboy.
-    V1_7,
-    /// Phoenix 1.8.12 on Cowboy (the default).
-    #[default]
-    V1_8,
-}
+/// Which Phoenix release to imitate where releases differ on the wire (see `COMPAT.md`): the
+/// shared version type, so the server and the conformance suite read one behaviour table
+/// ([`phx_protocol::version::BEHAVIOURS`]). `Compat::V1_7` is 1.7.14, `Compat::V1_8` 1.8.12.
+pub type Compat = phx_protocol::version::PhoenixVersion;
 
-impl Compat {
-    /// `"1.7"` or `"1.8"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Compat::V1_7 => "1.7",
-            Compat::V1_8 => "1.8",
-        }
-    }
-}
-
-impl std::fmt::Display for Compat {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// A `--compat` value that is neither `1.7` nor `1.8`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown compat version {0:?}: use 1.7 or 1.8")]
-pub struct ParseCompatError(pub String);
-
-impl FromStr for Compat {
-    type Err = ParseCompatError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "1.7" | "1.7.14" => Ok(Compat::V1_7),
-            "1.8" | "1.8.12" => Ok(Compat::V1_8),
-            other => Err(ParseCompatError(other.to_owned())),
-        }
-    }
-}
+/// A `--compat` value that is not a Phoenix version.
+pub type ParseCompatError = phx_protocol::version::ParseVersionError;
 
 /// Everything [`crate::run`] needs besides the listener. Fields are public; start from
 /// [`Config::default`] and override what you need.

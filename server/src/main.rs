@@ -3,6 +3,7 @@
 //! - `phx-server serve [flags]`: serve HelloSockets (env `PORT`, `SECRET_KEY_BASE`, `NODE_NAME`).
 //! - `phx-server broadcast --control-url URL TOPIC EVENT [PAYLOAD_JSON]`: call the control API.
 //! - `--pubsub redis://HOST:PORT` (env `PHX_PUBSUB`): join / publish into a Redis-backed cluster.
+//! - `--tls-cert FILE --tls-key FILE` (PEM): serve HTTPS and WSS on the port instead of HTTP/WS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
@@ -44,7 +45,8 @@ struct ServeArgs {
     /// Erlang-style node name, reported as from_node.
     #[arg(long, env = "NODE_NAME", default_value = "nonode@nohost")]
     node_name: String,
-    /// Phoenix release to imitate: 1.7 or 1.8.
+    /// Phoenix release to imitate: a full version (1.7.24), or 1.7 / 1.8 for the recorded
+    /// 1.7.14 / 1.8.12; behaviours follow phx_protocol::version::BEHAVIOURS.
     #[arg(long, default_value = "1.8")]
     compat: Compat,
     /// secret_key_base for Phoenix.Token (default: the fixtures' key).
@@ -83,6 +85,12 @@ struct ServeArgs {
     /// tungstenite write buffer target per connection, bytes (benches compare).
     #[arg(long, hide = true)]
     ws_write_buffer: Option<usize>,
+    /// Serve HTTPS/WSS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pubsub: cli_pubsub::ServePubSubArgs,
 }
@@ -155,6 +163,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("phx-server: SECRET_KEY_BASE must be at least 64 bytes (Phoenix requires it)");
         return ExitCode::from(2);
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match phx_server::TlsAcceptor::from_pem_files(cert, key) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("phx-server: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -167,9 +185,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let shutdown = shutdown_signal();
-    match phx_server::serve(
+    match phx_server::serve_with(
         listener,
         phx_server::Endpoint::hello_sockets(args.config(), backplane),
+        tls,
         shutdown,
     )
     .await

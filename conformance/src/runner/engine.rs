@@ -268,7 +268,7 @@ impl<'t> Engine<'t> {
                     false,
                 );
                 let url = format!("{base}/websocket?{q}");
-                match RawConn::connect(&url).await {
+                match RawConn::connect(&url, &self.target.tls).await {
                     Ok(c) => {
                         self.rec
                             .push(Dir::Event, Some(conn), "http status 101".into(), false);
@@ -302,7 +302,7 @@ impl<'t> Engine<'t> {
                         }
                         Flow::Next
                     }
-                    Err(e @ ConnectError::Unreachable { .. }) => {
+                    Err(e @ (ConnectError::Unreachable { .. } | ConnectError::Tls { .. })) => {
                         self.out.failure = Some(Failure {
                             step: i,
                             conn: Some(conn.clone()),

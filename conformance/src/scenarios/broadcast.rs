@@ -1,6 +1,6 @@
 //! Broadcasts: intercepted (handle_out), fastlane, dedupe, and across two nodes.
 
-use super::{Need, Scenario, BOTH};
+use super::{Need, Scenario, Versions};
 use crate::runner::step::build::*;
 use crate::runner::step::{Socket, Step};
 use crate::triggers::{Action, Capability, Node};
@@ -24,7 +24,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "an intercepted broadcast runs handle_out in every subscriber",
             about: "request_ping is intercepted: each subscriber pushes send_ping with its channel's join_ref and from_node, the node hosting its socket.",
             tags: &["broadcast"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Trigger(Capability::Actions)],
             steps: |_| {
                 let mut s = vec![connect("a")];
@@ -46,7 +46,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "a plain broadcast goes through fastlane with null refs",
             about: "A broadcast that is not intercepted reaches every subscriber as [null,null,topic,event,payload].",
             tags: &["broadcast"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Trigger(Capability::Actions)],
             steps: |_| {
                 let mut s = vec![connect("a")];
@@ -68,7 +68,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "the dedupe channel pushes each distinct number once per window",
             about: "DedupeChannel.broadcast([1,2,3], 100): 300 broadcasts give exactly 3 pushes, in first-seen order, when the window closes; nothing follows.",
             tags: &["broadcast", "dedupe"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Trigger(Capability::Actions)],
             steps: |ctx| {
                 let within = ctx.dedupe_window + Duration::from_secs(3);
@@ -90,7 +90,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "a broadcast on one node reaches subscribers on both, each with its own from_node",
             about: "With two clustered nodes, request_ping broadcast on node A reaches a subscriber on node B too, and handle_out there reports node B's name.",
             tags: &["broadcast", "two-node"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Trigger(Capability::Actions), Need::Socket(Socket::NodeB)],
             steps: |_| {
                 let mut s = vec![connect("a")];

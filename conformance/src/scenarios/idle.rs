@@ -1,6 +1,6 @@
 //! The idle timeout (opt-in on external targets: it waits the server's whole timeout).
 
-use super::{Need, Scenario, BOTH};
+use super::{Need, Scenario, Versions};
 use crate::runner::step::build::*;
 use crate::runner::step::{Socket, Step};
 use std::time::Duration;
@@ -12,7 +12,7 @@ pub fn scenarios() -> Vec<Scenario> {
         name: "shuts down if client goes quiet",
         about: "With no client frames at all, the server closes the socket after its idle timeout (60 s in Phoenix; up to 66 s with Cowboy >= 2.13) with code 1000 (Cowboy) or 1002 (Bandit).",
         tags: &["idle", "slow"],
-        versions: BOTH,
+        versions: Versions::ALL,
         needs: &[Need::Socket(Socket::Idle)],
         steps: |ctx| {
             let timeout = ctx.idle_timeout.unwrap_or(Duration::from_secs(60));

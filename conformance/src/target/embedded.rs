@@ -9,7 +9,7 @@ use crate::triggers::control_api::ControlApi;
 use crate::triggers::{Backend, Triggers};
 use phx_server::pubsub::in_process::InProcessBus;
 use phx_server::testing::TestServer;
-use phx_server::{Compat, Config};
+use phx_server::Config;
 use std::time::Duration;
 
 /// RecurringChannel's interval on the embedded server.
@@ -31,10 +31,7 @@ pub struct Embedded {
 fn config(version: PhoenixVersion, node: &str) -> Config {
     Config {
         node_name: node.into(),
-        compat: match version {
-            PhoenixVersion::V1_7 => Compat::V1_7,
-            PhoenixVersion::V1_8 => Compat::V1_8,
-        },
+        compat: version,
         recurring_interval: RECURRING_INTERVAL,
         dedupe_window: DEDUPE_WINDOW,
         control: true,
@@ -52,7 +49,12 @@ fn base(s: &TestServer) -> String {
 /// Starts the servers for `version` (phx-server's test harness panics if no loopback port
 /// can be bound).
 pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
-    let suffix = version.pick("", "18");
+    // Node names as in the recordings: `server@…` for 1.7, `server18@…` for 1.8.
+    let suffix = if version.release().minor >= 8 {
+        "18"
+    } else {
+        ""
+    };
     let bus = InProcessBus::new();
     let a = TestServer::start_with_bus(
         config(version, &format!("server{suffix}@127.0.0.1")),
@@ -87,6 +89,7 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
         recurring_interval: RECURRING_INTERVAL,
         dedupe_window: DEDUPE_WINDOW,
         triggers,
+        tls: phx_client::TlsConfig::default(),
         _embedded: Some(Embedded {
             _a: a,
             _b: b,

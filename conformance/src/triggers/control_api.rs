@@ -1,9 +1,10 @@
-//! phx-server's HTTP control API, on the same port as the sockets.
+//! phx-server's HTTP control API, on the same port as the sockets (HTTPS when they are wss://).
 
 use super::{Action, SignRequest, TriggerError};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
+use phx_client::{BoxIo, TlsConfig};
 use phx_protocol::Payload;
 use serde_json::{json, Value};
 
@@ -17,6 +18,8 @@ pub struct ControlApi {
     pub authority: String,
     /// The bearer token, when the server asks for one.
     pub token: Option<String>,
+    /// HTTPS with this TLS setup (the server serves TLS); `None`: plain HTTP.
+    pub tls: Option<TlsConfig>,
 }
 
 impl ControlApi {
@@ -25,7 +28,14 @@ impl ControlApi {
         ControlApi {
             authority: authority.into(),
             token,
+            tls: None,
         }
+    }
+
+    /// The same endpoint over HTTPS (for a server serving TLS on its port).
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = Some(tls);
+        self
     }
 
     /// Runs an action.
@@ -113,7 +123,15 @@ impl ControlApi {
             .await
             .map_err(|e| unreachable(&e))?;
         let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        let mut io: BoxIo = Box::new(stream);
+        if let Some(tls) = &self.tls {
+            let host = self
+                .authority
+                .rsplit_once(':')
+                .map_or(self.authority.as_str(), |(h, _)| h);
+            io = tls.connect(host, io).await.map_err(|e| unreachable(&e))?;
+        }
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
             .await
             .map_err(|e| unreachable(&e))?;
         tokio::spawn(conn);

@@ -46,7 +46,9 @@ async fn next_json(c: &mut RawConn, within: Duration) -> Result<Value, String> {
 /// Runs the ops on one connection, checking each op's frames as they come.
 async fn check_ops(target: &Target, ops: &[Op]) -> Result<(), String> {
     let url = format!("{}/websocket?vsn=2.0.0", target.socket_url);
-    let mut c = RawConn::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut c = RawConn::connect(&url, &phx_client::TlsConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
     let mut joined: HashMap<usize, String> = HashMap::new();
     let mut next_ref = 0u32;
     for op in ops {
@@ -137,7 +139,9 @@ async fn check_ops(target: &Target, ops: &[Op]) -> Result<(), String> {
 
 async fn check_dedupe(target: &Target, numbers: &[i64], times: u32) -> Result<(), String> {
     let url = format!("{}/websocket?vsn=2.0.0", target.socket_url);
-    let mut c = RawConn::connect(&url).await.map_err(|e| e.to_string())?;
+    let mut c = RawConn::connect(&url, &phx_client::TlsConfig::default())
+        .await
+        .map_err(|e| e.to_string())?;
     c.send_text(r#"["1","1","dupe","phx_join",{}]"#).await?;
     next_json(&mut c, WAIT).await?;
     target

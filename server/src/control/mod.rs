@@ -79,7 +79,7 @@ pub(crate) async fn handle(
             StatusCode::OK,
             &json!({
                 "node": endpoint.node_name(),
-                "compat": config.compat.as_str(),
+                "compat": config.compat.to_string(),
                 "connections": endpoint.connection_count(),
                 "channels": endpoint.joined().len(),
             }),

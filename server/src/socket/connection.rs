@@ -17,9 +17,9 @@ use super::handle::{ConnHandle, Inbox, Kill};
 use super::state::{Env, SocketState};
 use super::wire::{data_frame, encode};
 use super::SocketHandler;
-use crate::config::Compat;
 use crate::endpoint::Endpoint;
 use crate::pubsub::local::SubKind;
+use phx_protocol::version::Behaviour;
 
 /// Frames fed to the sink before a flush is forced.
 const MAX_BATCH: usize = 512;
@@ -108,7 +108,7 @@ pub(crate) async fn serve<S>(
                 Inbox::Intercept { chan_key, broadcast } => state.handle_intercept(chan_key, &broadcast),
                 Inbox::Info { chan_key, msg } => state.handle_info(chan_key, msg),
                 Inbox::Disconnect => {
-                    let code = match config.compat { Compat::V1_7 => 1000, Compat::V1_8 => 1001 };
+                    let code = if config.compat.has(Behaviour::DisconnectGoingAway) { 1001 } else { 1000 };
                     tracing::info!(conn = conn.id, code, "disconnect broadcast on the socket id");
                     break End::Close(code);
                 }

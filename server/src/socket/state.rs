@@ -19,6 +19,7 @@ use crate::channel::{
 use crate::config::Compat;
 use crate::endpoint::Endpoint;
 use crate::pubsub::local::{SubKind, SubscriptionRef};
+use phx_protocol::version::Behaviour;
 
 /// What the socket and its channels can see.
 pub(crate) struct Env {
@@ -131,11 +132,11 @@ impl SocketState {
             self.duplicate_join(msg);
             return;
         }
-        let routed = match self.compat {
+        let routed = match self.compat.has(Behaviour::StaleJoinRefDropped) {
             // 1.8: only nil or a strictly equal join_ref reaches the channel.
-            Compat::V1_8 => msg.join_ref.is_null() || msg.join_ref == joined.stored_join_ref,
+            true => msg.join_ref.is_null() || msg.join_ref == joined.stored_join_ref,
             // 1.7: everything reaches the channel; only phx_leave checks join_ref.
-            Compat::V1_7 => {
+            false => {
                 msg.event != events::LEAVE
                     || joined.stored_join_ref.is_null()
                     || joined.stored_join_ref == msg.join_ref
@@ -439,9 +440,9 @@ impl SocketState {
     }
 
     fn error_payload(&self) -> Payload {
-        match self.compat {
-            Compat::V1_7 => Payload::empty_object(),
-            Compat::V1_8 => json!({"reason": events::CHANNEL_CRASH}).into(),
+        match self.compat.has(Behaviour::PhxErrorReason) {
+            false => Payload::empty_object(),
+            true => json!({"reason": events::CHANNEL_CRASH}).into(),
         }
     }
 

@@ -17,7 +17,8 @@ use super::logs::LogCapture;
 use crate::config::Config;
 use crate::endpoint::{Endpoint, JoinedChannel, Mount};
 use crate::pubsub::Backplane;
-use crate::server::{serve, ServeError};
+use crate::server::{serve_with, ServeError};
+use crate::tls::TlsAcceptor;
 
 /// A condition did not hold in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -37,6 +38,7 @@ pub struct TestServer {
     dispatch: tracing::Dispatch,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
+    tls: bool,
 }
 
 impl TestServer {
@@ -87,6 +89,16 @@ impl TestServer {
         .expect("bind 127.0.0.1:0")
     }
 
+    /// Starts on `addr` (`127.0.0.1:0` for any port) serving HTTPS and WSS with `tls`
+    /// (see [`super::certs`]); [`TestServer::ws_url`] and [`TestServer::http_url`] say `wss`/`https`.
+    pub async fn start_tls(
+        addr: SocketAddr,
+        config: Config,
+        tls: TlsAcceptor,
+    ) -> std::io::Result<TestServer> {
+        Self::start_endpoint_tls(addr, config, None, None, Some(tls)).await
+    }
+
     async fn start_inner(
         addr: SocketAddr,
         config: Config,
@@ -97,9 +109,19 @@ impl TestServer {
 
     async fn start_endpoint(
         addr: SocketAddr,
+        config: Config,
+        bus: Option<Arc<dyn Backplane>>,
+        mounts: Option<Vec<Mount>>,
+    ) -> std::io::Result<TestServer> {
+        Self::start_endpoint_tls(addr, config, bus, mounts, None).await
+    }
+
+    async fn start_endpoint_tls(
+        addr: SocketAddr,
         mut config: Config,
         bus: Option<Arc<dyn Backplane>>,
         mounts: Option<Vec<Mount>>,
+        tls: Option<TlsAcceptor>,
     ) -> std::io::Result<TestServer> {
         config.control = true;
         let listener = TcpListener::bind(addr).await?;
@@ -111,8 +133,9 @@ impl TestServer {
         };
         let (tx, rx) = oneshot::channel::<()>();
         let dispatch = logs.dispatch();
+        let is_tls = tls.is_some();
         let task = tokio::spawn(
-            serve(listener, endpoint.clone(), async move {
+            serve_with(listener, endpoint.clone(), tls, async move {
                 let _ = rx.await;
             })
             .with_subscriber(dispatch.clone()),
@@ -124,6 +147,7 @@ impl TestServer {
             dispatch,
             shutdown: Some(tx),
             task: Some(task),
+            tls: is_tls,
         })
     }
 
@@ -132,14 +156,17 @@ impl TestServer {
         self.addr
     }
 
-    /// `ws://127.0.0.1:P/socket/websocket` for `socket_path` `"/socket"` (no query).
+    /// `ws://127.0.0.1:P/socket/websocket` for `socket_path` `"/socket"` (no query); `wss://`
+    /// when serving TLS.
     pub fn ws_url(&self, socket_path: &str) -> String {
-        format!("ws://{}{}/websocket", self.addr, socket_path)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{}/websocket", self.addr, socket_path)
     }
 
-    /// `http://127.0.0.1:P`.
+    /// `http://127.0.0.1:P` (`https://` when serving TLS).
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The server's endpoint (config, pub/sub, introspection).
