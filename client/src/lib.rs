@@ -60,6 +60,7 @@ pub mod config;
 mod connection;
 pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod reply;
 pub mod socket;
 pub mod status;
