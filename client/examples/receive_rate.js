@@ -63,21 +63,25 @@ async function rate(control, sockets, messages) {
       if (first === null) first = now();
       got += 1;
       received += 1;
+      last = now();
       if (got === messages) {
-        last = now();
         done += 1;
         if (done === sockets) finish();
       } else if (got % 1000 === 1) bump();
     });
   }
   bump();
+  const cpuBefore = process.cpuUsage();
   await broadcast(control, messages);
   await finished;
   clearTimeout(idleTimer);
-  const secs = last - (first ?? last);
+  const c = process.cpuUsage(cpuBefore);
+  const cpu = (c.user + c.system) / 1e6;
+  const secs = first === null ? 0 : last - first;
   const expected = messages * sockets;
   console.log(JSON.stringify({ client: "phoenix.js", mode: "rate", sockets, messages, received,
-    missing: expected - Math.min(received, expected), secs, rate: Math.round(secs > 0 ? received / secs : 0) }));
+    missing: expected - Math.min(received, expected), secs, rate: Math.round(secs > 0 ? received / secs : 0),
+    cpu_secs: cpu, events_per_cpu_sec: Math.round(cpu > 0 ? received / cpu : 0) }));
   process.exit(0);
 }
 

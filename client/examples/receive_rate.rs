@@ -13,6 +13,9 @@
 //! line with the rate and the number of events missing.
 //!
 //! `idle`: SOCKETS sockets each joined to one channel; prints the RSS growth per socket.
+//!
+//! The runtime is tokio's current-thread one (node runs phoenix.js on one thread too);
+//! `RUNTIME=multi` uses the default multi-thread runtime instead.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -25,6 +28,14 @@ use tokio::time::Instant;
 
 const TOPIC: &str = "ping:bench";
 
+fn runtime_name() -> &'static str {
+    if std::env::var("RUNTIME").is_ok_and(|r| r == "multi") {
+        "phx-client (tokio multi-thread)"
+    } else {
+        "phx-client (tokio current-thread)"
+    }
+}
+
 fn usage() -> ! {
     eprintln!("usage: receive_rate rate WS_URL CONTROL_URL SOCKETS MESSAGES | idle WS_URL SOCKETS");
     std::process::exit(2)
@@ -34,6 +45,17 @@ fn arg<T: std::str::FromStr>(args: &[String], i: usize) -> T {
     args.get(i)
         .and_then(|a| a.parse().ok())
         .unwrap_or_else(|| usage())
+}
+
+/// This process's CPU time (user + system), from /proc/self/stat (clock ticks of 10 ms).
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the parenthesised command name start at field 3 (state); utime and
+    // stime are fields 14 and 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let tick = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    (tick(11) + tick(12)) as f64 / 100.0
 }
 
 fn rss_kib() -> u64 {
@@ -92,41 +114,54 @@ async fn broadcast(control: &str, count: u64) {
 async fn rate(url: &str, control: &str, sockets: usize, messages: u64) {
     let base = Instant::now();
     let first = Arc::new(AtomicU64::new(u64::MAX));
+    let last = Arc::new(AtomicU64::new(0));
     let opened = open(url, sockets).await;
-    let mut counters = Vec::with_capacity(sockets);
-    for (_, channel) in &opened {
+    // One counting task per socket; it only counts, with no timer of its own. The main task
+    // watches the totals and gives up after 10 s without progress.
+    let counts: Arc<Vec<AtomicU64>> = Arc::new((0..sockets).map(|_| AtomicU64::new(0)).collect());
+    for (i, (_, channel)) in opened.iter().enumerate() {
         let mut events = channel.events();
-        let first = first.clone();
-        counters.push(tokio::spawn(async move {
+        let (first, last, counts) = (first.clone(), last.clone(), counts.clone());
+        tokio::spawn(async move {
             let mut got = 0u64;
             while got < messages {
-                match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
-                    Ok(Ok(_)) => {
-                        if got == 0 {
-                            let t = base.elapsed().as_nanos() as u64;
-                            first.fetch_min(t, Ordering::Relaxed);
-                        }
-                        got += 1;
-                    }
-                    // Lagged would be a loss; a 10 s silence ends the count.
-                    Ok(Err(_)) | Err(_) => break,
+                if events.recv().await.is_err() {
+                    break; // Lagged would be a loss; Closed ends the count
+                }
+                if got == 0 {
+                    first.fetch_min(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                }
+                got += 1;
+                if got % 256 == 0 || got == messages {
+                    counts[i].store(got, Ordering::Relaxed);
                 }
             }
-            (got, base.elapsed())
-        }));
+            counts[i].store(got, Ordering::Relaxed);
+            last.fetch_max(base.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        });
     }
+    let cpu_before = cpu_secs();
     broadcast(control, messages).await;
-    let mut received = 0u64;
-    let mut last = Duration::ZERO;
-    for c in counters {
-        let (got, at) = c.await.expect("counter task");
-        received += got;
-        if got == messages {
-            last = last.max(at);
+    let expected = messages * sockets as u64;
+    let total = || {
+        counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum::<u64>()
+    };
+    let (mut seen, mut progress_at) = (0, Instant::now());
+    while seen < expected && progress_at.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = total();
+        if now > seen {
+            (seen, progress_at) = (now, Instant::now());
         }
     }
-    let expected = messages * sockets as u64;
+    let received = total();
+    // Up to the last event received (the 10 s silence that may follow a loss is not counted).
+    let cpu = cpu_secs() - cpu_before;
     let first = Duration::from_nanos(first.load(Ordering::Relaxed));
+    let last = Duration::from_nanos(last.load(Ordering::Relaxed));
     let secs = last.saturating_sub(first).as_secs_f64();
     let rate = if secs > 0.0 {
         received as f64 / secs
@@ -135,9 +170,10 @@ async fn rate(url: &str, control: &str, sockets: usize, messages: u64) {
     };
     println!(
         "{}",
-        json!({"client": "phx-client", "mode": "rate", "sockets": sockets, "messages": messages,
+        json!({"client": runtime_name(), "mode": "rate", "sockets": sockets, "messages": messages,
                "received": received, "missing": expected - received.min(expected),
-               "secs": secs, "rate": rate.round()})
+               "secs": secs, "rate": rate.round(), "cpu_secs": cpu,
+               "events_per_cpu_sec": if cpu > 0.0 { (received as f64 / cpu).round() } else { 0.0 }})
     );
     drop(opened);
 }
@@ -153,14 +189,28 @@ async fn idle(url: &str, sockets: usize) {
     let per = (after.saturating_sub(before)) as f64 / sockets as f64;
     println!(
         "{}",
-        json!({"client": "phx-client", "mode": "idle", "sockets": sockets,
+        json!({"client": runtime_name(), "mode": "idle", "sockets": sockets,
                "rss_before_kib": before, "rss_after_kib": after, "kib_per_socket": (per * 10.0).round() / 10.0})
     );
     drop((warm, opened));
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // RUNTIME=multi: tokio's default multi-thread runtime; otherwise one thread, as node has.
+    let multi = std::env::var("RUNTIME").is_ok_and(|r| r == "multi");
+    let runtime = if multi {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    };
+    runtime.expect("a tokio runtime").block_on(run());
+}
+
+async fn run() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("rate") => {

@@ -21,7 +21,9 @@ fi
 cargo build --release -q -p phx-server --bin phx-server
 cargo build --release -q -p phx-client --example receive_rate
 
-target/release/phx-server serve --port "$PORT" --control --idle-timeout-ms 600000 2>/dev/null &
+# A large outbound queue: the server must not drop either client as a slow consumer, so a
+# client that falls behind is measured, not disconnected.
+target/release/phx-server serve --port "$PORT" --control --idle-timeout-ms 600000 --outbound-queue 10000000 2>/dev/null &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -31,7 +33,7 @@ done
 
 WS="ws://127.0.0.1:$PORT/socket"
 CONTROL="http://127.0.0.1:$PORT"
-rs() { target/release/examples/receive_rate "$@"; }
+rs() { target/release/examples/receive_rate "$@"; RUNTIME=multi target/release/examples/receive_rate "$@"; }
 js() { NODE_PATH="$JS_DIR/node_modules" node --expose-gc client/examples/receive_rate.js "$@"; }
 
 echo "# commit $(git rev-parse --short HEAD), $(nproc) cores, phoenix.js $(node -p "require('./$JS_DIR/node_modules/phoenix/package.json').version")"

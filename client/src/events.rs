@@ -86,8 +86,9 @@ impl EventQueue {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Adds an event. True when the queue is now full and the caller must stop reading until
-    /// [`EventQueue::writable`] resolves.
+    /// Adds an event without waking anyone; call [`EventQueue::wake`] after a batch, so a
+    /// burst costs one wake-up of a parked receiver instead of one per event. True when the
+    /// queue is now full and the caller must stop reading until [`EventQueue::writable`].
     pub(crate) fn push(&self, event: ChannelEvent) -> bool {
         let mut s = self.lock();
         s.events.push_back(event);
@@ -96,13 +97,14 @@ impl EventQueue {
             s.head += 1;
             s.dropped += 1;
         }
-        let full = s.receivers > 0 && s.events.len() >= s.capacity;
-        let wake = s.waiting > 0;
-        drop(s);
-        if wake {
+        s.receivers > 0 && s.events.len() >= s.capacity
+    }
+
+    /// Wakes the receivers parked in `recv`, if any.
+    pub(crate) fn wake(&self) {
+        if self.lock().waiting > 0 {
             self.readable.notify_waiters();
         }
-        full
     }
 
     /// Resolves once the queue has room again (or has no receiver left to wait for).
@@ -239,6 +241,10 @@ impl Events {
     /// The next event. A left channel produces nothing until it is joined again;
     /// `Err(Closed)` comes once every handle of the channel is dropped and the queue is drained.
     pub async fn recv(&mut self) -> Result<ChannelEvent, EventsError> {
+        // Fast path: an event is waiting (the common case under load), no waiter registered.
+        if let Some(item) = self.try_recv() {
+            return item;
+        }
         let queue = self.queue.clone();
         loop {
             let notified = queue.readable.notified();
@@ -292,6 +298,21 @@ mod tests {
     use super::*;
     use phx_protocol::{Payload, Ref};
 
+    #[tokio::test]
+    async fn a_parked_receiver_is_woken_by_the_batch_wake() {
+        let q = EventQueue::new(8);
+        let mut rx = Events::new(&q, None);
+        let waiter = tokio::spawn(async move { rx.recv().await.map(|e| e.event) });
+        // Let the receiver park, then push a batch and wake once.
+        while q.lock().waiting == 0 {
+            tokio::task::yield_now().await;
+        }
+        q.push(ev(1));
+        q.push(ev(2));
+        q.wake();
+        assert_eq!(waiter.await.unwrap(), Ok("odd".to_owned()));
+    }
+
     fn ev(n: u64) -> ChannelEvent {
         ChannelEvent {
             topic: "t".into(),
@@ -317,6 +338,7 @@ mod tests {
         for i in 0..3 {
             assert!(!q.push(ev(i)));
         }
+        q.wake();
         let mut rx = Events::new(&q, None);
         assert_eq!(
             [n(rx.try_recv()), n(rx.try_recv()), n(rx.try_recv())],

@@ -10,6 +10,7 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
@@ -45,13 +46,20 @@ impl Connector for TcpConnector {
 }
 
 /// One connection attempt: open the stream, then the WebSocket handshake, within `timeout`.
+/// `read_buffer`: tungstenite's read buffer, allocated per connection (its default is 128 KiB).
 pub(crate) async fn open(
     connector: Arc<dyn Connector>,
     url: Url,
     subprotocols: Option<String>,
     timeout: Duration,
+    read_buffer: usize,
 ) -> Result<Ws, ConnectError> {
-    match tokio::time::timeout(timeout, open_inner(connector, url, subprotocols)).await {
+    match tokio::time::timeout(
+        timeout,
+        open_inner(connector, url, subprotocols, read_buffer),
+    )
+    .await
+    {
         Ok(result) => result,
         Err(_) => Err(ConnectError::Timeout(timeout)),
     }
@@ -61,6 +69,7 @@ async fn open_inner(
     connector: Arc<dyn Connector>,
     url: Url,
     subprotocols: Option<String>,
+    read_buffer: usize,
 ) -> Result<Ws, ConnectError> {
     if url.scheme() == "wss" {
         return Err(ConnectError::TlsUnsupported);
@@ -91,7 +100,8 @@ async fn open_inner(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    match tokio_tungstenite::client_async(request, io).await {
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
+    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response

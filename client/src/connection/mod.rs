@@ -140,6 +140,8 @@ pub(crate) struct Task {
     blocked: Option<Arc<EventQueue>>,
     /// Set when the write queue overflowed; the loop then reports the link closed.
     broken: Option<String>,
+    /// Queues that got events since the last wake (woken once per loop turn, not per event).
+    touched: Vec<Arc<EventQueue>>,
 }
 
 impl Task {
@@ -157,6 +159,7 @@ impl Task {
             views: HashMap::new(),
             blocked: None,
             broken: None,
+            touched: Vec::new(),
         }
     }
 
@@ -205,6 +208,9 @@ impl Task {
                 Wake::Command(None) => {
                     self.machine.shutdown(now);
                     self.apply();
+                    for queue in self.touched.drain(..) {
+                        queue.wake();
+                    }
                     return;
                 }
                 Wake::Command(Some(cmd)) => self.on_command(now, cmd),
@@ -228,6 +234,9 @@ impl Task {
             if let Some(reason) = self.broken.take() {
                 self.machine.handle_closed(now, CloseCause::Dropped, reason);
                 self.apply();
+            }
+            for queue in self.touched.drain(..) {
+                queue.wake();
             }
         }
     }
@@ -405,6 +414,9 @@ impl Task {
                         if v.events.push(event) {
                             self.blocked = Some(v.events.clone());
                         }
+                        if !self.touched.iter().any(|q| Arc::ptr_eq(q, &v.events)) {
+                            self.touched.push(v.events.clone());
+                        }
                     }
                 }
             }
@@ -425,6 +437,7 @@ impl Task {
             url,
             protocols,
             self.config.connect_timeout,
+            self.config.read_buffer_size,
         );
         self.conn = Conn::Opening(Box::pin(attempt));
     }
