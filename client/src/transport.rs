@@ -1,10 +1,11 @@
 //! Opening the byte stream and running the WebSocket handshake.
 //!
 //! [`Connector`] opens the byte stream. The default is TCP; tests plug in an in-memory stream to
-//! script a peer (e.g. one that never answers heartbeats) under tokio's paused clock.
+//! script a peer (e.g. one that never answers heartbeats) under tokio's paused clock. For
+//! `wss://` the socket's [`TlsConfig`] runs the TLS handshake over that stream ([`open_stream`],
+//! also used by the `phx` tools for their raw connections).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -14,7 +15,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
+use crate::config::SocketConfig;
 use crate::error::ConnectError;
+use crate::tls::TlsConfig;
 
 /// A byte stream a WebSocket can run over.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -45,35 +48,34 @@ impl Connector for TcpConnector {
     }
 }
 
-/// One connection attempt: open the stream, then the WebSocket handshake, within `timeout`.
-/// `read_buffer`: tungstenite's read buffer, allocated per connection (its default is 128 KiB).
-pub(crate) async fn open(
-    connector: Arc<dyn Connector>,
+/// One connection attempt: open the stream (TLS for `wss://`), then the WebSocket handshake,
+/// within the config's connect timeout.
+pub(crate) fn open(
+    config: &SocketConfig,
     url: Url,
     subprotocols: Option<String>,
-    timeout: Duration,
-    read_buffer: usize,
-) -> Result<Ws, ConnectError> {
-    match tokio::time::timeout(
-        timeout,
-        open_inner(connector, url, subprotocols, read_buffer),
-    )
-    .await
-    {
-        Ok(result) => result,
-        Err(_) => Err(ConnectError::Timeout(timeout)),
+) -> impl std::future::Future<Output = Result<Ws, ConnectError>> + Send + 'static {
+    let connector = config.connector.clone();
+    let tls = config.tls.clone();
+    let timeout = config.connect_timeout;
+    // tungstenite allocates its read buffer per connection (128 KiB by default).
+    let ws_config = WebSocketConfig::default().read_buffer_size(config.read_buffer_size);
+    async move {
+        let attempt = open_inner(connector, tls, url, subprotocols, ws_config);
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectError::Timeout(timeout)),
+        }
     }
 }
 
-async fn open_inner(
-    connector: Arc<dyn Connector>,
-    url: Url,
-    subprotocols: Option<String>,
-    read_buffer: usize,
-) -> Result<Ws, ConnectError> {
-    if url.scheme() == "wss" {
-        return Err(ConnectError::TlsUnsupported);
-    }
+/// Opens the byte stream for `url`: `connector` to its host and port, then, for `wss://`, the
+/// TLS handshake with the URL's host as the server name.
+pub async fn open_stream(
+    connector: &dyn Connector,
+    tls: &TlsConfig,
+    url: &Url,
+) -> Result<BoxIo, ConnectError> {
     let host = url.host_str().unwrap_or("localhost").to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let addr = format!("{host}:{port}");
@@ -89,6 +91,20 @@ async fn open_inner(
             addr,
             reason: e.to_string(),
         })?;
+    if matches!(url.scheme(), "wss" | "https") {
+        return tls.connect(&host, io).await.map_err(ConnectError::Tls);
+    }
+    Ok(io)
+}
+
+async fn open_inner(
+    connector: Arc<dyn Connector>,
+    tls: TlsConfig,
+    url: Url,
+    subprotocols: Option<String>,
+    ws_config: WebSocketConfig,
+) -> Result<Ws, ConnectError> {
+    let io = open_stream(connector.as_ref(), &tls, &url).await?;
     let mut request = url
         .as_str()
         .into_client_request()
@@ -100,8 +116,7 @@ async fn open_inner(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
-    match tokio_tungstenite::client_async_with_config(request, io, Some(config)).await {
+    match tokio_tungstenite::client_async_with_config(request, io, Some(ws_config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response

@@ -308,7 +308,16 @@ impl Machine {
             return;
         }
         tracing::debug!(error = %error, "connection attempt failed");
-        self.schedule_reconnect(now, error.to_string());
+        if error.is_terminal() && !self.config.retry_tls_errors {
+            // An untrusted certificate or a server that is not TLS does not fix itself.
+            self.link = Link::Idle;
+            self.set_status(SocketStatus::Stopped {
+                code: None,
+                reason: error.to_string(),
+            });
+        } else {
+            self.schedule_reconnect(now, error.to_string());
+        }
         for w in std::mem::take(&mut self.connect_waiters) {
             self.out
                 .push_back(Output::Done(Done::Connect(w, Err(error.clone()))));

@@ -432,13 +432,7 @@ impl Task {
             .as_ref()
             .and_then(|f| f())
             .map(|t| auth_subprotocols(&t));
-        let attempt = transport::open(
-            self.config.connector.clone(),
-            url,
-            protocols,
-            self.config.connect_timeout,
-            self.config.read_buffer_size,
-        );
+        let attempt = transport::open(&self.config, url, protocols);
         self.conn = Conn::Opening(Box::pin(attempt));
     }
 

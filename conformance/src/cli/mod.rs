@@ -11,6 +11,7 @@ pub mod list;
 pub mod record;
 pub mod replay;
 pub mod target_args;
+pub mod tls_args;
 pub mod token;
 
 use clap::{Parser, Subcommand};

@@ -2,6 +2,8 @@
 
 mod cli_check;
 mod cli_connect;
+#[cfg(feature = "tls")]
+mod cli_tls;
 mod cli_token;
 mod erlang_rpc;
 mod fixtures;
