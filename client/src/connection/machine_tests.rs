@@ -567,3 +567,25 @@ fn a_pending_join_survives_a_drop_and_is_sent_on_the_next_open() {
     h.reply_ok(&rejoin);
     assert!(matches!(rx.try_recv(), Ok(Ok(_))));
 }
+
+#[test]
+fn a_terminal_tls_error_stops_instead_of_reconnecting() {
+    let mut h = Harness::new();
+    h.m.connect(oneshot::channel().0);
+    h.drain();
+    let error = ConnectError::Tls(crate::TlsError::Expired {
+        host: "example.invalid".into(),
+        detail: String::new(),
+    });
+    assert!(error.is_terminal());
+    h.m.handle_connect_failed(h.now, error);
+    let did = h.drain();
+    assert!(
+        matches!(
+            did.first(),
+            Some(Did::Socket(SocketStatus::Stopped { code: None, .. }))
+        ),
+        "{did:?}"
+    );
+    assert_eq!(h.m.poll_timeout(), None, "no reconnect armed");
+}
