@@ -3,7 +3,7 @@
 # against the same phx-server: receive rate at 1 socket and at 1,000 sockets, events missing,
 # and RSS per idle socket with one joined channel. Each round alternates which client goes first.
 #
-# Run with: bash client/examples/receive_rate.sh   (env: ROUNDS=3 PORT=4411 ONE=200000 MANY=500 IDLE=1000)
+# Run with: bash client/examples/receive_rate.sh   (env: ROUNDS=3 PORT=4411 ONE=200000 MANY=1000 IDLE=1000)
 # Needs node and npm (it installs phoenix@1.8.16 and ws under target/ once).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 PORT=${PORT:-4411}
 ONE=${ONE:-200000}  # broadcasts to the single socket
-MANY=${MANY:-500}   # broadcasts to each of the 1,000 sockets
+MANY=${MANY:-1000}  # broadcasts to each of the 1,000 sockets
 IDLE=${IDLE:-1000}  # idle sockets for the RSS figure
 JS_DIR=target/phoenix-js-1.8.16
 
