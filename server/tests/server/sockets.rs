@@ -1,13 +1,13 @@
 //! The tutorial's UserSocket and AuthSocket tests, ported to the test kit (log assertions
 //! included), plus the same refusals over a real WebSocket upgrade.
 
-use phx_server::apps::hello_sockets::{AuthSocket, UserSocket, AUTH_SALT};
+use phx_server::apps::hello_sockets::{AuthSocket, HelloSockets, UserSocket, AUTH_SALT};
 use phx_server::testing::{capture_log, connect, connect_with, ClientError, TestServer};
-use phx_server::{Config, Endpoint};
+use phx_server::Config;
 use serde_json::{json, Value};
 
 fn generate_token(id: i64, salt: Option<&str>) -> String {
-    let endpoint = Endpoint::hello_sockets(Config::default(), None);
+    let endpoint = HelloSockets::default().endpoint(Config::default(), None);
     endpoint
         .sign_token(salt.unwrap_or(AUTH_SALT), &json!(id))
         .expect("sign")
@@ -67,7 +67,7 @@ mod auth_socket {
 
     #[test]
     fn cannot_be_connected_to_with_an_expired_token() {
-        let endpoint = Endpoint::hello_sockets(Config::default(), None);
+        let endpoint = HelloSockets::default().endpoint(Config::default(), None);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
