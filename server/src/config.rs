@@ -1,5 +1,6 @@
 //! Server configuration: every knob of the endpoint, with Phoenix's defaults.
 
+use std::str::FromStr;
 use std::time::Duration;
 
 /// The `secret_key_base` of the recorded fixtures (88 bytes). It is also the dev default, so
@@ -15,7 +16,50 @@ pub type Compat = phx_protocol::version::PhoenixVersion;
 /// A `--compat` value that is not a Phoenix version.
 pub type ParseCompatError = phx_protocol::version::ParseVersionError;
 
-/// Everything [`crate::run`] needs besides the listener. Fields are public; start from
+/// The web server under Phoenix whose close codes to imitate (the frames are the same).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Adapter {
+    /// Cowboy (Phoenix's default before 1.8): idle timeout 1000, disconnect 1000 on 1.7.
+    #[default]
+    Cowboy,
+    /// Bandit: idle timeout 1002, disconnect by id 1011 on 1.7 (1001 on 1.8, as Cowboy).
+    Bandit,
+}
+
+impl Adapter {
+    /// `"cowboy"` or `"bandit"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adapter::Cowboy => "cowboy",
+            Adapter::Bandit => "bandit",
+        }
+    }
+}
+
+impl std::fmt::Display for Adapter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An `--adapter` value that is neither `cowboy` nor `bandit`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown adapter {0:?}: use cowboy or bandit")]
+pub struct ParseAdapterError(pub String);
+
+impl FromStr for Adapter {
+    type Err = ParseAdapterError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cowboy" => Ok(Adapter::Cowboy),
+            "bandit" => Ok(Adapter::Bandit),
+            _ => Err(ParseAdapterError(s.to_owned())),
+        }
+    }
+}
+
+/// Everything [`crate::serve`] needs besides the listener. Fields are public; start from
 /// [`Config::default`] and override what you need.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -23,13 +67,15 @@ pub struct Config {
     pub node_name: String,
     /// Which Phoenix release to imitate.
     pub compat: Compat,
+    /// Which web server's close codes to imitate.
+    pub adapter: Adapter,
     /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
     pub secret_key_base: String,
-    /// RecurringChannel's push interval (Phoenix app: 5 s).
-    pub recurring_interval: Duration,
-    /// DedupeChannel's buffering window (Phoenix app: 1 s).
-    pub dedupe_window: Duration,
-    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s, close code 1000).
+    /// Whose token rules to follow; `None`: the Plug.Crypto that goes with [`Config::compat`]
+    /// (a token signed in the future verifies before 2.2.0, is invalid from it).
+    pub plug_crypto: Option<phx_protocol::version::PlugCryptoVersion>,
+    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s; close code 1000 on
+    /// Cowboy, 1002 on Bandit).
     pub idle_timeout: Duration,
     /// Serve the control API (`/api/*`) to loopback peers.
     pub control: bool,
@@ -42,7 +88,8 @@ pub struct Config {
     pub max_frame_size: usize,
     /// Frames queued for one connection before it counts as a slow consumer and is dropped.
     pub outbound_queue: usize,
-    /// Channels one socket may join; enforced only for [`Compat::V1_8`] (Phoenix default 100).
+    /// Channels one socket may join; enforced only where the release has the limit
+    /// (`Behaviour::MaxChannels`: Phoenix 1.7.24+, 1.8.9+; default 100).
     pub max_channels: usize,
     /// tungstenite read buffer per connection (4 KiB keeps idle sockets cheap; the 128 KiB
     /// default costs about 133 KiB RSS per idle connection).
@@ -62,9 +109,9 @@ impl Default for Config {
         Config {
             node_name: "nonode@nohost".into(),
             compat: Compat::V1_8,
+            adapter: Adapter::Cowboy,
             secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
-            recurring_interval: Duration::from_millis(5000),
-            dedupe_window: Duration::from_millis(1000),
+            plug_crypto: None,
             idle_timeout: Duration::from_secs(60),
             control: false,
             control_token: None,

@@ -43,9 +43,11 @@ pub mod testing;
 pub mod tls;
 pub mod token;
 
+pub use apps::hello_sockets::run;
+pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{Compat, Config, FIXTURE_SECRET_KEY_BASE};
-pub use endpoint::{Endpoint, JoinedChannel, Mount};
-pub use server::{run, serve, serve_tls, serve_with, ServeError};
+pub use config::{Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
+pub use server::{serve, serve_tls, serve_with, ServeError};
 pub use socket::SocketHandler;
 pub use tls::{TlsAcceptor, TlsSetupError};

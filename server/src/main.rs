@@ -10,7 +10,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use phx_server::{Compat, Config};
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
+use phx_server::{Adapter, Compat, Config};
 
 mod cli_broadcast;
 mod cli_pubsub;
@@ -49,6 +50,10 @@ struct ServeArgs {
     /// 1.7.14 / 1.8.12; behaviours follow phx_protocol::version::BEHAVIOURS.
     #[arg(long, default_value = "1.8")]
     compat: Compat,
+    /// Web server whose close codes to imitate: cowboy or bandit (idle timeout 1002; disconnect
+    /// by id 1011 on 1.7).
+    #[arg(long, default_value = "cowboy")]
+    adapter: Adapter,
     /// secret_key_base for Phoenix.Token (default: the fixtures' key).
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     secret_key_base: Option<String>,
@@ -58,7 +63,7 @@ struct ServeArgs {
     /// DedupeChannel buffering window.
     #[arg(long, default_value_t = 1000)]
     dedupe_window_ms: u64,
-    /// Close sockets idle for this long (close code 1000).
+    /// Close sockets idle for this long (close code 1000; 1002 with --adapter bandit).
     #[arg(long, default_value_t = 60_000)]
     idle_timeout_ms: u64,
     /// Serve the control API (/api/*) to loopback peers.
@@ -76,7 +81,7 @@ struct ServeArgs {
     /// Frames queued per connection before it is dropped as a slow consumer.
     #[arg(long)]
     outbound_queue: Option<usize>,
-    /// Channels per socket (1.8 only).
+    /// Channels per socket (where the release limits them: 1.7.24+, 1.8.9+).
     #[arg(long)]
     max_channels: Option<usize>,
     /// tungstenite read buffer per connection, bytes (default 4096; benches compare).
@@ -96,12 +101,19 @@ struct ServeArgs {
 }
 
 impl ServeArgs {
+    fn app(&self) -> HelloSockets {
+        HelloSockets::new(
+            HelloSocketsConfig::default()
+                .recurring_interval(Duration::from_millis(self.recurring_interval_ms))
+                .dedupe_window(Duration::from_millis(self.dedupe_window_ms)),
+        )
+    }
+
     fn config(self) -> Config {
         let mut c = Config {
             node_name: self.node_name,
             compat: self.compat,
-            recurring_interval: Duration::from_millis(self.recurring_interval_ms),
-            dedupe_window: Duration::from_millis(self.dedupe_window_ms),
+            adapter: self.adapter,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             control: self.control,
             control_token: self.control_token,
@@ -185,14 +197,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let shutdown = shutdown_signal();
-    match phx_server::serve_with(
-        listener,
-        phx_server::Endpoint::hello_sockets(args.config(), backplane),
-        tls,
-        shutdown,
-    )
-    .await
-    {
+    let endpoint = args.app().endpoint(args.config(), backplane);
+    match phx_server::serve_with(listener, endpoint, tls, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("phx-server: {e}");

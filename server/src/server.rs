@@ -7,13 +7,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
-use tokio::time::{sleep, Instant};
+use tokio::time::sleep;
 
-use crate::config::Config;
 use crate::endpoint::{http, Endpoint};
 use crate::tls::TlsAcceptor;
 
-/// Why [`run`] / [`serve`] stopped with an error.
+/// Why [`serve`] / [`serve_tls`] stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     /// The listener is unusable (its address cannot be read). Bind a fresh listener.
@@ -21,17 +20,8 @@ pub enum ServeError {
     Listener(#[source] std::io::Error),
 }
 
-/// Serves the HelloSockets app on an already-bound listener until `shutdown` resolves, then
-/// closes every WebSocket with 1012 and returns.
-pub async fn run(
-    listener: TcpListener,
-    config: Config,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), ServeError> {
-    serve(listener, Endpoint::hello_sockets(config, None), shutdown).await
-}
-
-/// Serves `endpoint` on `listener` until `shutdown` resolves (see [`run`]).
+/// Serves `endpoint` on an already-bound `listener` until `shutdown` resolves, then closes every
+/// WebSocket with 1012 and returns.
 pub async fn serve(
     listener: TcpListener,
     endpoint: Endpoint,
@@ -41,7 +31,7 @@ pub async fn serve(
 }
 
 /// Serves `endpoint` over TLS on `listener` (HTTPS and WSS on the same port) until `shutdown`
-/// resolves (see [`run`]). A client that fails the handshake is dropped; everyone else is served.
+/// resolves (see [`serve`]). A client that fails the handshake is dropped; everyone else is served.
 pub async fn serve_tls(
     listener: TcpListener,
     endpoint: Endpoint,
@@ -60,7 +50,9 @@ pub async fn serve_with(
 ) -> Result<(), ServeError> {
     let addr = listener.local_addr().map_err(ServeError::Listener)?;
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(%addr, scheme, node = endpoint.node_name(), compat = %endpoint.config().compat, "Running HelloSocketsWeb.Endpoint");
+    // Phoenix logs `Running HelloSocketsWeb.Endpoint`: the first app's name, as the module.
+    let app = endpoint.apps().next().map_or("Phoenix", |a| a.name());
+    tracing::info!(%addr, scheme, node = endpoint.node_name(), compat = %endpoint.config().compat, "Running {app}Web.Endpoint");
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -110,9 +102,12 @@ where
 /// Closes every WebSocket with 1012 and waits (bounded) for them to go.
 async fn shutdown_gracefully(endpoint: &Endpoint) {
     endpoint.drain();
-    let deadline = Instant::now() + endpoint.config().shutdown_grace * 2;
-    while endpoint.connection_count() > 0 && Instant::now() < deadline {
-        sleep(Duration::from_millis(10)).await;
+    // Each connection waits up to the grace for its client's close reply, then for its writer.
+    if !endpoint.drained(endpoint.config().shutdown_grace * 2).await {
+        tracing::debug!(
+            left = endpoint.connection_count(),
+            "connections still open after the grace: dropping them"
+        );
     }
     endpoint.drop_all_connections();
     endpoint.pubsub().detach();

@@ -7,6 +7,7 @@
 use super::{PhoenixVersion, Target, TargetError};
 use crate::triggers::control_api::ControlApi;
 use crate::triggers::{Backend, Triggers};
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
 use phx_server::pubsub::in_process::InProcessBus;
 use phx_server::testing::TestServer;
 use phx_server::Config;
@@ -32,12 +33,19 @@ fn config(version: PhoenixVersion, node: &str) -> Config {
     Config {
         node_name: node.into(),
         compat: version,
-        recurring_interval: RECURRING_INTERVAL,
-        dedupe_window: DEDUPE_WINDOW,
         control: true,
         control_token: Some(CONTROL_TOKEN.into()),
         ..Config::default()
     }
+}
+
+/// HelloSockets with the short intervals.
+fn app() -> HelloSockets {
+    HelloSockets::new(
+        HelloSocketsConfig::default()
+            .recurring_interval(RECURRING_INTERVAL)
+            .dedupe_window(DEDUPE_WINDOW),
+    )
 }
 
 fn base(s: &TestServer) -> String {
@@ -56,16 +64,21 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
         ""
     };
     let bus = InProcessBus::new();
-    let a = TestServer::start_with_bus(
+    let a = TestServer::start_app(
         config(version, &format!("server{suffix}@127.0.0.1")),
-        bus.clone(),
+        app(),
+        Some(bus.clone()),
     )
     .await;
-    let b = TestServer::start_with_bus(config(version, &format!("remote{suffix}@127.0.0.1")), bus)
-        .await;
+    let b = TestServer::start_app(
+        config(version, &format!("remote{suffix}@127.0.0.1")),
+        app(),
+        Some(bus),
+    )
+    .await;
     let mut idle_cfg = config(version, &format!("idle{suffix}@127.0.0.1"));
     idle_cfg.idle_timeout = IDLE_TIMEOUT;
-    let idle = TestServer::start(idle_cfg).await;
+    let idle = TestServer::start_app(idle_cfg, app(), None).await;
     let control = |s: &TestServer| {
         Backend::Control(ControlApi::new(
             s.addr().to_string(),

@@ -8,6 +8,7 @@ use phx_client::{TlsConfig, TlsOptions};
 use phx_conformance::record::{self, RecordOptions};
 use phx_conformance::runner::conn::{RawConn, Received};
 use phx_conformance::transcript::Transcript;
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
 use phx_server::testing::certs::{Leaf, TestCa};
 use phx_server::testing::TestServer;
 use phx_server::Config;
@@ -39,18 +40,20 @@ fn any_port() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().expect("address")
 }
 
-fn fast_config() -> Config {
-    Config {
-        recurring_interval: Duration::from_millis(150),
-        dedupe_window: Duration::from_millis(200),
-        ..Config::default()
-    }
+/// HelloSockets with the short intervals the suite is told about.
+fn fast_app() -> HelloSockets {
+    HelloSockets::new(
+        HelloSocketsConfig::default()
+            .recurring_interval(Duration::from_millis(150))
+            .dedupe_window(Duration::from_millis(200)),
+    )
 }
 
 async fn tls_server(leaf: &Leaf) -> TestServer {
-    TestServer::start_tls(
+    TestServer::start_app_tls(
         any_port(),
-        fast_config(),
+        Config::default(),
+        fast_app(),
         leaf.acceptor().expect("acceptor"),
     )
     .await

@@ -14,6 +14,8 @@ use tracing::instrument::WithSubscriber;
 
 use super::client::{ClientError, TestClient};
 use super::logs::LogCapture;
+use crate::apps::hello_sockets::HelloSockets;
+use crate::apps::App;
 use crate::config::Config;
 use crate::endpoint::{Endpoint, JoinedChannel, Mount};
 use crate::pubsub::Backplane;
@@ -30,7 +32,8 @@ pub struct WaitError {
     pub timeout: Duration,
 }
 
-/// The server running in-process on a loopback port, control API on, logs captured.
+/// The server running in-process on a loopback port, control API on, logs captured. It serves
+/// HelloSockets with its default settings unless started with an app or mounts of your own.
 pub struct TestServer {
     addr: SocketAddr,
     endpoint: Endpoint,
@@ -89,6 +92,38 @@ impl TestServer {
         .expect("bind 127.0.0.1:0")
     }
 
+    /// Starts on `127.0.0.1:0` serving `app` (e.g. HelloSockets with short intervals, or an
+    /// app of your own), optionally on a shared backplane.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_app(
+        config: Config,
+        app: impl App,
+        bus: Option<Arc<dyn Backplane>>,
+    ) -> TestServer {
+        let builder = Self::builder(config).backplane(bus).app(app);
+        Self::serve_endpoint("127.0.0.1:0".parse().expect("valid address"), builder, None)
+            .await
+            .expect("bind 127.0.0.1:0")
+    }
+
+    /// Starts on `addr` serving `app` over HTTPS and WSS with `tls`.
+    pub async fn start_app_tls(
+        addr: SocketAddr,
+        config: Config,
+        app: impl App,
+        tls: TlsAcceptor,
+    ) -> std::io::Result<TestServer> {
+        let builder = Self::builder(config).app(app);
+        Self::serve_endpoint(addr, builder, Some(tls)).await
+    }
+
+    fn builder(mut config: Config) -> crate::endpoint::EndpointBuilder {
+        config.control = true;
+        Endpoint::builder(config)
+    }
+
     /// Starts on `addr` (`127.0.0.1:0` for any port) serving HTTPS and WSS with `tls`
     /// (see [`super::certs`]); [`TestServer::ws_url`] and [`TestServer::http_url`] say `wss`/`https`.
     pub async fn start_tls(
@@ -118,19 +153,28 @@ impl TestServer {
 
     async fn start_endpoint_tls(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         bus: Option<Arc<dyn Backplane>>,
         mounts: Option<Vec<Mount>>,
         tls: Option<TlsAcceptor>,
     ) -> std::io::Result<TestServer> {
-        config.control = true;
+        let builder = Self::builder(config).backplane(bus);
+        let builder = match mounts {
+            Some(mounts) => mounts.into_iter().fold(builder, |b, m| b.mount(m)),
+            None => builder.app(HelloSockets::default()),
+        };
+        Self::serve_endpoint(addr, builder, tls).await
+    }
+
+    async fn serve_endpoint(
+        addr: SocketAddr,
+        builder: crate::endpoint::EndpointBuilder,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let logs = LogCapture::new();
-        let endpoint = match mounts {
-            Some(mounts) => Endpoint::new(config, bus, mounts),
-            None => Endpoint::hello_sockets(config, bus),
-        };
+        let endpoint = builder.build();
         let (tx, rx) = oneshot::channel::<()>();
         let dispatch = logs.dispatch();
         let is_tls = tls.is_some();
