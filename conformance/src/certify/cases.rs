@@ -73,7 +73,7 @@ pub fn all() -> &'static [CaseInfo] {
         CaseInfo { id: TcpClose, name: "tcp_close", fault: "the proxy closes both TCP connections (FIN)", expect: "reconnect, rejoin every topic", needs_heartbeat: false },
         CaseInfo { id: BlackHole, name: "black_hole", fault: "the connection stays open but nothing is forwarded either way", expect: "notice by heartbeat timeout, reconnect, rejoin", needs_heartbeat: true },
         CaseInfo { id: RefuseConnections, name: "refuse_connections", fault: "the connection is reset and new connections are refused for the outage (--outage-ms)", expect: "retry with a growing delay (no storm), then reconnect and rejoin", needs_heartbeat: false },
-        CaseInfo { id: Latency, name: "latency", fault: "every byte is delayed by a fifth of the heartbeat interval each way (20-200 ms)", expect: "stay connected; echoes and heartbeats keep working", needs_heartbeat: false },
+        CaseInfo { id: Latency, name: "latency", fault: "every byte is delayed by a tenth of the heartbeat interval each way (20-200 ms), well inside a heartbeat timeout of one interval", expect: "stay connected; echoes and heartbeats keep working", needs_heartbeat: false },
         CaseInfo { id: ServerSideCut, name: "server_side_cut", fault: "only the proxy-to-server connection is cut; the client's stays open and silent", expect: "notice by heartbeat timeout, reconnect, rejoin", needs_heartbeat: true },
         CaseInfo { id: ServerRestart, name: "server_restart", fault: "the server stops (close 1012) and starts again on the same port 500 ms later", expect: "reconnect to the new server, rejoin every topic (no already_joined)", needs_heartbeat: false },
         CaseInfo { id: DisconnectSocketId, name: "disconnect_socket_id", fault: "Endpoint.broadcast(socket_id, \"disconnect\", %{})", expect: "reconnect, rejoin every topic", needs_heartbeat: false },
@@ -539,7 +539,7 @@ impl Harness<'_> {
                 self.backoff_check(at);
             }
             CaseId::Latency => {
-                let l = (hb / 5).clamp(Duration::from_millis(20), Duration::from_millis(200));
+                let l = (hb / 10).clamp(Duration::from_millis(20), Duration::from_millis(200));
                 let at = self.mark_fault(&format!("latency {} ms each way", ms(l)));
                 self.proxy.latency(l);
                 let r = self.echo(&topics, Duration::from_secs(3) + l * 4).await;
