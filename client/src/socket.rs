@@ -133,6 +133,7 @@ impl Socket {
     }
 
     /// Sends a raw frame as is, bypassing channels (for tools; the server may close on garbage).
+    /// `Ok` once it is queued for the writer; a write that fails later shows as a reconnect.
     pub async fn send_raw(&self, frame: Frame) -> Result<(), SendError> {
         let (done, rx) = oneshot::channel();
         if !self.command(Command::SendRaw { frame, done }).await {
