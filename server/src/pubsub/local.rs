@@ -155,6 +155,29 @@ impl LocalDelivery {
         }
     }
 
+    /// Removes channel `chan_key`'s subscription of `subscriber` to `topic`: the caller needs to
+    /// keep no [`SubscriptionRef`] per channel (memory per idle connection).
+    pub fn unsubscribe_channel(
+        &self,
+        topic: &str,
+        subscriber: &Arc<dyn Subscriber>,
+        chan_key: u64,
+    ) {
+        let me = Arc::as_ptr(subscriber).cast::<()>();
+        if let Ok(mut shard) = self.shard(topic).write() {
+            if let Some(list) = shard.get_mut(topic) {
+                list.retain(|s| {
+                    let same = Arc::as_ptr(&s.subscriber).cast::<()>() == me;
+                    !(same
+                        && matches!(s.kind, SubKind::Channel { chan_key: k, .. } if k == chan_key))
+                });
+                if list.is_empty() {
+                    shard.remove(topic);
+                }
+            }
+        }
+    }
+
     /// Number of local subscriptions on `topic` (channels and socket ids).
     pub fn subscriber_count(&self, topic: &str) -> usize {
         self.shard(topic)
@@ -317,6 +340,26 @@ mod tests {
             Payload::empty_object(),
         ));
         assert!(a.frames.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsubscribe_channel_removes_only_that_subscribers_channel() {
+        let local = LocalDelivery::new();
+        let a: Arc<dyn Subscriber> = Arc::new(Recorder::default());
+        let b: Arc<dyn Subscriber> = Arc::new(Recorder::default());
+        let kind = |chan_key| SubKind::Channel {
+            chan_key,
+            vsn: Vsn::V2,
+            intercepts: &[],
+        };
+        local.subscribe("ping", a.clone(), kind(1));
+        local.subscribe("ping", a.clone(), kind(2));
+        local.subscribe("ping", b.clone(), kind(1));
+        local.unsubscribe_channel("ping", &a, 1);
+        assert_eq!(local.subscriber_count("ping"), 2);
+        local.unsubscribe_channel("ping", &a, 2);
+        local.unsubscribe_channel("ping", &b, 1);
+        assert_eq!(local.subscriber_count("ping"), 0);
     }
 
     #[test]
