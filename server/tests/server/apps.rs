@@ -92,7 +92,10 @@ async fn a_second_app_mounts_with_its_own_control_route_beside_hello_sockets() {
     assert!(endpoint.mount("/socket").is_some() && endpoint.mount("/counter").is_some());
 
     let server = TestServer::start_app(config(Compat::V1_8), Counter, None).await;
-    let mut c = server.client("/counter", &[("vsn", "2.0.0")]).await.unwrap();
+    let mut c = server
+        .client("/counter", &[("vsn", "2.0.0")])
+        .await
+        .unwrap();
     exchange(
         &mut c,
         r#"["1","1","count:1","phx_join",{}]"#,
@@ -104,9 +107,17 @@ async fn a_second_app_mounts_with_its_own_control_route_beside_hello_sockets() {
     expect(&mut c, r#"[null,null,"count:1","bumped",{"n":3}]"#).await;
     // The app's error is a 400; HelloSockets' route is not served without HelloSockets.
     let bad = client.post("/api/bump", &json!({})).await;
-    assert!(matches!(bad, Err(ControlError::Status { status: 400, .. })), "{bad:?}");
-    let absent = client.post("/api/dedupe", &json!({"numbers": [1], "times": 1})).await;
-    assert!(matches!(absent, Err(ControlError::Status { status: 404, .. })), "{absent:?}");
+    assert!(
+        matches!(bad, Err(ControlError::Status { status: 400, .. })),
+        "{bad:?}"
+    );
+    let absent = client
+        .post("/api/dedupe", &json!({"numbers": [1], "times": 1}))
+        .await;
+    assert!(
+        matches!(absent, Err(ControlError::Status { status: 404, .. })),
+        "{absent:?}"
+    );
     // /socket is HelloSockets': not mounted here.
     assert!(server.client("/socket", &[]).await.is_err());
 }
@@ -116,7 +127,10 @@ async fn the_typed_client_reads_info_and_signs_tokens() {
     let server = start(Compat::V1_7).await;
     let client = Client::new(server.addr().to_string(), None);
     let info = client.info().await.unwrap();
-    assert_eq!((info.node.as_str(), info.compat.as_str()), ("server@127.0.0.1", "1.7.14"));
+    assert_eq!(
+        (info.node.as_str(), info.compat.as_str()),
+        ("server@127.0.0.1", "1.7.14")
+    );
     let token = client
         .sign_token(&phx_server::control::TokenRequest {
             salt: "salt identifier".into(),
@@ -126,7 +140,16 @@ async fn the_typed_client_reads_info_and_signs_tokens() {
         })
         .await
         .unwrap();
-    assert_eq!(server.endpoint().verify_token("salt identifier", &token, 60).unwrap(), json!(1));
+    assert_eq!(
+        server
+            .endpoint()
+            .verify_token("salt identifier", &token, 60)
+            .unwrap(),
+        json!(1)
+    );
     let unreachable = Client::new("127.0.0.1:1", None).info().await;
-    assert!(matches!(unreachable, Err(ControlError::Unreachable { .. })), "{unreachable:?}");
+    assert!(
+        matches!(unreachable, Err(ControlError::Unreachable { .. })),
+        "{unreachable:?}"
+    );
 }
