@@ -123,6 +123,33 @@ impl LocalDelivery {
         subscriber: Arc<dyn Subscriber>,
         kind: SubKind,
     ) -> SubscriptionRef {
+        let id = self.insert(topic, subscriber, kind);
+        SubscriptionRef {
+            topic: topic.to_owned(),
+            id,
+        }
+    }
+
+    /// Subscribes channel `chan_key` of `subscriber` to `topic`; removed again with
+    /// [`LocalDelivery::unsubscribe_channel`], so no [`SubscriptionRef`] is made (the join path
+    /// allocates one string less).
+    pub fn subscribe_channel(
+        &self,
+        topic: &str,
+        subscriber: Arc<dyn Subscriber>,
+        chan_key: u64,
+        vsn: Vsn,
+        intercepts: &'static [&'static str],
+    ) {
+        let kind = SubKind::Channel {
+            chan_key,
+            vsn,
+            intercepts,
+        };
+        self.insert(topic, subscriber, kind);
+    }
+
+    fn insert(&self, topic: &str, subscriber: Arc<dyn Subscriber>, kind: SubKind) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut shard) = self.shard(topic).write() {
             let sub = Subscription {
@@ -137,10 +164,7 @@ impl LocalDelivery {
                 }
             }
         }
-        SubscriptionRef {
-            topic: topic.to_owned(),
-            id,
-        }
+        id
     }
 
     /// Removes a subscription (a no-op when it is already gone).

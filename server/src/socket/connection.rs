@@ -70,13 +70,9 @@ impl Driver<'_> {
                     topic,
                     intercepts,
                 } => {
-                    let kind = SubKind::Channel {
-                        chan_key,
-                        vsn: self.vsn,
-                        intercepts,
-                    };
                     let local = self.endpoint.pubsub().local();
-                    local.subscribe(&topic, self.subscriber.clone(), kind);
+                    let me = self.subscriber.clone();
+                    local.subscribe_channel(&topic, me, chan_key, self.vsn, intercepts);
                 }
                 Effect::Unsubscribe { chan_key, topic } => {
                     let local = self.endpoint.pubsub().local();
@@ -142,15 +138,18 @@ pub(crate) async fn serve<S>(
         subscriber: conn.clone(),
         vsn,
     };
+    // The idle timer is re-armed lazily: a frame only records the time, and when the timer fires
+    // early it is pushed to last frame + timeout (no timer-wheel operation per frame).
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
+    let mut last_frame = Instant::now();
 
     let end = loop {
         tokio::select! {
             biased;
             why = conn.killed() => break End::Kill(why),
             item = stream.next() => {
-                idle.as_mut().reset(Instant::now() + config.idle_timeout);
+                last_frame = Instant::now();
                 match item {
                     None => break End::ClientGone,
                     Some(Err(WsError::Capacity(e))) => {
@@ -187,6 +186,11 @@ pub(crate) async fn serve<S>(
                 Inbox::Drain => machine.handle_close(CloseCause::Drain),
             },
             _ = &mut idle => {
+                let due = last_frame + config.idle_timeout;
+                if due > Instant::now() {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
                 tracing::debug!(conn = conn.id, "idle timeout, closing");
                 machine.handle_close(CloseCause::Idle);
             }
