@@ -71,6 +71,9 @@ pub struct Config {
     pub adapter: Adapter,
     /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
     pub secret_key_base: String,
+    /// Whose token rules to follow; `None`: the Plug.Crypto that goes with [`Config::compat`]
+    /// (a token signed in the future verifies before 2.2.0, is invalid from it).
+    pub plug_crypto: Option<phx_protocol::version::PlugCryptoVersion>,
     /// Close a WebSocket after this long without inbound data (Phoenix: 60 s; close code 1000 on
     /// Cowboy, 1002 on Bandit).
     pub idle_timeout: Duration,
@@ -108,6 +111,7 @@ impl Default for Config {
             compat: Compat::V1_8,
             adapter: Adapter::Cowboy,
             secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
+            plug_crypto: None,
             idle_timeout: Duration::from_secs(60),
             control: false,
             control_token: None,

@@ -50,6 +50,9 @@ async fn replay_all(args: ReplayArgs) -> ExitCode {
         let out = Engine::new(&target, EngineOptions::default())
             .run(&steps)
             .await;
+        for t in &out.tolerances {
+            say(format_args!("note {}: {t}", file.display()));
+        }
         match (&out.failure, &out.skipped) {
             (Some(f), _) if f.unreachable => {
                 eprintln!("error: {}: {}", file.display(), f.actual);

@@ -86,6 +86,31 @@ pub fn scenarios() -> Vec<Scenario> {
             },
         },
         Scenario {
+            id: "broadcast_from_node_b",
+            name: "a broadcast started on node B reaches subscribers on both nodes",
+            about: "As the recordings do (`ctl ping remote`, a plain event on remote): Endpoint.broadcast on node B (--erlang-node-b, or node B's control API) reaches a subscriber on node A and one on node B; handle_out on each reports its own node.",
+            tags: &["broadcast", "two-node"],
+            versions: Versions::ALL,
+            needs: &[Need::Trigger(Capability::Actions), Need::Socket(Socket::NodeB)],
+            steps: |_| {
+                let mut s = vec![connect("a")];
+                s.extend(join_ok("a", "ping", "1"));
+                s.push(connect_to("c", Socket::NodeB, "vsn=2.0.0", 101));
+                s.extend(join_ok("c", "ping", "1"));
+                s.extend([
+                    broadcast(Node::B, "ping", "request_ping", json!({})),
+                    expect("a", r#"["1",null,"ping","send_ping",{"from_node":"[node:server]"}]"#),
+                    expect("c", r#"["1",null,"ping","send_ping",{"from_node":"[node:remote]"}]"#),
+                    broadcast(Node::B, "ping", "plain_event", json!({"n": 2})),
+                    expect("a", r#"[null,null,"ping","plain_event",{"n":2}]"#),
+                    expect("c", r#"[null,null,"ping","plain_event",{"n":2}]"#),
+                    close("a"),
+                    close("c"),
+                ]);
+                s
+            },
+        },
+        Scenario {
             id: "two_node_broadcast",
             name: "a broadcast on one node reaches subscribers on both, each with its own from_node",
             about: "With two clustered nodes, request_ping broadcast on node A reaches a subscriber on node B too, and handle_out there reports node B's name.",

@@ -75,11 +75,11 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             id: "v2_binary",
-            name: "handles V2 binary pushes, binary replies and binary broadcasts",
-            about: "A binary push reaches the channel as {:binary, data}; a JSON reply stays text, a binary reply is a kind-1 frame, an unjoined topic gets the JSON unmatched reply, and a binary broadcast is a kind-2 frame.",
+            name: "handles V2 binary pushes and binary replies",
+            about: "A binary push reaches the channel as {:binary, data}; a JSON reply stays text, a binary reply is a kind-1 frame, and an unjoined topic gets the JSON unmatched reply. Needs no trigger.",
             tags: &["binary", "serializers"],
             versions: Versions::ALL,
-            needs: &[Need::Trigger(Capability::Actions)],
+            needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
                 s.extend(join_ok("c1", "ping", "1"));
@@ -90,6 +90,22 @@ pub fn scenarios() -> Vec<Scenario> {
                     expect_bin("c1", &unhex("0101010402313370696e676f6b68656c6c6f00ff")),
                     send_bin("c1", &unhex("0000010404346e6f706570696e677a7a")),
                     expect("c1", r#"[null,"4","nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "v2_binary_broadcast",
+            name: "sends a binary broadcast as a V2 kind-2 frame",
+            about: "Endpoint.broadcast(topic, event, {:binary, <<1,2,3>>}) reaches a V2 subscriber as a kind-2 binary frame.",
+            tags: &["binary", "serializers", "broadcast"],
+            versions: Versions::ALL,
+            needs: &[Need::Trigger(Capability::Actions)],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
                     Step::Trigger(Action::Broadcast {
                         node: Node::A,
                         topic: "ping".into(),

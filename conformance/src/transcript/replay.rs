@@ -7,12 +7,15 @@
 //!   `server18@…` and `server@…` both expect `[node:server]`).
 //! - `ctl …` lines become triggers. `ctl sign` results are used in later connect URLs, so the
 //!   recorded token is replaced by one the target mints.
+//! - A pipelined `phx_leave` + `phx_join` of one topic (sent back to back on one connection)
+//!   expects its three answers in any valid order ([`super::matcher::race`]), not only the
+//!   recorded one: the join's reply and the old channel's exit race inside Phoenix.
 //! - Connections go to node A or B by the port of their first connect (first port seen: A);
 //!   a connection the server closes long after its last frame is an idle-timeout close and is
 //!   replayed against the target's idle socket.
 
 use super::normalise;
-use super::{Dir, Entry, Transcript};
+use super::{Dir, Entry, Event, Transcript};
 use crate::runner::step::{Expected, Outgoing, Socket, Step};
 use crate::triggers::{Action, Node, SignRequest};
 use serde_json::Value;
@@ -274,8 +277,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     let mut idle_conns = Vec::new();
     for e in entries {
         let conn = e.conn.clone().unwrap_or_default();
-        if e.dir == Dir::Event
-            && e.frame.starts_with("connection closed")
+        if matches!(e.as_event(), Some(Event::Closed { .. }))
             && e.extra.get("server_initiated") == Some(&Value::Bool(true))
         {
             if let Some(prev) = last_t.get(&conn) {
@@ -284,7 +286,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                 }
             }
         }
-        if e.dir != Dir::Event || e.frame.starts_with("connect ") {
+        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
             last_t.insert(conn, e.t_ms);
         }
     }
@@ -319,12 +321,11 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                     within,
                 });
             }
-            Dir::Event => {
-                let f = e.frame.as_str();
-                if let Some(target) = f.strip_prefix("connect ") {
+            Dir::Event => match Event::parse(&e.frame) {
+                Event::Connect { target } => {
                     let (socket, query) = if target.starts_with("ws") {
                         let parsed =
-                            url::Url::parse(target).map_err(|x| ReplayError::Malformed {
+                            url::Url::parse(&target).map_err(|x| ReplayError::Malformed {
                                 line,
                                 reason: x.to_string(),
                             })?;
@@ -344,7 +345,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                         (socket, parsed.query().unwrap_or("").to_owned())
                     } else {
                         // The engine's own form: `connect [node-b |idle ]/path?query`.
-                        let (label, query) = target.split_once('?').unwrap_or((target, ""));
+                        let (label, query) = target.split_once('?').unwrap_or((&target, ""));
                         let socket = [Socket::Main, Socket::Auth, Socket::NodeB, Socket::Idle]
                             .into_iter()
                             .find(|s| s.label() == label)
@@ -354,10 +355,16 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             })?;
                         (socket, query.to_owned())
                     };
+                    // The upgrade's status: the `http_status` field of the connection's next
+                    // status line (or the number its event carries).
                     let status = entries[i + 1..]
                         .iter()
-                        .find(|n| n.conn == e.conn && n.frame.starts_with("http status"))
-                        .and_then(|n| n.extra_u64("http_status"))
+                        .filter(|n| n.conn == e.conn)
+                        .find_map(|n| match (n.extra_u64("http_status"), n.as_event()) {
+                            (Some(s), _) => Some(s),
+                            (None, Some(Event::HttpStatus { status, .. })) => Some(status.into()),
+                            _ => None,
+                        })
                         .unwrap_or(101);
                     let status = u16_field(status, "http_status", line)?;
                     out.push(Step::Connect {
@@ -366,9 +373,9 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                         query,
                         status,
                     });
-                } else if f.starts_with("client closing") {
-                    out.push(Step::Close { conn: conn.clone() });
-                } else if f.starts_with("connection closed") {
+                }
+                Event::ClientClosing { .. } => out.push(Step::Close { conn: conn.clone() }),
+                Event::Closed { .. } => {
                     if e.extra.get("server_initiated") == Some(&Value::Bool(true)) {
                         let code = e
                             .extra
@@ -388,36 +395,162 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             within,
                         });
                     }
-                } else if let Some(cmd) = f
-                    .strip_prefix("ctl ")
-                    .and_then(|c| c.strip_suffix(" (triggered)"))
-                {
-                    let answer = format!("ctl {cmd} -> ");
-                    let result = entries[i + 1..]
-                        .iter()
-                        .find_map(|n| n.frame.strip_prefix(answer.as_str()))
-                        .map(|r| r.split_once(' ').map_or(r, |(_, v)| v));
-                    let step = ctl_step(cmd, result).ok_or_else(|| ReplayError::UnknownCtl {
-                        line,
-                        text: f.to_owned(),
+                }
+                Event::CtlTriggered { cmd } => {
+                    let result = entries[i + 1..].iter().find_map(|n| match n.as_event() {
+                        Some(Event::CtlResult { cmd: c, value, .. }) if c == cmd => {
+                            Some(value.unwrap_or_default())
+                        }
+                        _ => None,
+                    });
+                    let step = ctl_step(&cmd, result.as_deref()).ok_or_else(|| {
+                        ReplayError::UnknownCtl {
+                            line,
+                            text: e.frame.clone(),
+                        }
                     })?;
                     out.push(step);
-                } else if f.starts_with("http status")
-                    || f.starts_with("ctl ")
-                    || f.starts_with("not sent")
-                    || f == "scenario end"
-                {
-                    // Consumed by the connect/ctl lines above, or nothing to do.
-                } else {
-                    out.push(Step::Note(f.to_owned()));
                 }
-            }
+                // Consumed by the connect/ctl lines above, or nothing to do.
+                Event::HttpStatus { .. }
+                | Event::CtlResult { .. }
+                | Event::NotSent(_)
+                | Event::ScenarioEnd
+                | Event::Tolerated(_) => {}
+                Event::Note(_) if e.extra_u64("http_status").is_some() => {}
+                other @ (Event::Note(_) | Event::ScenarioStart(_) | Event::Dropped) => {
+                    out.push(Step::Note(other.to_string()))
+                }
+            },
         }
-        if e.dir != Dir::Event || e.frame.starts_with("connect ") {
+        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
             prev_t.insert(conn, e.t_ms);
         }
     }
-    Ok(out)
+    Ok(leave_join_races(out))
+}
+
+/// `(join_ref, ref, topic, event)` of a V2 array frame that is sent as text.
+fn sent_refs(step: &Step) -> Option<(&str, Value, Value, String, String)> {
+    let Step::Send {
+        conn,
+        frame: Outgoing::Text(t),
+    } = step
+    else {
+        return None;
+    };
+    let v: Value = serde_json::from_str(t).ok()?;
+    let a = v.as_array()?;
+    Some((
+        conn.as_str(),
+        a.first()?.clone(),
+        a.get(1)?.clone(),
+        a.get(2)?.as_str()?.to_owned(),
+        a.get(3)?.as_str()?.to_owned(),
+    ))
+}
+
+/// Replaces the recorded answers to each pipelined leave + join with one
+/// [`Step::ExpectLeaveJoin`].
+fn leave_join_races(steps: Vec<Step>) -> Vec<Step> {
+    use super::matcher::race::Frame;
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    let mut i = 0;
+    while i < steps.len() {
+        let pair = match (sent_refs(&steps[i]), steps.get(i + 1).and_then(sent_refs)) {
+            (Some(l), Some(j))
+                if l.0 == j.0 && l.4 == "phx_leave" && j.4 == "phx_join" && l.3 == j.3 =>
+            {
+                Some((l, j))
+            }
+            _ => None,
+        };
+        let Some(((conn, old_jr, leave_ref, topic, _), (_, _, join_ref, _, _))) = pair else {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        };
+        let conn = conn.to_owned();
+        // The recorded answers: the next expectations on this connection that are J, R or C.
+        let classify = |s: &Step| -> Option<Frame> {
+            let Step::Expect {
+                conn: c,
+                frame: Expected::Json(Value::Array(a)),
+                ..
+            } = s
+            else {
+                return None;
+            };
+            if *c != conn || a.get(2).and_then(Value::as_str) != Some(topic.as_str()) {
+                return None;
+            }
+            match a.get(3).and_then(Value::as_str) {
+                Some("phx_reply") if a.get(1) == Some(&join_ref) => Some(Frame::J),
+                Some("phx_reply") if a.get(1) == Some(&leave_ref) => Some(Frame::R),
+                Some("phx_close") => Some(Frame::C),
+                _ => None,
+            }
+        };
+        let mut found: Vec<(usize, Frame)> = Vec::new();
+        let mut k = i + 2;
+        while k < steps.len() && found.len() < 3 {
+            match (&steps[k], classify(&steps[k])) {
+                (_, Some(f)) if !found.iter().any(|(_, g)| *g == f) => found.push((k, f)),
+                (Step::Expect { conn: c, .. }, _) if *c == conn => break,
+                _ => {}
+            }
+            k += 1;
+        }
+        let get = |f: Frame| found.iter().find(|(_, g)| *g == f).map(|(k, _)| *k);
+        let (Some(jk), Some(ck)) = (get(Frame::J), get(Frame::C)) else {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        };
+        let frame_of = |k: usize| match &steps[k] {
+            Step::Expect { frame, .. } => frame.clone(),
+            _ => Expected::Json(Value::Null),
+        };
+        let within = match &steps[jk] {
+            Step::Expect { within, .. } => *within,
+            _ => None,
+        };
+        let leave = match get(Frame::R) {
+            Some(rk) => frame_of(rk),
+            // Recorded as J C: the leave had no reply; this is what it would have been.
+            None => Expected::Json(serde_json::json!([
+                old_jr,
+                leave_ref,
+                topic,
+                "phx_reply",
+                {"response": {}, "status": "ok"}
+            ])),
+        };
+        let race = Step::ExpectLeaveJoin {
+            conn: conn.clone(),
+            join: frame_of(jk),
+            leave,
+            close: frame_of(ck),
+            recorded: found.iter().map(|(_, f)| *f).collect(),
+            within,
+        };
+        let taken: Vec<usize> = found.iter().map(|(k, _)| *k).collect();
+        out.push(steps[i].clone());
+        out.push(steps[i + 1].clone());
+        out.push(race);
+        for (k, s) in steps
+            .iter()
+            .enumerate()
+            .take(found.last().map_or(i + 2, |(k, _)| k + 1))
+            .skip(i + 2)
+        {
+            if !taken.contains(&k) {
+                out.push(s.clone());
+            }
+        }
+        i = found.last().map_or(i + 2, |(k, _)| k + 1);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -435,6 +568,56 @@ mod tests {
         .expect("parses");
         let err = steps(&t).expect_err("out of range");
         assert!(err.to_string().contains("http_status 65637"), "{err}");
+    }
+
+    #[test]
+    fn a_pipelined_leave_and_join_expects_the_race_not_the_recorded_order() {
+        use crate::transcript::matcher::race::Frame;
+        let line = |dir: &str, frame: &str| {
+            format!(
+                r#"{{"t_ms":0,"dir":"{dir}","frame":{},"conn":"c1"}}"#,
+                Value::String(frame.into())
+            )
+        };
+        let jsonl = [
+            r#"{"t_ms":0,"dir":"event","frame":"connect /socket?vsn=2.0.0","conn":"c1"}"#
+                .to_owned(),
+            line("send", r#"["1","1","ping","phx_join",{}]"#),
+            line(
+                "recv",
+                r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#,
+            ),
+            line("send", r#"["1","2","ping","phx_leave",{}]"#),
+            line("send", r#"["3","3","ping","phx_join",{}]"#),
+            line(
+                "recv",
+                r#"["3","3","ping","phx_reply",{"response":{},"status":"ok"}]"#,
+            ),
+            line(
+                "recv",
+                r#"["1","2","ping","phx_reply",{"response":{},"status":"ok"}]"#,
+            ),
+            line("recv", r#"["1","1","ping","phx_close",{}]"#),
+            line("send", r#"["3","4","ping","ping",{}]"#),
+        ]
+        .join("\n");
+        let steps = steps(&Transcript::parse(&jsonl, "test").expect("parses")).expect("steps");
+        let races: Vec<_> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::ExpectLeaveJoin { recorded, .. } => Some(recorded.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(races, vec![vec![Frame::J, Frame::R, Frame::C]]);
+        // The three recorded expectations are folded into it; the first join's reply and the
+        // later push stay as they were.
+        let expects = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Expect { .. }))
+            .count();
+        assert_eq!(expects, 1);
+        assert!(matches!(steps.last(), Some(Step::Send { .. })));
     }
 
     #[test]

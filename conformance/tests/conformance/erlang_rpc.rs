@@ -534,7 +534,8 @@ fn phx_check_passes_with_erlang_rpc_triggers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(report["failed"], 0, "{report:#}");
-    // Only the idle scenario is skipped (no --idle-timeout-ms): every trigger went by RPC.
-    assert_eq!(report["skipped"], 1, "{report:#}");
+    // Only the idle scenario (no --idle-timeout-ms) and broadcast_from_node_b (no
+    // --erlang-node-b) are skipped: every trigger went by RPC.
+    assert_eq!(report["skipped"], 2, "{report:#}");
     drop(target);
 }

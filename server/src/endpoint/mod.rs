@@ -193,7 +193,9 @@ impl Endpoint {
 
     /// `Phoenix.Token.verify(endpoint, salt, token, max_age: max_age)`.
     pub fn verify_token(&self, salt: &str, token: &str, max_age: u64) -> Result<Value, TokenError> {
-        token::verify(&self.inner.config.secret_key_base, salt, token, max_age)
+        let c = &self.inner.config;
+        let plug_crypto = c.plug_crypto.unwrap_or(c.compat.plug_crypto());
+        token::verify(&c.secret_key_base, salt, token, max_age, plug_crypto)
     }
 
     /// Live WebSocket connections.

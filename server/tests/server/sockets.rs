@@ -160,3 +160,48 @@ async fn refused_upgrades_are_403_with_empty_body_and_logged() {
     assert_eq!(joined.len(), 1);
     assert_eq!(joined[0].socket_id.as_deref(), Some("auth_socket:1"));
 }
+
+/// A token signed one hour ahead: Phoenix 1.7.14 (Plug.Crypto 2.1.0) accepts it, as recorded;
+/// 1.8.12 (mix.exs `~> 2.2`, Plug.Crypto #48) refuses it; `Config::plug_crypto` overrides.
+#[tokio::test]
+async fn a_token_signed_in_the_future_follows_the_plug_crypto_of_the_release() {
+    use phx_protocol::version::PlugCryptoVersion;
+    use phx_server::Compat;
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let token = phx_server::token::sign(
+        phx_server::FIXTURE_SECRET_KEY_BASE,
+        AUTH_SALT,
+        &json!(1),
+        Some(ahead),
+        None,
+    )
+    .expect("sign");
+    for (compat, plug_crypto, accepted) in [
+        (Compat::V1_7, None, true),
+        (Compat::V1_8, None, false),
+        (Compat::V1_8, Some(PlugCryptoVersion::V2_1_1), true),
+        (Compat::V1_7, Some(PlugCryptoVersion::V2_2_0), false),
+    ] {
+        let server = TestServer::start(Config {
+            compat,
+            plug_crypto,
+            ..Config::default()
+        })
+        .await;
+        let got = server
+            .client("/auth_socket", &[("token", token.as_str())])
+            .await;
+        match (accepted, got) {
+            (true, Ok(_)) => {}
+            (false, Err(ClientError::Refused { status: 403, .. })) => {}
+            (_, other) => panic!(
+                "{compat} {plug_crypto:?}: expected accepted={accepted}, got {:?}",
+                other.map(|_| "a connection")
+            ),
+        }
+    }
+}
