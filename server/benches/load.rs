@@ -8,7 +8,9 @@
 //!    (500) broadcasts published inside the server by the control API; write buffer 0 (baseline)
 //!    vs 64 KiB, with publish → last-receiver latency and both processes' CPU.
 //!
-//! 3. Connect+join rate at concurrency 100 (`PHX_BENCH_CONNS` sockets, each `phx_join` answered).
+//! 3. Connect+join rate at concurrency 100 (`PHX_BENCH_CONNS` sockets, each `phx_join` answered),
+//!    in `PHX_BENCH_ROUNDS` (3) rounds alternating the bare server and phx-server; the median
+//!    of the per-round ratios is reported.
 //!
 //! Each figure is also measured, in the same run, on a bare tokio-tungstenite server (this bench
 //! binary re-run as a child with `PHX_BENCH_BARE_PORT` set): the WebSocket handshake, a reply to
@@ -93,6 +95,11 @@ async fn spawn_server(kind: Kind<'_>) -> Server {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Server { child, port, pid }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -297,29 +304,28 @@ fn main() {
         let subs = env_num("PHX_BENCH_SUBS", 1000) as usize;
         let broadcasts = env_num("PHX_BENCH_BROADCASTS", 500) as usize;
         if conns > 0 {
-            let (bare_rate, bare_rss) =
-                idle_figure("bare tokio-tungstenite", Kind::Bare, conns).await;
-            let (rate, rss) = idle_figure(
-                "phx-server: read 4 KiB, write 16 KiB",
-                Kind::Phx(&[]),
-                conns,
-            )
-            .await;
+            // Bare and phx-server alternate, so that load from elsewhere on the machine hits
+            // both alike; the median of the per-round ratios is the figure.
+            let rounds = env_num("PHX_BENCH_ROUNDS", 3).max(1) as usize;
+            let (mut rate_ratios, mut rss, mut bare_rss) = (Vec::new(), Vec::new(), Vec::new());
+            for round in 1..=rounds {
+                let (b_rate, b_rss) = idle_figure(&format!("bare tokio-tungstenite, round {round}"), Kind::Bare, conns).await;
+                let (p_rate, p_rss) = idle_figure(&format!("phx-server: read 4 KiB, write 16 KiB, round {round}"), Kind::Phx(&[]), conns).await;
+                println!("connect+join ratio phx-server / bare, round {round}: {:.2}", p_rate / b_rate);
+                rate_ratios.push(p_rate / b_rate);
+                rss.push(p_rss);
+                bare_rss.push(b_rss);
+            }
             let (_, default) = idle_figure(
                 "phx-server, tungstenite defaults: read 128 KiB, write 128 KiB",
                 Kind::Phx(&["--ws-read-buffer", "131072", "--ws-write-buffer", "131072"]),
                 conns,
             )
             .await;
-            println!(
-                "connect+join ratio phx-server / bare: {:.2}",
-                rate / bare_rate
-            );
-            println!("rss per idle joined socket: phx-server {rss:.2} KiB, bare {bare_rss:.2} KiB");
-            println!(
-                "rss ratio tungstenite defaults / configured: {:.1}x",
-                default / rss
-            );
+            let (ratio, rss, bare_rss) = (median(rate_ratios), median(rss), median(bare_rss));
+            println!("connect+join ratio phx-server / bare (median of {rounds}): {ratio:.2}");
+            println!("rss per idle joined socket (median of {rounds}): phx-server {rss:.2} KiB, bare {bare_rss:.2} KiB");
+            println!("rss ratio tungstenite defaults / configured: {:.1}x", default / rss);
         }
         let bare = fanout_figure("bare tokio-tungstenite", Kind::Bare, subs, broadcasts).await;
         let q = ["--outbound-queue", "4096"];

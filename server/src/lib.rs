@@ -14,17 +14,27 @@
 //! ```
 //!
 //! ## Layout
-//! - [`config`]: [`Config`] and [`Compat`].
-//! - [`server`]: [`run`] / [`serve`]: the accept loop and graceful shutdown (1012).
-//! - [`endpoint`]: [`Endpoint`], the shared server state; HTTP routing, the WebSocket upgrade,
-//!   params, `check_origin`.
-//! - [`socket`]: the [`SocketHandler`] trait; per connection a reader task driving the routing
-//!   state machine (join/leave/stale refs/crashes) and a writer task coalescing frames.
+//! `pubsub` imports neither `socket` nor `endpoint` (it delivers to a [`pubsub::Subscriber`]);
+//! the socket machine sees the [`Endpoint`] only as the handle lent to channel callbacks; `apps`
+//! plug into the endpoint from outside, and nothing generic names an app.
+//! - [`config`]: [`Config`], [`Compat`] (the shared `phx_protocol::version::PhoenixVersion`)
+//!   and [`Adapter`] (Cowboy or Bandit close codes).
+//! - [`server`]: [`serve`] / [`serve_tls`]: the accept loop and graceful shutdown (1012, then a
+//!   wait on the registry's completion signal).
+//! - [`endpoint`]: [`Endpoint`] (config, pub/sub, mounts, apps, the connection registry) built
+//!   with [`Endpoint::builder`]; HTTP routing, the WebSocket upgrade, params, `check_origin`.
+//! - [`socket`]: the [`SocketHandler`] trait; per connection the sans-IO `machine` (join,
+//!   leave, stale refs, crashes, close codes: inputs in, effects out, unit-tested per COMPAT.md
+//!   row), the `connection` task that applies its effects, its writer, the `handle` pub/sub
+//!   delivers to, and the `registry` of live connections (register, disconnect, drain, wait).
 //! - [`channel`]: the [`Channel`] trait (join, handle_in, handle_out, handle_info, terminate).
-//! - [`pubsub`]: sharded local registry with fastlane dispatch, the [`pubsub::Backplane`] trait
-//!   the in-process bus and the Redis backplane ([`pubsub::redis`], see `CLUSTER.md`).
-//! - [`apps::hello_sockets`]: UserSocket, AuthSocket and their channels.
-//! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …).
+//! - [`pubsub`]: sharded local registry with fastlane dispatch to [`pubsub::Subscriber`]s, the
+//!   [`pubsub::Backplane`] trait, the in-process bus and the Redis backplane
+//!   ([`pubsub::redis`], see `CLUSTER.md`).
+//! - [`apps`]: the [`App`] trait (mounts and control routes); [`apps::hello_sockets`]: the
+//!   tutorial's app, its config and its `/api/dedupe` route; [`run`] serves it.
+//! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …, then apps'
+//!   routes) and its one typed client, [`control::Client`].
 //! - [`token`]: Phoenix.Token for the endpoint.
 //! - [`tls`]: [`TlsAcceptor`] from PEM files, for [`serve_tls`] (HTTPS and WSS on one port).
 //! - [`testing`]: the test kit: [`testing::TestServer`], a WebSocket test client with

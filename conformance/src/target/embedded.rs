@@ -57,6 +57,22 @@ fn base(s: &TestServer) -> String {
 /// Starts the servers for `version` (phx-server's test harness panics if no loopback port
 /// can be bound).
 pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
+    start_on(version, super::Adapter::Cowboy).await
+}
+
+/// Starts the servers for `version`, imitating `adapter`'s close codes (`phx-server serve
+/// --adapter`).
+pub async fn start_on(
+    version: PhoenixVersion,
+    adapter: super::Adapter,
+) -> Result<Target, TargetError> {
+    let config = |version, node: &str| Config {
+        adapter: match adapter {
+            super::Adapter::Cowboy => phx_server::Adapter::Cowboy,
+            super::Adapter::Bandit => phx_server::Adapter::Bandit,
+        },
+        ..config(version, node)
+    };
     // Node names as in the recordings: `server@…` for 1.7, `server18@…` for 1.8.
     let suffix = if version.release().minor >= 8 {
         "18"
@@ -92,11 +108,12 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
     };
     Ok(Target {
         description: format!(
-            "embedded phx-server (Phoenix {version}{})",
-            super::inferred_note(version)
+            "embedded phx-server (Phoenix {version}{}, {})",
+            super::inferred_note(version),
+            adapter.as_str()
         ),
         version,
-        adapter: super::Adapter::Cowboy,
+        adapter,
         socket_url: base(&a),
         auth_url: Some(base(&a).replace("/socket", "/auth_socket")),
         node_b_url: Some(base(&b)),

@@ -84,6 +84,14 @@ impl Target {
     pub async fn embedded(version: PhoenixVersion) -> Result<Target, TargetError> {
         embedded::start(version).await
     }
+
+    /// Starts the embedded reference server(s) for `version` with `adapter`'s close codes.
+    pub async fn embedded_on(
+        version: PhoenixVersion,
+        adapter: Adapter,
+    ) -> Result<Target, TargetError> {
+        embedded::start_on(version, adapter).await
+    }
 }
 
 /// Why a target could not be set up.

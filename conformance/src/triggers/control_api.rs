@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::{Action, SignRequest, TriggerError};
 use phx_client::{BoxIo, TlsConfig};
+use phx_server::apps::hello_sockets::control::DedupeRequest;
 use phx_server::control::{
     BroadcastRequest, Client, ControlError, Io, TokenRequest, Transport, TransportFuture,
 };
@@ -72,7 +73,10 @@ impl ControlApi {
                 self.client.broadcast(&req).await?;
             }
             Action::Dedupe { numbers, times } => {
-                let body = json!({"numbers": numbers, "times": times});
+                let body = DedupeRequest {
+                    numbers: numbers.iter().map(|n| json!(n)).collect(),
+                    times: u64::from(*times),
+                };
                 self.client.post("/api/dedupe", &body).await?;
             }
             Action::Disconnect { socket_id } => self.client.disconnect(socket_id).await?,

@@ -18,9 +18,19 @@ fn snapshot_version(v: PhoenixVersion) -> String {
 }
 
 fn run_suite(version: PhoenixVersion) {
+    run_suite_on(version, None)
+}
+
+/// `adapter`: the embedded server with that adapter's close codes (never `PHX_URL`).
+fn run_suite_on(version: PhoenixVersion, adapter: Option<Adapter>) {
     let rt = support::runtime();
     rt.block_on(async {
-        let target = support::target(version).await;
+        let target = match adapter {
+            None => support::target(version).await,
+            Some(adapter) => phx_conformance::target::Target::embedded_on(version, adapter)
+                .await
+                .expect("start the embedded server"),
+        };
         let all = scenarios::all();
         let mut results = Vec::with_capacity(all.len());
         for s in &all {
@@ -71,6 +81,18 @@ fn every_scenario_passes_as_phoenix_1_7() {
 #[test]
 fn every_scenario_passes_as_phoenix_1_8() {
     run_suite(PhoenixVersion::V1_8);
+}
+
+/// `phx-server --adapter bandit`: the same frames (the shared snapshots), and Bandit's close
+/// codes in the `-bandit` snapshots of `disconnect` and `idle_timeout`.
+#[test]
+fn every_scenario_passes_as_phoenix_1_7_on_bandit() {
+    run_suite_on(PhoenixVersion::V1_7, Some(Adapter::Bandit));
+}
+
+#[test]
+fn every_scenario_passes_as_phoenix_1_8_on_bandit() {
+    run_suite_on(PhoenixVersion::V1_8, Some(Adapter::Bandit));
 }
 
 #[test]

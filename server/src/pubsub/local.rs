@@ -123,6 +123,33 @@ impl LocalDelivery {
         subscriber: Arc<dyn Subscriber>,
         kind: SubKind,
     ) -> SubscriptionRef {
+        let id = self.insert(topic, subscriber, kind);
+        SubscriptionRef {
+            topic: topic.to_owned(),
+            id,
+        }
+    }
+
+    /// Subscribes channel `chan_key` of `subscriber` to `topic`; removed again with
+    /// [`LocalDelivery::unsubscribe_channel`], so no [`SubscriptionRef`] is made (the join path
+    /// allocates one string less).
+    pub fn subscribe_channel(
+        &self,
+        topic: &str,
+        subscriber: Arc<dyn Subscriber>,
+        chan_key: u64,
+        vsn: Vsn,
+        intercepts: &'static [&'static str],
+    ) {
+        let kind = SubKind::Channel {
+            chan_key,
+            vsn,
+            intercepts,
+        };
+        self.insert(topic, subscriber, kind);
+    }
+
+    fn insert(&self, topic: &str, subscriber: Arc<dyn Subscriber>, kind: SubKind) -> u64 {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut shard) = self.shard(topic).write() {
             let sub = Subscription {
@@ -137,10 +164,7 @@ impl LocalDelivery {
                 }
             }
         }
-        SubscriptionRef {
-            topic: topic.to_owned(),
-            id,
-        }
+        id
     }
 
     /// Removes a subscription (a no-op when it is already gone).
@@ -150,6 +174,29 @@ impl LocalDelivery {
                 list.retain(|s| s.id != sub.id);
                 if list.is_empty() {
                     shard.remove(&sub.topic);
+                }
+            }
+        }
+    }
+
+    /// Removes channel `chan_key`'s subscription of `subscriber` to `topic`: the caller needs to
+    /// keep no [`SubscriptionRef`] per channel (memory per idle connection).
+    pub fn unsubscribe_channel(
+        &self,
+        topic: &str,
+        subscriber: &Arc<dyn Subscriber>,
+        chan_key: u64,
+    ) {
+        let me = Arc::as_ptr(subscriber).cast::<()>();
+        if let Ok(mut shard) = self.shard(topic).write() {
+            if let Some(list) = shard.get_mut(topic) {
+                list.retain(|s| {
+                    let same = Arc::as_ptr(&s.subscriber).cast::<()>() == me;
+                    !(same
+                        && matches!(s.kind, SubKind::Channel { chan_key: k, .. } if k == chan_key))
+                });
+                if list.is_empty() {
+                    shard.remove(topic);
                 }
             }
         }
@@ -317,6 +364,26 @@ mod tests {
             Payload::empty_object(),
         ));
         assert!(a.frames.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn unsubscribe_channel_removes_only_that_subscribers_channel() {
+        let local = LocalDelivery::new();
+        let a: Arc<dyn Subscriber> = Arc::new(Recorder::default());
+        let b: Arc<dyn Subscriber> = Arc::new(Recorder::default());
+        let kind = |chan_key| SubKind::Channel {
+            chan_key,
+            vsn: Vsn::V2,
+            intercepts: &[],
+        };
+        local.subscribe("ping", a.clone(), kind(1));
+        local.subscribe("ping", a.clone(), kind(2));
+        local.subscribe("ping", b.clone(), kind(1));
+        local.unsubscribe_channel("ping", &a, 1);
+        assert_eq!(local.subscriber_count("ping"), 2);
+        local.unsubscribe_channel("ping", &a, 2);
+        local.unsubscribe_channel("ping", &b, 1);
+        assert_eq!(local.subscriber_count("ping"), 0);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::machine::{CloseCause, Effect, Host, Rules, SocketMachine};
 use super::wire::{data_frame, encode};
 use super::SocketHandler;
 use crate::endpoint::Endpoint;
-use crate::pubsub::{SubKind, Subscriber, SubscriptionRef};
+use crate::pubsub::{SubKind, Subscriber};
 
 /// Frames fed to the sink before a flush is forced.
 const MAX_BATCH: usize = 512;
@@ -38,9 +38,9 @@ enum End {
 struct Driver<'a> {
     endpoint: &'a Endpoint,
     conn: &'a Arc<ConnHandle>,
+    /// The connection as pub/sub sees it (subscriptions are found again by it and the key).
+    subscriber: Arc<dyn Subscriber>,
     vsn: Vsn,
-    /// The pub/sub subscription of each joined channel, by channel key.
-    subs: Vec<(u64, SubscriptionRef)>,
 }
 
 impl Driver<'_> {
@@ -54,7 +54,7 @@ impl Driver<'_> {
     /// Applies what the machine produced, in order; the close code if it asked to close.
     fn apply(&mut self, machine: &mut SocketMachine) -> Option<u16> {
         let mut close = None;
-        for effect in machine.drain_effects() {
+        for effect in machine.take_effects() {
             match effect {
                 Effect::Send(msg) => match encode(self.vsn, &msg) {
                     Ok(frame) => self.conn.send_frame(frame),
@@ -70,24 +70,13 @@ impl Driver<'_> {
                     topic,
                     intercepts,
                 } => {
-                    let kind = SubKind::Channel {
-                        chan_key,
-                        vsn: self.vsn,
-                        intercepts,
-                    };
-                    let subscriber: Arc<dyn Subscriber> = self.conn.clone();
-                    let sub = self
-                        .endpoint
-                        .pubsub()
-                        .local()
-                        .subscribe(&topic, subscriber, kind);
-                    self.subs.push((chan_key, sub));
+                    let local = self.endpoint.pubsub().local();
+                    let me = self.subscriber.clone();
+                    local.subscribe_channel(&topic, me, chan_key, self.vsn, intercepts);
                 }
-                Effect::Unsubscribe { chan_key } => {
-                    if let Some(i) = self.subs.iter().position(|(k, _)| *k == chan_key) {
-                        let (_, sub) = self.subs.swap_remove(i);
-                        self.endpoint.pubsub().local().unsubscribe(&sub);
-                    }
+                Effect::Unsubscribe { chan_key, topic } => {
+                    let local = self.endpoint.pubsub().local();
+                    local.unsubscribe_channel(&topic, &self.subscriber, chan_key);
                 }
                 Effect::ArmTimer {
                     chan_key,
@@ -146,18 +135,21 @@ pub(crate) async fn serve<S>(
     let mut driver = Driver {
         endpoint: &endpoint,
         conn: &conn,
+        subscriber: conn.clone(),
         vsn,
-        subs: Vec::new(),
     };
+    // The idle timer is re-armed lazily: a frame only records the time, and when the timer fires
+    // early it is pushed to last frame + timeout (no timer-wheel operation per frame).
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
+    let mut last_frame = Instant::now();
 
     let end = loop {
         tokio::select! {
             biased;
             why = conn.killed() => break End::Kill(why),
             item = stream.next() => {
-                idle.as_mut().reset(Instant::now() + config.idle_timeout);
+                last_frame = Instant::now();
                 match item {
                     None => break End::ClientGone,
                     Some(Err(WsError::Capacity(e))) => {
@@ -194,6 +186,11 @@ pub(crate) async fn serve<S>(
                 Inbox::Drain => machine.handle_close(CloseCause::Drain),
             },
             _ = &mut idle => {
+                let due = last_frame + config.idle_timeout;
+                if due > Instant::now() {
+                    idle.as_mut().reset(due);
+                    continue;
+                }
                 tracing::debug!(conn = conn.id, "idle timeout, closing");
                 machine.handle_close(CloseCause::Idle);
             }

@@ -152,6 +152,8 @@ impl ConnHandle {
         if let Ok(mut j) = self.joined.lock() {
             j.retain(|(t, _)| t != topic);
             if let Some(r) = join_ref {
+                // Most sockets join one channel: grow by one, not to four.
+                j.reserve_exact(1);
                 j.push((topic.to_owned(), r.clone()));
             }
         }

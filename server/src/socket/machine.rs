@@ -72,8 +72,8 @@ pub(crate) enum Effect {
         topic: String,
         intercepts: &'static [&'static str],
     },
-    /// Drop channel `chan_key`'s subscription.
-    Unsubscribe { chan_key: u64 },
+    /// Drop channel `chan_key`'s subscription to `topic`.
+    Unsubscribe { chan_key: u64, topic: String },
     /// After `delay`, feed `msg` back through [`SocketMachine::handle_info`] for `chan_key`.
     ArmTimer {
         chan_key: u64,
@@ -95,7 +95,9 @@ impl std::fmt::Debug for Effect {
             Effect::Subscribe {
                 chan_key, topic, ..
             } => write!(f, "Subscribe({chan_key}, {topic:?})"),
-            Effect::Unsubscribe { chan_key } => write!(f, "Unsubscribe({chan_key})"),
+            Effect::Unsubscribe { chan_key, topic } => {
+                write!(f, "Unsubscribe({chan_key}, {topic:?})")
+            }
             Effect::ArmTimer {
                 chan_key, delay, ..
             } => write!(f, "ArmTimer({chan_key}, {delay:?})"),
@@ -169,9 +171,10 @@ impl SocketMachine {
         }
     }
 
-    /// Takes the effects of the inputs so far, in order.
-    pub(crate) fn drain_effects(&mut self) -> std::vec::Drain<'_, Effect> {
-        self.effects.drain(..)
+    /// Takes the effects of the inputs so far, in order. The machine keeps no buffer behind:
+    /// an idle socket holds no effect capacity (RSS per idle connection).
+    pub(crate) fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
     }
 
     /// Joined channels.
@@ -556,6 +559,7 @@ impl SocketMachine {
     fn unsubscribe(&mut self, topic: &str, joined: &Joined) {
         self.effects.push(Effect::Unsubscribe {
             chan_key: joined.key,
+            topic: topic.to_owned(),
         });
         self.effects.push(Effect::Left {
             topic: topic.to_owned(),

@@ -57,7 +57,7 @@ impl Harness {
             inbox: None,
         };
         self.machine.handle_message(msg, host);
-        self.machine.drain_effects().collect()
+        self.machine.take_effects()
     }
 
     /// Feeds one frame; returns only the frames sent, as V2 text.
@@ -67,7 +67,7 @@ impl Harness {
 
     fn close(&mut self, cause: CloseCause) -> Vec<Effect> {
         self.machine.handle_close(cause);
-        self.machine.drain_effects().collect()
+        self.machine.take_effects()
     }
 }
 
@@ -155,7 +155,10 @@ fn leave_replies_then_closes_and_unsubscribes_first() {
         let mut h = Harness::new(compat);
         h.input(JOIN_PING);
         let effects = h.input(r#"["1","2","ping","phx_leave",{}]"#);
-        assert!(matches!(effects[0], Effect::Unsubscribe { chan_key: 1 }));
+        assert!(matches!(
+            effects[0],
+            Effect::Unsubscribe { chan_key: 1, .. }
+        ));
         assert!(matches!(&effects[1], Effect::Left { topic } if topic == "ping"));
         assert_eq!(
             frames(&effects),
@@ -174,7 +177,10 @@ fn duplicate_join_answers_the_new_join_then_closes_the_old_join_ref() {
         let mut h = Harness::new(compat);
         h.input(JOIN_PING);
         let effects = h.input(r#"["3","3","ping","phx_join",{}]"#);
-        assert!(matches!(effects[0], Effect::Unsubscribe { chan_key: 1 }));
+        assert!(matches!(
+            effects[0],
+            Effect::Unsubscribe { chan_key: 1, .. }
+        ));
         assert!(effects
             .iter()
             .any(|e| matches!(e, Effect::Subscribe { chan_key: 2, .. })));
@@ -216,7 +222,7 @@ fn a_clean_stop_replies_then_sends_phx_close() {
         );
         assert!(effects
             .iter()
-            .any(|e| matches!(e, Effect::Unsubscribe { chan_key: 1 })));
+            .any(|e| matches!(e, Effect::Unsubscribe { chan_key: 1, .. })));
     }
 }
 
@@ -421,7 +427,7 @@ fn an_intercepted_broadcast_runs_handle_out_only_for_the_current_channel() {
         inbox: None,
     };
     h.machine.handle_intercept(1, &broadcast, host);
-    let effects: Vec<Effect> = h.machine.drain_effects().collect();
+    let effects: Vec<Effect> = h.machine.take_effects();
     assert_eq!(
         frames(&effects),
         [r#"["1",null,"ping","send_ping",{"from_node":"nonode@nohost"}]"#]
@@ -429,7 +435,7 @@ fn an_intercepted_broadcast_runs_handle_out_only_for_the_current_channel() {
     // After a re-join the old key is stale.
     h.input(r#"["3","3","ping","phx_join",{}]"#);
     h.machine.handle_intercept(1, &broadcast, host);
-    assert!(h.machine.drain_effects().next().is_none());
+    assert!(h.machine.take_effects().is_empty());
 }
 
 #[test]
@@ -443,7 +449,7 @@ fn timers_become_effects_and_come_back_through_handle_info() {
         inbox: None,
     };
     h.machine.handle_intercept(1, &number(1), host);
-    let mut effects: Vec<Effect> = h.machine.drain_effects().collect();
+    let mut effects: Vec<Effect> = h.machine.take_effects();
     let Some(Effect::ArmTimer {
         chan_key: 1,
         delay,
@@ -459,12 +465,9 @@ fn timers_become_effects_and_come_back_through_handle_info() {
     );
     h.machine.handle_intercept(1, &number(1), host);
     h.machine.handle_intercept(1, &number(2), host);
-    assert!(
-        h.machine.drain_effects().next().is_none(),
-        "one timer per window"
-    );
+    assert!(h.machine.take_effects().is_empty(), "one timer per window");
     h.machine.handle_info(1, msg, host);
-    let effects: Vec<Effect> = h.machine.drain_effects().collect();
+    let effects: Vec<Effect> = h.machine.take_effects();
     assert_eq!(
         frames(&effects),
         [
@@ -489,7 +492,7 @@ fn a_message_for_a_channel_that_left_is_dropped() {
             inbox: None,
         },
     );
-    assert!(h.machine.drain_effects().next().is_none());
+    assert!(h.machine.take_effects().is_empty());
 }
 
 #[test]
@@ -502,7 +505,7 @@ fn terminate_all_sends_nothing_but_releases_every_subscription() {
         endpoint: &endpoint,
         inbox: None,
     });
-    let effects: Vec<Effect> = h.machine.drain_effects().collect();
+    let effects: Vec<Effect> = h.machine.take_effects();
     assert!(frames(&effects).is_empty());
     let unsubscribed = effects
         .iter()

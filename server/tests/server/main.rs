@@ -6,6 +6,8 @@
 // Helpers outside #[test] functions panic on purpose, like assertions.
 #![allow(clippy::unwrap_used)]
 
+mod adapters;
+mod apps;
 mod broadcast;
 mod channels;
 mod cli;
