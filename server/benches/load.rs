@@ -261,7 +261,8 @@ fn main() {
             .await;
             println!("rss ratio baseline/configured: {:.1}x", default / small);
         }
-        let q = ["--outbound-queue", "4096"];
+        // Outbound queues are bounded in bytes (64 MiB per connection by default): no flag.
+        let q: [&str; 0] = [];
         let eager = fanout_figure(
             "write buffer 0 (baseline)",
             &[&q[..], &["--ws-write-buffer", "0"]].concat(),

@@ -42,7 +42,7 @@ pub mod testing;
 pub mod token;
 
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use config::{process_secret_key_base, Compat, Config, FIXTURE_SECRET_KEY_BASE};
 pub use endpoint::{Endpoint, JoinedChannel, Mount};
 pub use server::{run, serve, ServeError};
 pub use socket::SocketHandler;

@@ -9,12 +9,17 @@
 //! | `POST /api/dedupe` | `{"numbers":[…],"times":N}` | `DedupeChannel.broadcast(numbers, times)` |
 //! | `POST /api/disconnect` | `{"socket_id"}` | `Endpoint.broadcast(socket_id, "disconnect", %{})` |
 //! | `POST /api/token` | `{"salt","data","signed_at"?,"max_age"?}` | `Phoenix.Token.sign` → `{"token"}` |
-//! | `GET /api/info` | | `{"node","compat","connections","channels"}` |
+//! | `GET /api/info` | | `{"node","compat","connections","channels","slow_consumer_drops","outbound_queued_bytes"}` |
+//!
+//! Every loop is bounded: at most [`MAX_COUNT`] broadcasts per request and [`MAX_DURATION`] of
+//! publishing.
 
 mod request;
 
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -34,8 +39,11 @@ pub use request::{
 const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Broadcasts published between two yields of a `count` loop.
 const YIELD_EVERY: u64 = 64;
-/// Largest `count` for one broadcast request.
+/// Largest `count` for one broadcast request (and `times`, and `numbers × times`, for dedupe).
 pub const MAX_COUNT: u64 = 10_000_000;
+/// Longest a control request may spend publishing; a loop still running then stops and the
+/// request answers 400 saying how far it got.
+pub const MAX_DURATION: Duration = Duration::from_secs(30);
 
 fn error(status: StatusCode, msg: impl std::fmt::Display) -> HttpResponse {
     json_response(status, &json!({"error": msg.to_string()}))
@@ -82,6 +90,8 @@ pub(crate) async fn handle(
                 "compat": config.compat.as_str(),
                 "connections": endpoint.connection_count(),
                 "channels": endpoint.joined().len(),
+                "slow_consumer_drops": endpoint.slow_consumer_drops(),
+                "outbound_queued_bytes": endpoint.outbound_queued_bytes(),
             }),
         );
     }
@@ -139,6 +149,7 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
     if r.stamp && !matches!(&payload, Payload::Json(Value::Object(_))) {
         return Err("\"stamp\": true needs a JSON object payload".into());
     }
+    let deadline = Instant::now() + MAX_DURATION;
     for i in 0..count {
         let payload = if r.stamp {
             let mut p = payload.clone();
@@ -154,31 +165,48 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
         // Let writers drain between batches instead of overflowing every subscriber's queue.
         if i % YIELD_EVERY == YIELD_EVERY - 1 {
             tokio::task::yield_now().await;
+            if Instant::now() > deadline {
+                return Err(over_time(i + 1, count));
+            }
         }
     }
     Ok(json!({"ok": true, "count": count}))
 }
 
 async fn dedupe(endpoint: &Endpoint, r: DedupeRequest) -> Result<Value, String> {
+    if r.times > MAX_COUNT {
+        return Err(format!(
+            "times {} exceeds the limit of {MAX_COUNT}",
+            r.times
+        ));
+    }
     let total = (r.numbers.len() as u64).saturating_mul(r.times);
     if total > MAX_COUNT {
         return Err(format!(
             "{total} broadcasts exceed the limit of {MAX_COUNT}"
         ));
     }
-    let mut sent = 0u64;
-    for _ in 0..r.times {
-        for n in &r.numbers {
-            broadcast_numbers(endpoint, std::slice::from_ref(n), 1);
-            sent += 1;
-            // As for /api/broadcast: up to 10 M broadcasts must not hold a runtime worker
-            // while every subscriber's queue overflows.
-            if sent % YIELD_EVERY == 0 {
-                tokio::task::yield_now().await;
+    // One loop over the broadcasts themselves: `times` with no numbers is no work at all.
+    let deadline = Instant::now() + MAX_DURATION;
+    for (sent, n) in (1..=total).zip(r.numbers.iter().cycle()) {
+        broadcast_numbers(endpoint, std::slice::from_ref(n), 1);
+        // As for /api/broadcast: up to 10 M broadcasts must not hold a runtime worker
+        // while every subscriber's queue overflows.
+        if sent % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+            if Instant::now() > deadline {
+                return Err(over_time(sent, total));
             }
         }
     }
     Ok(json!({"ok": true, "broadcasts": total}))
+}
+
+fn over_time(sent: u64, total: u64) -> String {
+    format!(
+        "stopped after {sent} of {total} broadcasts: a control request may publish for {} s at most",
+        MAX_DURATION.as_secs()
+    )
 }
 
 fn token(endpoint: &Endpoint, r: TokenRequest) -> Result<Value, String> {

@@ -22,6 +22,7 @@ use crate::apps::hello_sockets::{AuthSocket, UserSocket};
 use crate::config::Config;
 use crate::pubsub::{Backplane, NodeId, PubSub};
 use crate::socket::handle::{ConnHandle, Inbox, Kill};
+use crate::socket::outbound::Totals;
 use crate::socket::SocketHandler;
 use crate::token::{self, TokenError};
 
@@ -69,6 +70,8 @@ struct Inner {
     mounts: Vec<Mount>,
     conns: Mutex<HashMap<u64, Arc<ConnHandle>>>,
     next_conn: AtomicU64,
+    /// The sum of all outbound queues, and the slow-consumer drop count.
+    outbound: Arc<Totals>,
     /// Set by [`Endpoint::drain`]: a connection whose upgrade completes afterwards is closed
     /// with 1012 at once instead of living on as a zombie of a stopped server.
     draining: AtomicBool,
@@ -106,6 +109,7 @@ impl Endpoint {
         let pubsub = PubSub::new(NodeId::new(config.node_name.clone()), backplane);
         Endpoint {
             inner: Arc::new(Inner {
+                outbound: Arc::new(Totals::new(config.outbound_total_bytes)),
                 config,
                 pubsub,
                 mounts,
@@ -158,6 +162,22 @@ impl Endpoint {
         token::verify(&self.inner.config.secret_key_base, salt, token, max_age)
     }
 
+    /// Connections dropped as slow consumers since the server started (no socket progress
+    /// for `slow_consumer_timeout`, over `outbound_max_bytes`, or dropped to bring the outbound
+    /// total under `outbound_total_bytes`).
+    pub fn slow_consumer_drops(&self) -> u64 {
+        self.inner.outbound.drops()
+    }
+
+    /// Bytes queued for sending over all connections.
+    pub fn outbound_queued_bytes(&self) -> usize {
+        self.inner.outbound.queued()
+    }
+
+    pub(crate) fn outbound_totals(&self) -> &Arc<Totals> {
+        &self.inner.outbound
+    }
+
     /// Live WebSocket connections.
     pub fn connection_count(&self) -> usize {
         self.inner.conns.lock().map(|c| c.len()).unwrap_or(0)
@@ -203,6 +223,10 @@ impl Endpoint {
     /// True once [`Endpoint::drain`] ran: the server is shutting down.
     pub fn is_draining(&self) -> bool {
         self.inner.draining.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn connections(&self) -> Vec<Arc<ConnHandle>> {
+        self.conns()
     }
 
     fn conns(&self) -> Vec<Arc<ConnHandle>> {

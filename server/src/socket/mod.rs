@@ -6,10 +6,13 @@
 //! - `connection`: the connection's tasks: a reader that drives the state machine and a writer
 //!   that coalesces queued frames.
 //! - `handle`: the shared handle through which pub/sub, timers and the server reach them.
+//! - `outbound`: the outbound queue bounded in bytes, the reader pause, and the socket's
+//!   progress clock (slow consumers).
 //! - `wire`: between phx-protocol frames and tungstenite messages.
 
 pub(crate) mod connection;
 pub(crate) mod handle;
+pub(crate) mod outbound;
 pub(crate) mod state;
 pub(crate) mod wire;
 
