@@ -8,6 +8,7 @@
 //!   [`TestSocket`] with [`TestSocket::id`].
 //! - [`capture_log`] / [`LogCapture`]: `ExUnit.CaptureLog` for tracing output, formatted as
 //!   `[level] message`.
+//! - [`hostile`]: the hostile-input harness, attacking a real `phx-server` process over the wire.
 //!
 //! ```
 //! use phx_server::apps::hello_sockets::UserSocket;
@@ -17,6 +18,7 @@
 
 mod client;
 mod connect;
+pub mod hostile;
 mod logs;
 mod server;
 
