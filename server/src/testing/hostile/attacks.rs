@@ -103,6 +103,20 @@ pub(super) async fn etf_bombs(server: &ServerProcess, plan: &Plan) -> (bool, Str
         ("16 MiB binary", sign_raw(HARNESS_KEY, &compressed_payload(&binary))),
         ("1 Mi-element list", sign_raw(HARNESS_KEY, &compressed_payload(&nils))),
     ];
+    // The verification itself, in this process: over budget must be :invalid at once.
+    let mut slowest_verify = Duration::ZERO;
+    if let Ok(key) = SecretKeyBase::new(HARNESS_KEY.as_bytes().to_vec()) {
+        let opts = phx_protocol::token::VerifyOptions::new();
+        for (_, token) in &bombs {
+            let _ = phx_protocol::token::verify(&key, AUTH_SALT, token, &opts);
+            let t0 = std::time::Instant::now();
+            let r = phx_protocol::token::verify(&key, AUTH_SALT, token, &opts);
+            slowest_verify = slowest_verify.max(t0.elapsed());
+            if r != Err(phx_protocol::token::VerifyError::Invalid) {
+                return (false, format!("a bomb verified as {r:?}"));
+            }
+        }
+    }
     let mut worst = Duration::ZERO;
     let mut all_refused = true;
     let mut sizes = Vec::new();
@@ -124,9 +138,10 @@ pub(super) async fn etf_bombs(server: &ServerProcess, plan: &Plan) -> (bool, Str
     (
         all_refused && ok_status == 101 && worst < Duration::from_millis(500),
         format!(
-            "{}; all refused: {all_refused}; slowest answer {}; a 200-byte bignum token: HTTP {ok_status}",
+            "{}; all refused: {all_refused}; slowest answer {}; slowest verify (:invalid) {} µs; a 200-byte bignum token: HTTP {ok_status}",
             sizes.join(", "),
-            secs(worst)
+            secs(worst),
+            slowest_verify.as_micros()
         ),
     )
 }
