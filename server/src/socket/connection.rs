@@ -301,7 +301,9 @@ async fn progressing<F: Future>(fut: F, rx: &Receiver, stall: Duration) -> Optio
     if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
         return Some(r);
     }
-    let out = rx.outbound()?;
+    let Some(out) = rx.outbound() else {
+        return Some(fut.await);
+    };
     loop {
         let since = out.since_progress();
         if since >= stall {

@@ -7,8 +7,9 @@
 //! - over `outbound_pause_bytes`, the reader stops reading the connection's input until the
 //!   writer drains below it: a client pipelining requests feels TCP backpressure;
 //! - over `outbound_max_bytes`, the connection is dropped as a slow consumer;
-//! - over `outbound_total_bytes` summed over every connection ([`Totals`]), the endpoint drops
-//!   the connections that drained least until the sum is back under 90 % of the cap.
+//! - over `outbound_total_bytes` summed over every connection ([`Totals`], kept in 64 KiB
+//!   steps), the endpoint drops the connections that drained least until the sum is back under
+//!   90 % of the cap.
 //!
 //! "Slow" is a socket that takes no bytes: [`Metered`] stamps the progress clock on every write
 //! the kernel accepts, and the writer drops a connection whose pending write made no progress for
@@ -16,7 +17,7 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -28,6 +29,17 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 /// Bytes charged per queued frame on top of its payload (the message and channel slot).
 pub(crate) const FRAME_OVERHEAD: usize = 64;
+
+/// The endpoint-wide total moves in steps of this many bytes: a connection adds one step when
+/// its own count crosses a multiple of it, and takes it back when it falls below. Small frames
+/// on the fan-out path then touch only their connection's counter, not one shared by every
+/// core; the total is exact to within a step per connection.
+const TOTAL_STEP: usize = 64 * 1024;
+
+/// How many steps the total moves when a connection's count goes from `before` to `after`.
+fn steps(before: usize, after: usize) -> isize {
+    (after / TOTAL_STEP) as isize - (before / TOTAL_STEP) as isize
+}
 
 /// What one queued frame costs.
 pub(crate) fn cost(msg: &WsMessage) -> usize {
@@ -44,7 +56,9 @@ fn now_ms() -> u64 {
 /// The endpoint-wide sum of outbound queues, and the slow-consumer drop count.
 #[derive(Debug)]
 pub(crate) struct Totals {
-    queued: AtomicUsize,
+    /// Signed: steps are applied by each thread after its own update of a connection's
+    /// count, so the sum may dip below zero for an instant.
+    queued: AtomicIsize,
     cap: usize,
     drops: AtomicU64,
     over: Notify,
@@ -53,16 +67,22 @@ pub(crate) struct Totals {
 impl Totals {
     pub(crate) fn new(cap: usize) -> Self {
         Totals {
-            queued: AtomicUsize::new(0),
+            queued: AtomicIsize::new(0),
             cap,
             drops: AtomicU64::new(0),
             over: Notify::new(),
         }
     }
 
-    /// Bytes queued over all connections.
+    /// Bytes queued over all connections (to within 64 KiB per connection).
     pub(crate) fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
+        usize::try_from(self.queued.load(Ordering::Relaxed)).unwrap_or(0)
+    }
+
+    /// Moves the total by `n` steps.
+    fn step(&self, n: isize) -> isize {
+        let delta = n * TOTAL_STEP as isize;
+        self.queued.fetch_add(delta, Ordering::Relaxed) + delta
     }
 
     /// The cap on [`Totals::queued`].
@@ -164,39 +184,49 @@ impl Outbound {
         let c = cost(&msg);
         let before = self.queued.fetch_add(c, Ordering::Relaxed);
         if before + c > self.limits.max {
-            self.queued.fetch_sub(c, Ordering::Relaxed);
+            // Every change of the count moves the total by its steps, this one included.
+            self.totals.step(steps(before, before + c));
+            self.uncount(c);
             return Err(PushError::Full { queued: before });
         }
-        self.enqueue(msg, c)
+        self.enqueue(msg, c, before)
     }
 
     /// Queues `msg` whatever the limits (a close frame the connection must still send).
     pub(crate) fn force(&self, msg: WsMessage) -> Result<(), PushError> {
         let c = cost(&msg);
-        self.queued.fetch_add(c, Ordering::Relaxed);
-        self.enqueue(msg, c)
+        let before = self.queued.fetch_add(c, Ordering::Relaxed);
+        self.enqueue(msg, c, before)
     }
 
-    fn enqueue(&self, msg: WsMessage, c: usize) -> Result<(), PushError> {
-        if self.tx.send(msg).is_err() {
-            self.queued.fetch_sub(c, Ordering::Relaxed);
-            return Err(PushError::Closed);
-        }
-        let total = self.totals.queued.fetch_add(c, Ordering::Relaxed) + c;
-        if total > self.totals.cap {
+    /// Sends a frame whose `c` bytes were already added to `queued`, which then read `before`.
+    fn enqueue(&self, msg: WsMessage, c: usize, before: usize) -> Result<(), PushError> {
+        let up = steps(before, before + c);
+        if up > 0 && self.totals.step(up) > self.totals.cap as isize {
             self.totals.over.notify_one();
         }
+        if self.tx.send(msg).is_err() {
+            self.uncount(c);
+            return Err(PushError::Closed);
+        }
         Ok(())
+    }
+
+    /// Takes `c` bytes off this connection's count and the total; returns what is left.
+    fn uncount(&self, c: usize) -> usize {
+        let before = self.queued.fetch_sub(c, Ordering::Relaxed);
+        let after = before.saturating_sub(c);
+        let down = steps(after, before);
+        if down > 0 {
+            self.totals.step(-down);
+        }
+        after
     }
 
     /// The writer handed `c` bytes to tungstenite (or dropped them): uncount them, and wake a
     /// reader paused on this queue once it is back under the pause mark.
     fn taken(&self, c: usize) {
-        let left = self
-            .queued
-            .fetch_sub(c, Ordering::Relaxed)
-            .saturating_sub(c);
-        self.totals.queued.fetch_sub(c, Ordering::Relaxed);
+        let left = self.uncount(c);
         if left <= self.limits.pause && self.paused.swap(false, Ordering::AcqRel) {
             self.drained.notify_one();
         }
@@ -350,16 +380,21 @@ mod tests {
     }
 
     #[test]
-    fn bytes_are_counted_per_connection_and_in_total_until_taken() {
-        let (out, mut rx, totals) = queue(1000, 10_000, 1 << 30);
+    fn bytes_are_counted_per_connection_and_in_total_steps_until_taken() {
+        let (out, mut rx, totals) = queue(1 << 20, 1 << 24, 1 << 30);
         out.push(frame(100)).unwrap();
         out.push(frame(200)).unwrap();
         assert_eq!(out.queued(), 300 + 2 * FRAME_OVERHEAD);
-        assert_eq!(totals.queued(), out.queued());
-        let m = rx.try_recv().unwrap();
-        rx.done(cost(&m));
-        assert_eq!(out.queued(), 200 + FRAME_OVERHEAD);
-        assert_eq!(totals.queued(), out.queued());
+        assert_eq!(totals.queued(), 0, "under one step");
+        out.push(frame(TOTAL_STEP)).unwrap();
+        assert_eq!(totals.queued(), TOTAL_STEP);
+        out.push(frame(2 * TOTAL_STEP)).unwrap();
+        assert_eq!(totals.queued(), 3 * TOTAL_STEP);
+        while let Some(m) = rx.try_recv() {
+            rx.done(cost(&m));
+        }
+        assert_eq!(out.queued(), 0);
+        assert_eq!(totals.queued(), 0);
     }
 
     #[test]
@@ -373,17 +408,18 @@ mod tests {
             })
         );
         assert_eq!(out.queued(), 800 + FRAME_OVERHEAD);
-        assert_eq!(totals.queued(), 800 + FRAME_OVERHEAD);
+        assert_eq!(totals.queued(), 0);
         // A close frame still goes in.
         out.force(WsMessage::Close(None)).unwrap();
     }
 
     #[test]
     fn dropping_the_receiver_frees_and_uncounts_everything() {
-        let (out, rx, totals) = queue(100, 1 << 20, 1 << 30);
+        let (out, rx, totals) = queue(100, 1 << 24, 1 << 30);
         for _ in 0..10 {
-            out.push(frame(1000)).unwrap();
+            out.push(frame(100_000)).unwrap();
         }
+        assert!(totals.queued() > 0);
         drop(rx);
         assert_eq!(out.queued(), 0);
         assert_eq!(totals.queued(), 0);
@@ -413,7 +449,7 @@ mod tests {
     #[tokio::test]
     async fn going_over_the_total_cap_signals_the_endpoint() {
         let (out, _rx, totals) = queue(100, 1 << 20, 1000);
-        out.push(frame(2000)).unwrap();
+        out.push(frame(TOTAL_STEP)).unwrap();
         tokio::time::timeout(Duration::from_secs(5), totals.over_cap())
             .await
             .expect("signalled");
