@@ -15,11 +15,13 @@
 //!
 //! ## Layout
 //! - [`config`]: [`Config`] and [`Compat`].
-//! - [`server`]: [`run`] / [`serve`]: the accept loop and graceful shutdown (1012).
+//! - [`server`]: [`run`] / [`serve`]: the accept loop with Cowboy's request-head limits, the
+//!   outbound-memory guard, and graceful shutdown (1012).
 //! - [`endpoint`]: [`Endpoint`], the shared server state; HTTP routing, the WebSocket upgrade,
 //!   params, `check_origin`.
 //! - [`socket`]: the [`SocketHandler`] trait; per connection a reader task driving the routing
-//!   state machine (join/leave/stale refs/crashes) and a writer task coalescing frames.
+//!   state machine (join/leave/stale refs/crashes) and a writer task coalescing frames from an
+//!   outbound queue bounded in bytes (reader pause, slow-consumer drops, a total cap).
 //! - [`channel`]: the [`Channel`] trait (join, handle_in, handle_out, handle_info, terminate).
 //! - [`pubsub`]: sharded local registry with fastlane dispatch, the [`pubsub::Backplane`] trait
 //!   the in-process bus and the Redis backplane ([`pubsub::redis`], see `CLUSTER.md`).
@@ -27,7 +29,8 @@
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …).
 //! - [`token`]: Phoenix.Token for the endpoint.
 //! - [`testing`]: the test kit: [`testing::TestServer`], a WebSocket test client with
-//!   assertions, in-process `connect`, and log capture.
+//!   assertions, in-process `connect`, log capture, and the hostile-input harness
+//!   ([`testing::hostile`]).
 
 pub mod apps;
 pub mod channel;

@@ -1,9 +1,9 @@
 //! The WebSocket upgrade, in Phoenix's order: origin check, vsn negotiation and `connect/3`,
 //! then the handshake (bad upgrade headers are a 400).
 //!
-//! `connect/3` runs on the blocking pool: it may verify a token (PBKDF2 on a cold key cache,
-//! an HMAC, a bounded term decode), and no such work may hold an async worker that other
-//! connections are waiting on.
+//! `connect/3` runs on the blocking pool, at most one per core (2 to 8) at a time: it may verify
+//! a token (PBKDF2 on a cold key cache, an HMAC, a bounded term decode), and no such work may
+//! hold an async worker that other connections are waiting on.
 //!
 //! The handshake checks are WebSockAdapter's `UpgradeValidation` (HTTP/1.1 only, GET, `host`,
 //! `connection: upgrade`, `upgrade: websocket`, a `sec-websocket-key` header, version 13) and
@@ -30,6 +30,15 @@ use super::params::decode_query;
 use super::Endpoint;
 use crate::config::Compat;
 use crate::socket::SocketHandler;
+
+/// Threads that may run `connect/3` at once.
+fn connect_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(2, 8))
+    })
+}
 
 /// Answers an upgrade request on a socket mount.
 pub(crate) async fn upgrade(
@@ -79,6 +88,9 @@ pub(crate) async fn upgrade(
     };
     let connected = {
         let (handler, endpoint) = (handler.clone(), endpoint.clone());
+        // A bounded pool: at most CONNECT_THREADS connects run at once (later upgrades wait
+        // here, asynchronously), so a connect flood never grows the blocking pool's threads.
+        let _permit = connect_slots().acquire().await;
         crate::spawn::spawn_blocking(move || handler.connect(&params, &endpoint)).await
     };
     let assigns = match connected {
