@@ -16,10 +16,12 @@
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record`.
+//! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
+//!   a fault proxy in front of an embedded phx-server.
 //! - [`cli`]: the `phx` command line, one module per subcommand.
 //!
-//! A load bench (`bench`) or client certification (`certify`) would sit beside [`runner`] and
-//! reuse [`target`], [`triggers`] and [`report`].
+//! A load bench (`bench`) would sit beside [`runner`] and reuse [`target`], [`triggers`] and
+//! [`report`].
 //!
 //! ## Example
 //! ```no_run
@@ -33,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod certify;
 pub mod cli;
 pub mod record;
 pub mod report;

@@ -297,17 +297,29 @@ fn main() {
         let subs = env_num("PHX_BENCH_SUBS", 1000) as usize;
         let broadcasts = env_num("PHX_BENCH_BROADCASTS", 500) as usize;
         if conns > 0 {
-            let (bare_rate, bare_rss) = idle_figure("bare tokio-tungstenite", Kind::Bare, conns).await;
-            let (rate, rss) = idle_figure("phx-server: read 4 KiB, write 16 KiB", Kind::Phx(&[]), conns).await;
+            let (bare_rate, bare_rss) =
+                idle_figure("bare tokio-tungstenite", Kind::Bare, conns).await;
+            let (rate, rss) = idle_figure(
+                "phx-server: read 4 KiB, write 16 KiB",
+                Kind::Phx(&[]),
+                conns,
+            )
+            .await;
             let (_, default) = idle_figure(
                 "phx-server, tungstenite defaults: read 128 KiB, write 128 KiB",
                 Kind::Phx(&["--ws-read-buffer", "131072", "--ws-write-buffer", "131072"]),
                 conns,
             )
             .await;
-            println!("connect+join ratio phx-server / bare: {:.2}", rate / bare_rate);
+            println!(
+                "connect+join ratio phx-server / bare: {:.2}",
+                rate / bare_rate
+            );
             println!("rss per idle joined socket: phx-server {rss:.2} KiB, bare {bare_rss:.2} KiB");
-            println!("rss ratio tungstenite defaults / configured: {:.1}x", default / rss);
+            println!(
+                "rss ratio tungstenite defaults / configured: {:.1}x",
+                default / rss
+            );
         }
         let bare = fanout_figure("bare tokio-tungstenite", Kind::Bare, subs, broadcasts).await;
         // Outbound queues are bounded in bytes (64 MiB per connection by default): no flag.
@@ -319,7 +331,10 @@ fn main() {
             broadcasts,
         )
         .await;
-        println!("fanout ratio phx-server write buffer 0 / bare: {:.2}", eager / bare);
+        println!(
+            "fanout ratio phx-server write buffer 0 / bare: {:.2}",
+            eager / bare
+        );
         for (label, size) in [
             ("phx-server, write buffer 16 KiB (configured)", "16384"),
             ("phx-server, write buffer 64 KiB", "65536"),
@@ -332,7 +347,10 @@ fn main() {
             )
             .await;
             println!("fanout ratio {label} / bare: {:.2}", buffered / bare);
-            println!("fanout ratio {label} / write buffer 0: {:.2}x", buffered / eager);
+            println!(
+                "fanout ratio {label} / write buffer 0: {:.2}x",
+                buffered / eager
+            );
         }
     });
 }

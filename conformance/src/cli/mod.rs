@@ -5,12 +5,14 @@
 //! or parsed; 3 the target cannot be reached or refused the connection (or the output cannot be
 //! written).
 
+pub mod certify;
 pub mod check;
 pub mod connect;
 pub mod list;
 pub mod record;
 pub mod replay;
 pub mod target_args;
+pub mod tls_args;
 pub mod token;
 
 use clap::{Parser, Subcommand};
@@ -39,6 +41,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Connect to a Phoenix socket like wscat, with heartbeats, reconnects and rejoins.
     Connect(connect::ConnectArgs),
+    /// Certify a client's reconnect and rejoin under injected faults (`-- CMD ARGS...`).
+    Certify(certify::CertifyArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -51,6 +55,7 @@ pub fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Certify(args) => certify::run(args),
     }
 }
 

@@ -1,7 +1,10 @@
 //! The phx-conformance integration tests: one binary, one module per area.
 
+mod certify;
 mod cli_check;
 mod cli_connect;
+#[cfg(feature = "tls")]
+mod cli_tls;
 mod cli_token;
 mod erlang_rpc;
 mod fixtures;

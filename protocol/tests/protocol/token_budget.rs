@@ -109,9 +109,18 @@ fn each_budget_names_itself() {
         other => panic!("{other:?}"),
     };
     assert_eq!(over(&[131, 110, 5, 0, 1, 2, 3, 4, 5]), "bignum bytes");
-    assert_eq!(over(&[[131, 109, 0, 0, 0, 11].as_slice(), &[0; 11]].concat()), "binary bytes");
-    assert_eq!(over(&[131, 108, 0, 0, 0, 4, 97, 1, 97, 1, 97, 1, 97, 1, 106]), "list length");
-    assert_eq!(over(&[131, 104, 3, 104, 3, 97, 1, 97, 1, 97, 1, 97, 1, 97, 1]), "term count");
+    assert_eq!(
+        over(&[[131, 109, 0, 0, 0, 11].as_slice(), &[0; 11]].concat()),
+        "binary bytes"
+    );
+    assert_eq!(
+        over(&[131, 108, 0, 0, 0, 4, 97, 1, 97, 1, 97, 1, 97, 1, 106]),
+        "list length"
+    );
+    assert_eq!(
+        over(&[131, 104, 3, 104, 3, 97, 1, 97, 1, 97, 1, 97, 1, 97, 1]),
+        "term count"
+    );
     let mut big = vec![131, 80, 0, 0, 0, 101];
     big.extend(zlib(&[0; 101]));
     assert_eq!(over(&big), "decompressed size");

@@ -9,6 +9,8 @@
 //! - [`capture_log`] / [`LogCapture`]: `ExUnit.CaptureLog` for tracing output, formatted as
 //!   `[level] message`.
 //! - [`hostile`]: the hostile-input harness, attacking a real `phx-server` process over the wire.
+//! - [`certs`] (feature `tls`): a test CA and the certificates it signs, made per run, for
+//!   [`TestServer::start_tls`] and the wss:// tests.
 //!
 //! ```
 //! use phx_server::apps::hello_sockets::UserSocket;
@@ -16,6 +18,8 @@
 //! assert_eq!(socket.id(), None);
 //! ```
 
+#[cfg(feature = "tls")]
+pub mod certs;
 mod client;
 mod connect;
 pub mod hostile;

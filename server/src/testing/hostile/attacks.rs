@@ -99,9 +99,18 @@ pub(super) async fn etf_bombs(server: &ServerProcess, plan: &Plan) -> (bool, Str
     let mut small_bignum = vec![110, 200, 0];
     small_bignum.extend(std::iter::repeat_n(0x7f, 200));
     let bombs = [
-        ("4 MiB bignum", sign_raw(HARNESS_KEY, &compressed_payload(&bignum))),
-        ("16 MiB binary", sign_raw(HARNESS_KEY, &compressed_payload(&binary))),
-        ("1 Mi-element list", sign_raw(HARNESS_KEY, &compressed_payload(&nils))),
+        (
+            "4 MiB bignum",
+            sign_raw(HARNESS_KEY, &compressed_payload(&bignum)),
+        ),
+        (
+            "16 MiB binary",
+            sign_raw(HARNESS_KEY, &compressed_payload(&binary)),
+        ),
+        (
+            "1 Mi-element list",
+            sign_raw(HARNESS_KEY, &compressed_payload(&nils)),
+        ),
     ];
     // The verification itself, in this process: over budget must be :invalid at once.
     let mut slowest_verify = Duration::ZERO;
@@ -160,13 +169,25 @@ pub(super) async fn protocol_errors(server: &ServerProcess, codes: &Codes) -> (b
     orphan.fin = true;
     let cases: Vec<(&str, RawFrame, u16)> = vec![
         ("RSV1 set", rsv, 1002),
-        ("reserved data opcode 3", RawFrame::new(3, b"x".to_vec()), 1002),
-        ("reserved control opcode 11", RawFrame::new(11, b"x".to_vec()), 1002),
+        (
+            "reserved data opcode 3",
+            RawFrame::new(3, b"x".to_vec()),
+            1002,
+        ),
+        (
+            "reserved control opcode 11",
+            RawFrame::new(11, b"x".to_vec()),
+            1002,
+        ),
         ("unmasked client frame", unmasked, 1002),
         ("126-byte ping", RawFrame::new(9, vec![0u8; 126]), 1002),
         ("fragmented ping", frag_ping, 1002),
         ("continuation without a start", orphan, 1002),
-        ("invalid UTF-8 text", RawFrame::new(1, vec![0xff, 0xfe, b'[']), 1007),
+        (
+            "invalid UTF-8 text",
+            RawFrame::new(1, vec![0xff, 0xfe, b'[']),
+            1007,
+        ),
         ("64 MiB frame header", huge, 1009),
         ("undecodable Phoenix frame", RawFrame::text("hello"), 1011),
     ];
@@ -228,7 +249,11 @@ fn fuzzed(rng: &mut impl Rng) -> Vec<u8> {
             let payload: Vec<u8> = (0..n).map(|_| rng.random()).collect();
             let mut f = RawFrame::new(rng.random_range(0..16), payload);
             f.fin = rng.random_bool(0.8);
-            f.rsv = if rng.random_bool(0.1) { rng.random_range(0..8) } else { 0 };
+            f.rsv = if rng.random_bool(0.1) {
+                rng.random_range(0..8)
+            } else {
+                0
+            };
             f.masked = rng.random_bool(0.95);
             f.encode()
         }
@@ -284,7 +309,10 @@ pub(super) async fn fuzz(server: &ServerProcess, plan: &Plan, codes: &Codes) -> 
     .0 == 200;
     (
         alive && sent >= plan.fuzz_frames / 2,
-        format!("{sent} fuzzed frames over {} connections; server alive: {alive}", plan.fuzz_conns),
+        format!(
+            "{sent} fuzzed frames over {} connections; server alive: {alive}",
+            plan.fuzz_conns
+        ),
     )
 }
 
@@ -307,7 +335,9 @@ pub(super) async fn non_readers(
     plan: &Plan,
     codes: &Codes,
 ) -> (bool, String) {
-    let drops_before = info(server).await["slow_consumer_drops"].as_u64().unwrap_or(0);
+    let drops_before = info(server).await["slow_consumer_drops"]
+        .as_u64()
+        .unwrap_or(0);
     let rss_before = server.rss_kib();
     let blob = "x".repeat(1 << 20);
     let mut tasks = Vec::new();
@@ -315,7 +345,9 @@ pub(super) async fn non_readers(
         let addr = server.addr;
         let blob = blob.clone();
         tasks.push(tokio::spawn(async move {
-            let mut ws = RawWs::open(addr, &format!("/socket/websocket?{V2}")).await.ok()?;
+            let mut ws = RawWs::open(addr, &format!("/socket/websocket?{V2}"))
+                .await
+                .ok()?;
             ws.send(&RawFrame::text(r#"["1","1","ping","phx_join",{}]"#))
                 .await
                 .ok()?;
@@ -354,7 +386,10 @@ pub(super) async fn non_readers(
     let limit = plan.slow_consumer_timeout * 3 + Duration::from_secs(5);
     let mut drops = 0;
     while t0.elapsed() < limit {
-        drops = info(server).await["slow_consumer_drops"].as_u64().unwrap_or(0) - drops_before;
+        drops = info(server).await["slow_consumer_drops"]
+            .as_u64()
+            .unwrap_or(0)
+            - drops_before;
         if drops >= plan.non_readers as u64 {
             break;
         }
@@ -362,7 +397,9 @@ pub(super) async fn non_readers(
     }
     let dropped_after = t0.elapsed();
     drop(held_open);
-    let queued = info(server).await["outbound_queued_bytes"].as_u64().unwrap_or(u64::MAX);
+    let queued = info(server).await["outbound_queued_bytes"]
+        .as_u64()
+        .unwrap_or(u64::MAX);
     (
         drops >= plan.non_readers as u64 && queued < (1 << 20),
         format!(
@@ -383,7 +420,9 @@ pub(super) async fn pipelining(server: &ServerProcess, plan: &Plan) -> (bool, St
         return (false, "could not connect".into());
     };
     let bytes: Vec<u8> = (0..plan.pipelined)
-        .flat_map(|i| RawFrame::text(&format!(r#"[null,"{i}","phoenix","heartbeat",{{}}]"#)).encode())
+        .flat_map(|i| {
+            RawFrame::text(&format!(r#"[null,"{i}","phoenix","heartbeat",{{}}]"#)).encode()
+        })
         .collect();
     let t0 = Instant::now();
     if ws.write(&bytes).await.is_err() {
@@ -420,7 +459,8 @@ pub(super) async fn burst(server: &ServerProcess, plan: &Plan) -> (bool, String)
         body.len()
     );
     let addr = server.addr;
-    let post = tokio::spawn(async move { http(addr, req.as_bytes(), Duration::from_secs(120)).await });
+    let post =
+        tokio::spawn(async move { http(addr, req.as_bytes(), Duration::from_secs(120)).await });
     let t0 = Instant::now();
     let mut got = 0u64;
     while got < plan.burst {
@@ -527,15 +567,34 @@ pub(super) async fn control_abuse(server: &ServerProcess, plan: &Plan) -> (bool,
         )
     };
     let fixed = [
-        ("/api/dedupe", r#"{"numbers":[],"times":18446744073709551615}"#.to_string()),
-        ("/api/dedupe", r#"{"numbers":[1],"times":18446744073709551615}"#.to_string()),
-        ("/api/dedupe", r#"{"numbers":[1,2,3],"times":9999999999}"#.to_string()),
+        (
+            "/api/dedupe",
+            r#"{"numbers":[],"times":18446744073709551615}"#.to_string(),
+        ),
+        (
+            "/api/dedupe",
+            r#"{"numbers":[1],"times":18446744073709551615}"#.to_string(),
+        ),
+        (
+            "/api/dedupe",
+            r#"{"numbers":[1,2,3],"times":9999999999}"#.to_string(),
+        ),
         (
             "/api/broadcast",
             r#"{"topic":"x","event":"e","count":18446744073709551615}"#.to_string(),
         ),
-        ("/api/token", format!(r#"{{"salt":"s","data":"{}"}}"#, "a".repeat(1 << 20))),
-        ("/api/token", format!(r#"{{"salt":"s","data":{}1{}}}"#, "[".repeat(5000), "]".repeat(5000))),
+        (
+            "/api/token",
+            format!(r#"{{"salt":"s","data":"{}"}}"#, "a".repeat(1 << 20)),
+        ),
+        (
+            "/api/token",
+            format!(
+                r#"{{"salt":"s","data":{}1{}}}"#,
+                "[".repeat(5000),
+                "]".repeat(5000)
+            ),
+        ),
     ];
     let mut worst = Duration::ZERO;
     let mut statuses = std::collections::BTreeMap::<u16, u32>::new();
@@ -545,10 +604,21 @@ pub(super) async fn control_abuse(server: &ServerProcess, plan: &Plan) -> (bool,
     };
     for (path, body) in &fixed {
         let t0 = Instant::now();
-        let (status, _) = http(server.addr, post(path, body.clone()).as_bytes(), Duration::from_secs(60)).await;
+        let (status, _) = http(
+            server.addr,
+            post(path, body.clone()).as_bytes(),
+            Duration::from_secs(60),
+        )
+        .await;
         run(status, t0.elapsed());
     }
-    let paths = ["/api/broadcast", "/api/dedupe", "/api/disconnect", "/api/token", "/api/nope"];
+    let paths = [
+        "/api/broadcast",
+        "/api/dedupe",
+        "/api/disconnect",
+        "/api/token",
+        "/api/nope",
+    ];
     let seeds = [
         r#"{"topic":"ping","event":"e","payload":{"$binary":"00ff"},"count":3,"stamp":true}"#,
         r#"{"numbers":[1,2],"times":2}"#,
@@ -570,10 +640,18 @@ pub(super) async fn control_abuse(server: &ServerProcess, plan: &Plan) -> (bool,
                     _ => b.insert(i, b"0123456789{}[]\",:"[rng.random_range(0..17)]),
                 }
             }
-            (paths[rng.random_range(0..paths.len())], String::from_utf8_lossy(&b).into_owned())
+            (
+                paths[rng.random_range(0..paths.len())],
+                String::from_utf8_lossy(&b).into_owned(),
+            )
         };
         let t0 = Instant::now();
-        let (status, _) = http(server.addr, post(path, body).as_bytes(), Duration::from_secs(60)).await;
+        let (status, _) = http(
+            server.addr,
+            post(path, body).as_bytes(),
+            Duration::from_secs(60),
+        )
+        .await;
         run(status, t0.elapsed());
     }
     let no_5xx = statuses.keys().all(|s| (200..500).contains(s));

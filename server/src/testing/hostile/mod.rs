@@ -190,7 +190,11 @@ impl fmt::Display for Report {
                 ""
             }
         )?;
-        writeln!(f, "close codes seen (0 = no close frame): {:?}", self.close_codes)?;
+        writeln!(
+            f,
+            "close codes seen (0 = no close frame): {:?}",
+            self.close_codes
+        )?;
         writeln!(
             f,
             "panics: {}; alive at end: {}",
@@ -371,9 +375,7 @@ impl Bystander {
 
     async fn finish(self) -> (Duration, u64, bool) {
         self.stop.store(true, Ordering::Relaxed);
-        self.task
-            .await
-            .unwrap_or((Duration::MAX, 0, true))
+        self.task.await.unwrap_or((Duration::MAX, 0, true))
     }
 }
 
@@ -423,7 +425,10 @@ pub async fn run(binary: PathBuf, scale: Scale) -> Result<Report, HarnessError> 
     attack!("pipelining", attacks::pipelining(&server, &plan).await);
     attack!("burst", attacks::burst(&server, &plan).await);
     attack!("handshakes", attacks::handshakes(&server, &plan).await);
-    attack!("control_abuse", attacks::control_abuse(&server, &plan).await);
+    attack!(
+        "control_abuse",
+        attacks::control_abuse(&server, &plan).await
+    );
 
     let (gap, replies, lost) = bystander.finish().await;
     report.bystander_max_gap = gap;

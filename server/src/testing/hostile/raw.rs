@@ -159,7 +159,8 @@ impl RawWs {
             }
             match self.read_frame(left).await {
                 Some((8, payload)) => {
-                    let code = (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    let code =
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
                     return Ending::Close(code);
                 }
                 Some(_) => continue,
@@ -179,7 +180,10 @@ fn parse_server_frame(buf: &[u8]) -> Option<((u8, Vec<u8>), usize)> {
     let b0 = *buf.first()?;
     let b1 = *buf.get(1)?;
     let (len, mut at): (u64, usize) = match b1 & 127 {
-        126 => (u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])), 4),
+        126 => (
+            u64::from(u16::from_be_bytes([*buf.get(2)?, *buf.get(3)?])),
+            4,
+        ),
         127 => {
             let b: [u8; 8] = buf.get(2..10)?.try_into().ok()?;
             (u64::from_be_bytes(b), 10)
@@ -207,10 +211,7 @@ pub async fn http(addr: SocketAddr, request: &[u8], within: Duration) -> (u16, S
     let mut out = Vec::new();
     let _ = timeout(within, s.read_to_end(&mut out)).await;
     let text = String::from_utf8_lossy(&out).into_owned();
-    let status = text
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let status = text.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
     (status, text)
 }
 
