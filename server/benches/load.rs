@@ -328,7 +328,8 @@ fn main() {
             println!("rss ratio tungstenite defaults / configured: {:.1}x", default / rss);
         }
         let bare = fanout_figure("bare tokio-tungstenite", Kind::Bare, subs, broadcasts).await;
-        let q = ["--outbound-queue", "4096"];
+        // Outbound queues are bounded in bytes (64 MiB per connection by default): no flag.
+        let q: [&str; 0] = [];
         let eager = fanout_figure(
             "phx-server, write buffer 0",
             Kind::Phx(&[&q[..], &["--ws-write-buffer", "0"]].concat()),

@@ -3,10 +3,24 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The `secret_key_base` of the recorded fixtures (88 bytes). It is also the dev default, so
-/// tokens signed by the real recordings verify against a default server.
+/// The `secret_key_base` of the recorded fixtures (88 bytes). It is public, so anyone can sign
+/// tokens with it: pass it explicitly (`Config { secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
+/// .. }`, `--secret-key-base`) only where recorded tokens must verify. [`Config::default`] uses
+/// [`process_secret_key_base`] instead.
 pub const FIXTURE_SECRET_KEY_BASE: &str =
     "realphx-fixed-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
+
+/// A random 64-byte secret_key_base made once per process: the default, so a server started
+/// without a key does not accept tokens anyone can mint. Tokens it signs (the control API's
+/// `/api/token`, [`crate::Endpoint::sign_token`]) verify until the process exits.
+pub fn process_secret_key_base() -> &'static str {
+    static KEY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        use rand::Rng;
+        let bytes: [u8; 32] = rand::rng().random();
+        hex::encode(bytes)
+    })
+}
 
 /// Which Phoenix release to imitate where releases differ on the wire (see `COMPAT.md`): the
 /// shared version type, so the server and the conformance suite read one behaviour table
@@ -69,7 +83,8 @@ pub struct Config {
     pub compat: Compat,
     /// Which web server's close codes to imitate.
     pub adapter: Adapter,
-    /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
+    /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix). Default: a random
+    /// per-process key ([`process_secret_key_base`]).
     pub secret_key_base: String,
     /// Whose token rules to follow; `None`: the Plug.Crypto that goes with [`Config::compat`]
     /// (a token signed in the future verifies before 2.2.0, is invalid from it).
@@ -86,8 +101,30 @@ pub struct Config {
     pub check_origin: Option<Vec<String>>,
     /// Largest accepted inbound WebSocket message; bigger ones close the socket with 1009.
     pub max_frame_size: usize,
-    /// Frames queued for one connection before it counts as a slow consumer and is dropped.
-    pub outbound_queue: usize,
+    /// Outbound bytes one connection may have queued (encoded frames not yet taken by its
+    /// writer). Over it, reading that connection's input pauses until the writer drains, so a
+    /// client pipelining requests feels TCP backpressure instead of growing the queue.
+    pub outbound_pause_bytes: usize,
+    /// Outbound bytes one connection may have queued at most (broadcasts keep arriving while
+    /// its input is paused); over it, it is dropped as a slow consumer. At least
+    /// `max_frame_size` plus `outbound_pause_bytes`, so one echoed frame never trips it.
+    pub outbound_max_bytes: usize,
+    /// Outbound bytes queued over all connections at most. Over it, the connections that drained
+    /// least (longest without progress, then most queued) are dropped until the total is back
+    /// under the cap.
+    pub outbound_total_bytes: usize,
+    /// A connection with queued output whose writer makes no progress (its socket takes no
+    /// bytes) for this long is dropped as a slow consumer. Ranch's `send_timeout` under Cowboy is
+    /// 30 s with `send_timeout_close`; 10 s here frees a stuck connection's memory sooner.
+    pub slow_consumer_timeout: Duration,
+    /// Time allowed for a request head (request line and headers), from the connection's first
+    /// byte or the previous response (Cowboy's `request_timeout`, 5 s). A silent or trickling
+    /// client is disconnected after it.
+    pub request_timeout: Duration,
+    /// Most headers in one request (Cowboy's `max_headers`, 100); more is a 431.
+    pub max_headers: usize,
+    /// Longest header value (Cowboy's `max_header_value_length`, 4,096 bytes); longer is a 431.
+    pub max_header_value_length: usize,
     /// Channels one socket may join; enforced only where the release has the limit
     /// (`Behaviour::MaxChannels`: Phoenix 1.7.24+, 1.8.9+; default 100).
     pub max_channels: usize,
@@ -110,14 +147,20 @@ impl Default for Config {
             node_name: "nonode@nohost".into(),
             compat: Compat::V1_8,
             adapter: Adapter::Cowboy,
-            secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
+            secret_key_base: process_secret_key_base().into(),
             plug_crypto: None,
             idle_timeout: Duration::from_secs(60),
             control: false,
             control_token: None,
             check_origin: None,
             max_frame_size: 8 * 1024 * 1024,
-            outbound_queue: 1024,
+            outbound_pause_bytes: 1024 * 1024,
+            outbound_max_bytes: 64 * 1024 * 1024,
+            outbound_total_bytes: 1024 * 1024 * 1024,
+            slow_consumer_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(5),
+            max_headers: 100,
+            max_header_value_length: 4096,
             max_channels: 100,
             read_buffer_size: 4096,
             write_buffer_size: 16 * 1024,

@@ -19,14 +19,17 @@
 //! plug into the endpoint from outside, and nothing generic names an app.
 //! - [`config`]: [`Config`], [`Compat`] (the shared `phx_protocol::version::PhoenixVersion`)
 //!   and [`Adapter`] (Cowboy or Bandit close codes).
-//! - [`server`]: [`serve`] / [`serve_tls`]: the accept loop and graceful shutdown (1012, then a
-//!   wait on the registry's completion signal).
+//! - [`server`]: [`serve`] / [`serve_tls`]: the accept loop with Cowboy's request-head limits,
+//!   the outbound-memory guard, and graceful shutdown (1012, then a wait on the registry's
+//!   completion signal).
 //! - [`endpoint`]: [`Endpoint`] (config, pub/sub, mounts, apps, the connection registry) built
 //!   with [`Endpoint::builder`]; HTTP routing, the WebSocket upgrade, params, `check_origin`.
 //! - [`socket`]: the [`SocketHandler`] trait; per connection the sans-IO `machine` (join,
 //!   leave, stale refs, crashes, close codes: inputs in, effects out, unit-tested per COMPAT.md
-//!   row), the `connection` task that applies its effects, its writer, the `handle` pub/sub
-//!   delivers to, and the `registry` of live connections (register, disconnect, drain, wait).
+//!   row), the `connection` task that applies its effects, its writer fed by an `outbound`
+//!   queue bounded in bytes (reader pause, slow-consumer drops, a total cap), the `handle`
+//!   pub/sub delivers to, and the `registry` of live connections (register, disconnect, drain,
+//!   wait).
 //! - [`channel`]: the [`Channel`] trait (join, handle_in, handle_out, handle_info, terminate).
 //! - [`pubsub`]: sharded local registry with fastlane dispatch to [`pubsub::Subscriber`]s, the
 //!   [`pubsub::Backplane`] trait, the in-process bus and the Redis backplane
@@ -38,7 +41,8 @@
 //! - [`token`]: Phoenix.Token for the endpoint.
 //! - [`tls`]: [`TlsAcceptor`] from PEM files, for [`serve_tls`] (HTTPS and WSS on one port).
 //! - [`testing`]: the test kit: [`testing::TestServer`], a WebSocket test client with
-//!   assertions, in-process `connect`, and log capture.
+//!   assertions, in-process `connect`, log capture, and the hostile-input harness
+//!   ([`testing::hostile`]).
 
 pub mod apps;
 pub mod channel;
@@ -56,7 +60,7 @@ pub mod token;
 pub use apps::hello_sockets::run;
 pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use config::{process_secret_key_base, Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
 pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
 pub use server::{serve, serve_tls, serve_with, ServeError};
 pub use socket::SocketHandler;

@@ -54,7 +54,8 @@ struct ServeArgs {
     /// by id 1011 on 1.7).
     #[arg(long, default_value = "cowboy")]
     adapter: Adapter,
-    /// secret_key_base for Phoenix.Token (default: the fixtures' key).
+    /// secret_key_base for Phoenix.Token (default: a random key made at start, so tokens
+    /// verify only if this process signed them; give the fixtures' key to verify recorded ones).
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     secret_key_base: Option<String>,
     /// RecurringChannel push interval.
@@ -78,9 +79,22 @@ struct ServeArgs {
     /// Largest inbound WebSocket message in bytes (over it: close 1009).
     #[arg(long)]
     max_frame_size: Option<usize>,
-    /// Frames queued per connection before it is dropped as a slow consumer.
+    /// Outbound bytes queued per connection before its input is paused (default 1 MiB).
     #[arg(long)]
-    outbound_queue: Option<usize>,
+    outbound_pause_bytes: Option<usize>,
+    /// Outbound bytes queued per connection before it is dropped (default 64 MiB).
+    #[arg(long)]
+    outbound_max_bytes: Option<usize>,
+    /// Outbound bytes queued over all connections before the least-draining are dropped
+    /// (default 1 GiB).
+    #[arg(long)]
+    outbound_total_bytes: Option<usize>,
+    /// Drop a connection whose socket takes no bytes for this long (default 10000).
+    #[arg(long)]
+    slow_consumer_timeout_ms: Option<u64>,
+    /// Time allowed for a request head before the connection is closed (default 5000).
+    #[arg(long)]
+    request_timeout_ms: Option<u64>,
     /// Channels per socket (where the release limits them: 1.7.24+, 1.8.9+).
     #[arg(long)]
     max_channels: Option<usize>,
@@ -126,8 +140,20 @@ impl ServeArgs {
         if let Some(v) = self.max_frame_size {
             c.max_frame_size = v;
         }
-        if let Some(v) = self.outbound_queue {
-            c.outbound_queue = v;
+        if let Some(v) = self.outbound_pause_bytes {
+            c.outbound_pause_bytes = v;
+        }
+        if let Some(v) = self.outbound_max_bytes {
+            c.outbound_max_bytes = v;
+        }
+        if let Some(v) = self.outbound_total_bytes {
+            c.outbound_total_bytes = v;
+        }
+        if let Some(v) = self.slow_consumer_timeout_ms {
+            c.slow_consumer_timeout = Duration::from_millis(v);
+        }
+        if let Some(v) = self.request_timeout_ms {
+            c.request_timeout = Duration::from_millis(v);
         }
         if let Some(v) = self.max_channels {
             c.max_channels = v;
@@ -192,6 +218,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.secret_key_base.is_none() {
+        tracing::warn!(
+            "no --secret-key-base: tokens are signed and verified with a random key made at start"
+        );
+    }
     let backplane = match cli_pubsub::backplane(&args.pubsub).await {
         Ok(b) => b,
         Err(code) => return code,

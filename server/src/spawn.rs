@@ -1,4 +1,4 @@
-//! `tokio::spawn` that carries the current tracing dispatcher into the task, so logs of a
+//! `tokio::spawn` (and `spawn_blocking`) that carries the current tracing dispatcher into the task, so logs of a
 //! server started under a capturing subscriber (the test kit) stay with that server.
 
 use std::future::Future;
@@ -13,4 +13,14 @@ where
 {
     let dispatch = tracing::dispatcher::get_default(|d| d.clone());
     tokio::spawn(fut.with_subscriber(dispatch))
+}
+
+/// `tokio::task::spawn_blocking` with the caller's tracing dispatcher.
+pub(crate) fn spawn_blocking<F, R>(f: F) -> tokio::task::JoinHandle<R>
+where
+    F: FnOnce() -> R + Send + 'static,
+    R: Send + 'static,
+{
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    tokio::task::spawn_blocking(move || tracing::dispatcher::with_default(&dispatch, f))
 }

@@ -35,6 +35,9 @@ fn config(version: PhoenixVersion, node: &str) -> Config {
         compat: version,
         control: true,
         control_token: Some(CONTROL_TOKEN.into()),
+        // The public fixture key, so tokens minted with it (`phx check --secret-key-base`,
+        // recorded transcripts) verify here as on the recorded servers.
+        secret_key_base: phx_server::FIXTURE_SECRET_KEY_BASE.into(),
         ..Config::default()
     }
 }

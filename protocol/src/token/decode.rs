@@ -7,6 +7,12 @@
 //! still holds here: every length is checked against the bytes left, nesting is capped at
 //! [`MAX_DEPTH`], and executable terms (funs) are refused as `non_executable_binary_to_term` does.
 //!
+//! A validly signed token is no proof of good intent (anyone holding a leaked or default key can
+//! sign one), so reading is also held to a [`Budget`]: decompressed size, bytes of binaries,
+//! bignums and atoms, list and tuple length, and the number of terms. Over budget is an error
+//! found before the expensive work (inflating, allocating, converting a bignum), so a hostile
+//! token costs microseconds, not the 15 s a 4 MiB bignum took to print.
+//!
 //! Accepted tags: 70, 77, 88, 89, 90, 97, 98, 99, 100, 101, 102, 103, 104, 105, 106, 107, 108, 109,
 //! 110, 111, 114, 115, 116, 118, 119, 120, and 80 (zlib-compressed) right after the version byte.
 
@@ -21,8 +27,36 @@ use std::io::Read;
 /// Deepest nesting read (data nesting plus the payload tuple).
 pub const MAX_DEPTH: usize = super::encode::MAX_DEPTH + 1;
 
-/// Largest decompressed size accepted for a compressed (tag 80) term.
-pub const MAX_UNCOMPRESSED: usize = 16 * 1024 * 1024;
+/// Largest decompressed size accepted for a compressed (tag 80) term by default.
+pub const MAX_UNCOMPRESSED: usize = 256 * 1024;
+
+/// Limits on what one [`binary_to_term_with`] may read. The defaults are far above any token
+/// Phoenix apps sign (a user id, a map of a few claims) and far below what hurts a server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Largest decompressed size of a compressed (tag 80) term.
+    pub max_uncompressed: usize,
+    /// Largest sum of the bytes of binaries, bit binaries, byte lists, atoms and bignums.
+    pub max_bytes: usize,
+    /// Largest bignum, in bytes of magnitude (1,024 bytes is a 2,466-digit integer).
+    pub max_bignum_bytes: usize,
+    /// Largest element count of one list, tuple or map.
+    pub max_len: usize,
+    /// Largest number of terms in total.
+    pub max_terms: usize,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_uncompressed: MAX_UNCOMPRESSED,
+            max_bytes: 256 * 1024,
+            max_bignum_bytes: 1024,
+            max_len: 65_536,
+            max_terms: 100_000,
+        }
+    }
+}
 
 /// A decoded token payload.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,24 +131,34 @@ pub enum TermError {
     /// A malformed value (bad sign byte, bad UTF-8 atom, non-finite float, bad bit count, …).
     #[error("malformed term: {0}")]
     Malformed(&'static str),
+    /// Over one of the [`Budget`]'s limits (named here).
+    #[error("term over budget: {0}")]
+    OverBudget(&'static str),
 }
 
-/// `:erlang.binary_to_term/1` for the tags above (no trailing bytes allowed).
+/// `:erlang.binary_to_term/1` for the tags above (no trailing bytes allowed), within the
+/// default [`Budget`].
 pub fn binary_to_term(bytes: &[u8]) -> Result<Term, TermError> {
+    binary_to_term_with(bytes, &Budget::default())
+}
+
+/// [`binary_to_term`] within `budget`.
+pub fn binary_to_term_with(bytes: &[u8], budget: &Budget) -> Result<Term, TermError> {
     let version = *bytes.first().ok_or(TermError::Truncated(0))?;
     if version != 131 {
         return Err(TermError::Version(version));
     }
     if bytes.get(1) == Some(&80) {
-        let mut r = Reader { buf: bytes, pos: 2 };
+        let mut r = Reader::new(bytes, budget);
+        r.pos = 2;
         let size = r.u32()? as usize;
-        if size > MAX_UNCOMPRESSED {
-            return Err(TermError::Malformed("compressed term too large"));
+        if size > budget.max_uncompressed {
+            return Err(TermError::OverBudget("decompressed size"));
         }
         let inflated = inflate(&bytes[6..], size)?;
-        return read_all(&inflated);
+        return read_all(&inflated, budget);
     }
-    read_all(&bytes[1..])
+    read_all(&bytes[1..], budget)
 }
 
 fn inflate(data: &[u8], size: usize) -> Result<Vec<u8>, TermError> {
@@ -131,8 +175,8 @@ fn inflate(data: &[u8], size: usize) -> Result<Vec<u8>, TermError> {
     Ok(out)
 }
 
-fn read_all(buf: &[u8]) -> Result<Term, TermError> {
-    let mut r = Reader { buf, pos: 0 };
+fn read_all(buf: &[u8], budget: &Budget) -> Result<Term, TermError> {
+    let mut r = Reader::new(buf, budget);
     let t = r.term(0)?;
     match buf.len() - r.pos {
         0 => Ok(t),
@@ -143,9 +187,42 @@ fn read_all(buf: &[u8]) -> Result<Term, TermError> {
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    budget: &'a Budget,
+    /// Terms read so far.
+    terms: usize,
+    /// Binary, atom and bignum bytes read so far.
+    bytes: usize,
 }
 
 impl<'a> Reader<'a> {
+    fn new(buf: &'a [u8], budget: &'a Budget) -> Self {
+        Reader {
+            buf,
+            pos: 0,
+            budget,
+            terms: 0,
+            bytes: 0,
+        }
+    }
+
+    /// Takes `n` bytes that become part of the value (a binary's contents, an atom's name).
+    fn take_data(&mut self, n: usize) -> Result<&'a [u8], TermError> {
+        self.bytes = self.bytes.saturating_add(n);
+        if self.bytes > self.budget.max_bytes {
+            return Err(TermError::OverBudget("binary bytes"));
+        }
+        self.take(n)
+    }
+
+    /// An element count: within the budget and the bytes left (each item at least
+    /// `per_item` bytes long).
+    fn len(&mut self, n: usize, per_item: usize) -> Result<usize, TermError> {
+        if n > self.budget.max_len {
+            return Err(TermError::OverBudget("list length"));
+        }
+        self.count(n, per_item)
+    }
+
     fn take(&mut self, n: usize) -> Result<&'a [u8], TermError> {
         let end = self
             .pos
@@ -189,6 +266,10 @@ impl<'a> Reader<'a> {
         if depth > MAX_DEPTH {
             return Err(TermError::TooDeep);
         }
+        self.terms += 1;
+        if self.terms > self.budget.max_terms {
+            return Err(TermError::OverBudget("term count"));
+        }
         let at = self.pos;
         let tag = self.u8()?;
         Ok(match tag {
@@ -205,7 +286,10 @@ impl<'a> Reader<'a> {
                     1 => Sign::Minus,
                     _ => return Err(TermError::Malformed("bignum sign byte must be 0 or 1")),
                 };
-                let digits = self.take(n)?;
+                if n > self.budget.max_bignum_bytes {
+                    return Err(TermError::OverBudget("bignum bytes"));
+                }
+                let digits = self.take_data(n)?;
                 let value = BigInt::from_bytes_le(sign, digits);
                 // Erlang reads small values in big format too; keep them as fix integers.
                 match i32::try_from(&value) {
@@ -236,12 +320,12 @@ impl<'a> Reader<'a> {
             100 | 115 | 118 | 119 => Term::from(self.atom_body(tag)?),
             109 => {
                 let n = self.u32()? as usize;
-                Term::from(Binary::from(self.take(n)?))
+                Term::from(Binary::from(self.take_data(n)?))
             }
             77 => {
                 let n = self.u32()? as usize;
                 let bits = self.u8()?;
-                let bytes = self.take(n)?;
+                let bytes = self.take_data(n)?;
                 if n == 0 || !(1..=8).contains(&bits) {
                     return Err(TermError::Malformed("bit binary tail bits must be 1..=8"));
                 }
@@ -255,11 +339,11 @@ impl<'a> Reader<'a> {
             106 => Term::from(List::nil()),
             107 => {
                 let n = usize::from(self.u16()?);
-                Term::from(ByteList::from(self.take(n)?.to_vec()))
+                Term::from(ByteList::from(self.take_data(n)?.to_vec()))
             }
             108 => {
                 let n = self.u32()? as usize;
-                let n = self.count(n, 1)?;
+                let n = self.len(n, 1)?;
                 let mut elements = Vec::with_capacity(n);
                 for _ in 0..n {
                     elements.push(self.term(depth + 1)?);
@@ -275,7 +359,7 @@ impl<'a> Reader<'a> {
                 } else {
                     self.u32()? as usize
                 };
-                let n = self.count(n, 1)?;
+                let n = self.len(n, 1)?;
                 let mut elements = Vec::with_capacity(n);
                 for _ in 0..n {
                     elements.push(self.term(depth + 1)?);
@@ -284,7 +368,7 @@ impl<'a> Reader<'a> {
             }
             116 => {
                 let n = self.u32()? as usize;
-                let n = self.count(n, 2)?;
+                let n = self.len(n, 2)?;
                 let mut map = HashMap::with_capacity(n);
                 for _ in 0..n {
                     let k = self.term(depth + 1)?;
@@ -362,7 +446,7 @@ impl<'a> Reader<'a> {
         } else {
             usize::from(self.u16()?)
         };
-        let raw = self.take(n)?;
+        let raw = self.take_data(n)?;
         let name = if tag == 100 || tag == 115 {
             // Latin-1: every byte is the code point of the same value.
             raw.iter().map(|&b| char::from(b)).collect()

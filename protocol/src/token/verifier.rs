@@ -71,11 +71,20 @@ pub fn sign(payload: &[u8], key: &[u8], digest: Digest) -> String {
     out
 }
 
-/// Checks the token's MAC and returns its payload bytes; None for any malformed or forged token.
+/// The longest token [`verify`] reads (64 KiB). Phoenix apps sign a user id or a few claims, a
+/// few hundred bytes; Cowboy refuses a request line over 8,000 bytes, so a longer token never
+/// reaches a Phoenix socket's `connect/3` in the query string anyway.
+pub const MAX_TOKEN_LEN: usize = 64 * 1024;
+
+/// Checks the token's MAC and returns its payload bytes; None for any malformed or forged token,
+/// or one longer than [`MAX_TOKEN_LEN`].
 ///
 /// Like `String.split(token, ".", parts: 3)`: a fourth dot lands in the signature part, which then
 /// fails to decode. Base64 must be canonical (no padding, no stray trailing bits).
 pub fn verify(token: &str, key: &[u8]) -> Option<Vec<u8>> {
+    if token.len() > MAX_TOKEN_LEN {
+        return None;
+    }
     let mut parts = token.splitn(3, '.');
     let (protected_b64, payload_b64, mac_b64) = (parts.next()?, parts.next()?, parts.next()?);
     let protected = URL_SAFE_NO_PAD.decode(protected_b64).ok()?;

@@ -2,6 +2,7 @@
 //!
 //! - `token_vectors`: tokens.json from real Phoenix 1.7.14, PROTOCOL.md §4.7, legacy shapes,
 //!   other digests, max_age rules.
+//! - `token_budget`: validly signed ETF bombs are `:invalid` at once; each budget limit.
 //! - `token_erlang`: cross-checks against the local Erlang/OTP (`erl`, Debian's erlang-base).
 //! - `transcripts`: every recorded frame decodes; every server frame re-encodes byte for byte.
 //! - `serializer_vectors`: Phoenix's own serializer byte vectors and the 255-byte limits.
@@ -14,6 +15,7 @@
 mod props;
 mod serializer_vectors;
 mod support;
+mod token_budget;
 mod token_erlang;
 mod token_vectors;
 mod transcripts;

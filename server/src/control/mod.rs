@@ -8,16 +8,21 @@
 //! | `POST /api/broadcast` | `{"topic","event","payload","count"?,"stamp"?}` | `Endpoint.broadcast`, `count` times; `{"$binary": HEX}` payload is binary; `stamp` adds `"i"` and `"t"` (unix µs) |
 //! | `POST /api/disconnect` | `{"socket_id"}` | `Endpoint.broadcast(socket_id, "disconnect", %{})` |
 //! | `POST /api/token` | `{"salt","data","signed_at"?,"max_age"?}` | `Phoenix.Token.sign` → `{"token"}` |
-//! | `GET /api/info` | | `{"node","compat","connections","channels"}` |
+//! | `GET /api/info` | | `{"node","compat","connections","channels","slow_consumer_drops","outbound_queued_bytes"}` |
 //! | `POST /api/<route>` | the app's | a mounted [`App`](crate::apps::App)'s own route (HelloSockets: `/api/dedupe`) |
 //!
 //! [`Client`] is the one typed client of this API (the CLI, the conformance triggers, tests).
+//!
+//! Every loop is bounded: at most [`MAX_COUNT`] broadcasts per request and [`MAX_DURATION`] of
+//! publishing (app routes follow both).
 
 mod client;
 mod request;
 
 use std::net::SocketAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -38,8 +43,11 @@ pub use request::{
 const MAX_BODY: usize = 16 * 1024 * 1024;
 /// Broadcasts published between two yields of a `count` loop (app routes follow it too).
 pub(crate) const YIELD_EVERY: u64 = 64;
-/// Largest `count` for one broadcast request.
+/// Largest `count` for one broadcast request (app routes follow it too).
 pub const MAX_COUNT: u64 = 10_000_000;
+/// Longest a control request may spend publishing; a loop still running then stops and the
+/// request answers 400 saying how far it got.
+pub const MAX_DURATION: Duration = Duration::from_secs(30);
 
 fn error(status: StatusCode, msg: impl std::fmt::Display) -> HttpResponse {
     json_response(status, &json!({"error": msg.to_string()}))
@@ -84,6 +92,8 @@ pub(crate) async fn handle(
             compat: config.compat.to_string(),
             connections: endpoint.connection_count(),
             channels: endpoint.joined().len(),
+            slow_consumer_drops: endpoint.slow_consumer_drops(),
+            outbound_queued_bytes: endpoint.outbound_queued_bytes(),
         };
         return json_response(StatusCode::OK, &json!(info));
     }
@@ -146,6 +156,7 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
     if r.stamp && !matches!(&payload, Payload::Json(Value::Object(_))) {
         return Err("\"stamp\": true needs a JSON object payload".into());
     }
+    let deadline = Instant::now() + MAX_DURATION;
     for i in 0..count {
         let payload = if r.stamp {
             let mut p = payload.clone();
@@ -161,9 +172,19 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
         // Let writers drain between batches instead of overflowing every subscriber's queue.
         if i % YIELD_EVERY == YIELD_EVERY - 1 {
             tokio::task::yield_now().await;
+            if Instant::now() > deadline {
+                return Err(over_time(i + 1, count));
+            }
         }
     }
     Ok(json!({"ok": true, "count": count}))
+}
+
+pub(crate) fn over_time(sent: u64, total: u64) -> String {
+    format!(
+        "stopped after {sent} of {total} broadcasts: a control request may publish for {} s at most",
+        MAX_DURATION.as_secs()
+    )
 }
 
 fn token(endpoint: &Endpoint, r: TokenRequest) -> Result<Value, String> {

@@ -46,6 +46,12 @@ pub struct Info {
     pub connections: usize,
     /// Joined channels over all connections.
     pub channels: usize,
+    /// Connections dropped as slow consumers since start (absent from older servers: 0).
+    #[serde(default)]
+    pub slow_consumer_drops: u64,
+    /// Bytes queued for sending over all connections (to within 64 KiB per connection).
+    #[serde(default)]
+    pub outbound_queued_bytes: usize,
 }
 
 /// `POST /api/disconnect`.

@@ -1,4 +1,8 @@
-//! HTTP routing: `GET /`, the WebSocket mounts and the control API.
+//! HTTP routing: `GET /`, the WebSocket mounts and the control API, behind Cowboy's request
+//! head limits (`cowboy_http`): a request target over `max_request_line_length` (8,000) is a
+//! 414, a header name over `max_header_name_length` (64) or a value over
+//! `max_header_value_length` (4,096; `host` over `max_authority_length`, 255) is a 431, and
+//! the connection is closed after either.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -6,7 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -14,6 +18,30 @@ use super::{upgrade, Endpoint};
 
 /// The response type of every handler.
 pub(crate) type HttpResponse = Response<Full<Bytes>>;
+
+/// Cowboy's `max_request_line_length`; the target alone is held to it here.
+const MAX_REQUEST_LINE_LENGTH: usize = 8000;
+/// Cowboy's `max_header_name_length`.
+const MAX_HEADER_NAME_LENGTH: usize = 64;
+/// Cowboy's `max_authority_length`, applied to the `host` header.
+const MAX_AUTHORITY_LENGTH: usize = 255;
+
+/// The status Cowboy answers for a request head over its limits, if it is.
+fn head_over_limits(req: &Request<Incoming>, max_value: usize) -> Option<StatusCode> {
+    let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    if target > MAX_REQUEST_LINE_LENGTH {
+        return Some(StatusCode::URI_TOO_LONG);
+    }
+    let too_long = req.headers().iter().any(|(name, value)| {
+        let max = if name == HOST {
+            MAX_AUTHORITY_LENGTH
+        } else {
+            max_value
+        };
+        name.as_str().len() > MAX_HEADER_NAME_LENGTH || value.len() > max
+    });
+    too_long.then_some(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+}
 
 /// Routes one request.
 pub(crate) async fn handle(
@@ -27,6 +55,13 @@ pub(crate) async fn handle(
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"errors": {"detail": "Service Unavailable: the server is shutting down"}}),
         ));
+    }
+    if let Some(status) = head_over_limits(&req, endpoint.config().max_header_value_length) {
+        tracing::debug!(%peer, %status, "request head over Cowboy's limits");
+        let mut resp = empty_response(status);
+        resp.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+        return Ok(resp);
     }
     let path = req.uri().path().to_owned();
     if path == "/" && req.method() == Method::GET {

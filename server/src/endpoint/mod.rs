@@ -21,7 +21,9 @@ use serde_json::Value;
 use crate::apps::App;
 use crate::config::Config;
 use crate::pubsub::{Backplane, NodeId, PubSub};
+use crate::socket::handle::ConnHandle;
 use crate::socket::handle::Kill;
+use crate::socket::outbound::Totals;
 pub use crate::socket::registry::JoinedChannel;
 use crate::socket::registry::Registry;
 use crate::socket::SocketHandler;
@@ -65,6 +67,8 @@ struct Inner {
     apps: Vec<Mounted>,
     /// Owns the live connections (drain, disconnect, introspection).
     conns: Arc<Registry>,
+    /// The sum of all outbound queues, and the slow-consumer drop count.
+    outbound: Arc<Totals>,
 }
 
 /// Builds an [`Endpoint`]: config, then apps and/or bare mounts and a backplane.
@@ -104,6 +108,7 @@ impl EndpointBuilder {
         let pubsub = PubSub::new(NodeId::new(self.config.node_name.clone()), self.backplane);
         Endpoint {
             inner: Arc::new(Inner {
+                outbound: Arc::new(Totals::new(self.config.outbound_total_bytes)),
                 config: self.config,
                 pubsub,
                 mounts: self.mounts,
@@ -198,6 +203,22 @@ impl Endpoint {
         token::verify(&c.secret_key_base, salt, token, max_age, plug_crypto)
     }
 
+    /// Connections dropped as slow consumers since the server started (no socket progress
+    /// for `slow_consumer_timeout`, over `outbound_max_bytes`, or dropped to bring the outbound
+    /// total under `outbound_total_bytes`).
+    pub fn slow_consumer_drops(&self) -> u64 {
+        self.inner.outbound.drops()
+    }
+
+    /// Bytes queued for sending over all connections.
+    pub fn outbound_queued_bytes(&self) -> usize {
+        self.inner.outbound.queued()
+    }
+
+    pub(crate) fn outbound_totals(&self) -> &Arc<Totals> {
+        &self.inner.outbound
+    }
+
     /// Live WebSocket connections.
     pub fn connection_count(&self) -> usize {
         self.inner.conns.len()
@@ -232,5 +253,10 @@ impl Endpoint {
     /// The connection registry.
     pub(crate) fn registry(&self) -> &Arc<Registry> {
         &self.inner.conns
+    }
+
+    /// Every live connection.
+    pub(crate) fn connections(&self) -> Vec<Arc<ConnHandle>> {
+        self.inner.conns.snapshot()
     }
 }

@@ -1,5 +1,15 @@
 //! The WebSocket upgrade, in Phoenix's order: origin check, vsn negotiation and `connect/3`,
 //! then the handshake (bad upgrade headers are a 400).
+//!
+//! `connect/3` runs on the blocking pool, at most one per core (2 to 8) at a time: it may verify
+//! a token (PBKDF2 on a cold key cache, an HMAC, a bounded term decode), and no such work may
+//! hold an async worker that other connections are waiting on.
+//!
+//! The handshake checks are WebSockAdapter's `UpgradeValidation` (HTTP/1.1 only, GET, `host`,
+//! `connection: upgrade`, `upgrade: websocket`, a `sec-websocket-key` header, version 13) and
+//! then Cowboy's: `cowboy_websocket:websocket_upgrade/2` only requires that the key header is
+//! present (`false = Key =:= undefined`), so an empty or non-base64 key is answered 101 there, and
+//! here too.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,12 +19,10 @@ use hyper::header::{
     HeaderValue, CONNECTION, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_VERSION, UPGRADE,
 };
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request, StatusCode, Version};
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 use super::http::{empty_response, json_response, text_response, HttpResponse};
 use super::origin::origin_allowed;
@@ -22,6 +30,15 @@ use super::params::decode_query;
 use super::Endpoint;
 use crate::socket::SocketHandler;
 use phx_protocol::version::Behaviour;
+
+/// Threads that may run `connect/3` at once.
+fn connect_slots() -> &'static tokio::sync::Semaphore {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores.clamp(2, 8))
+    })
+}
 
 /// Answers an upgrade request on a socket mount.
 pub(crate) async fn upgrade(
@@ -69,12 +86,34 @@ pub(crate) async fn upgrade(
             return empty_response(StatusCode::FORBIDDEN);
         }
     };
-    let Ok(assigns) = handler.connect(&params, &endpoint) else {
-        return empty_response(StatusCode::FORBIDDEN);
+    let connected = {
+        let (handler, endpoint) = (handler.clone(), endpoint.clone());
+        // A bounded pool: at most CONNECT_THREADS connects run at once (later upgrades wait
+        // here, asynchronously), so a connect flood never grows the blocking pool's threads.
+        let _permit = connect_slots().acquire().await;
+        crate::spawn::spawn_blocking(move || handler.connect(&params, &endpoint)).await
+    };
+    let assigns = match connected {
+        Ok(Ok(assigns)) => assigns,
+        Ok(Err(_)) => return empty_response(StatusCode::FORBIDDEN),
+        Err(e) => {
+            // connect/3 raised: Phoenix answers 500.
+            tracing::error!("connect/3 failed: {e}");
+            return empty_response(StatusCode::INTERNAL_SERVER_ERROR);
+        }
     };
     let socket_id = handler.id(&assigns);
 
+    if req.version() != Version::HTTP_11 {
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            &format!("HTTP version {:?} unsupported", req.version()),
+        );
+    }
     let headers = req.headers();
+    if !headers.contains_key(hyper::header::HOST) {
+        return text_response(StatusCode::BAD_REQUEST, "'host' header is absent");
+    }
     let has_token = |name, token: &str| {
         headers.get_all(name).iter().any(|v: &HeaderValue| {
             v.to_str()
@@ -111,23 +150,19 @@ pub(crate) async fn upgrade(
     };
     let accept = derive_accept_key(key.as_bytes());
 
-    let ws_config = WebSocketConfig::default()
-        .read_buffer_size(config.read_buffer_size)
-        .write_buffer_size(config.write_buffer_size)
-        .max_message_size(Some(config.max_frame_size))
-        .max_frame_size(Some(config.max_frame_size));
     let endpoint2 = endpoint.clone();
     crate::spawn::spawn(async move {
         match hyper::upgrade::on(req).await {
             Ok(upgraded) => {
-                let ws = WebSocketStream::from_raw_socket(
+                crate::socket::connection::serve(
                     TokioIo::new(upgraded),
-                    Role::Server,
-                    Some(ws_config),
+                    endpoint2,
+                    handler,
+                    assigns,
+                    socket_id,
+                    vsn,
                 )
                 .await;
-                crate::socket::connection::serve(ws, endpoint2, handler, assigns, socket_id, vsn)
-                    .await;
             }
             Err(e) => tracing::debug!(%peer, "upgrade failed: {e}"),
         }

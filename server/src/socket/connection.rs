@@ -1,28 +1,67 @@
 //! One WebSocket connection: a reader task that feeds the [`SocketMachine`] and applies its
-//! effects, and a writer task that drains the bounded outbound queue, coalescing everything
-//! queued into one flush.
+//! effects, and a writer task that drains the byte-bounded outbound queue (see `outbound`),
+//! coalescing everything queued into one flush.
+//!
+//! WebSocket protocol errors close the way Cowboy's `cowboy_websocket` does: 1002 for a frame
+//! cow_ws rejects (reserved bits or opcodes, an unmasked client frame, a fragmented or oversized
+//! control frame, a continuation out of place), 1007 for a text frame that is not UTF-8, 1009 for
+//! a message over `max_frame_size`; a Phoenix frame that does not decode is 1011, as recorded.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::task::Poll;
+use std::time::Duration;
 
 use futures_util::{Sink, SinkExt, StreamExt};
 use phx_protocol::Vsn;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio::time::{timeout, Instant};
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 use super::handle::{ConnHandle, Inbox, Kill};
 use super::machine::{CloseCause, Effect, Host, Rules, SocketMachine};
+use super::outbound::{cost, Limits, Metered, Outbound, Receiver};
 use super::wire::{data_frame, encode};
 use super::SocketHandler;
+use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::pubsub::{SubKind, Subscriber};
 
 /// Frames fed to the sink before a flush is forced.
 const MAX_BATCH: usize = 512;
+
+/// Messages the socket task's inbox holds (intercepted broadcasts, timers) before the
+/// connection is dropped.
+const INBOX_CAPACITY: usize = 4096;
+
+/// The close code Cowboy sends for a read error, or None when the client is simply gone.
+fn close_code_for(e: &WsError) -> Option<u16> {
+    match e {
+        WsError::Capacity(_) => Some(1009),
+        WsError::Utf8(_) => Some(1007),
+        WsError::Protocol(
+            ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::ReceivedAfterClosing
+            | ProtocolError::SendAfterClosing,
+        ) => None,
+        WsError::Protocol(_) => Some(1002),
+        _ => None,
+    }
+}
+
+/// The tungstenite settings for a server-side socket.
+fn ws_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(config.read_buffer_size)
+        .write_buffer_size(config.write_buffer_size)
+        .max_message_size(Some(config.max_frame_size))
+        .max_frame_size(Some(config.max_frame_size))
+}
 
 /// How the reader loop ended.
 enum End {
@@ -98,9 +137,9 @@ impl Driver<'_> {
     }
 }
 
-/// Serves one upgraded WebSocket until it closes.
+/// Serves one upgraded connection (`io`, past the 101) as a WebSocket until it closes.
 pub(crate) async fn serve<S>(
-    ws: WebSocketStream<S>,
+    io: S,
     endpoint: Endpoint,
     handler: Arc<dyn SocketHandler>,
     assigns: super::Assigns,
@@ -112,12 +151,22 @@ pub(crate) async fn serve<S>(
     // Borrowed: the endpoint outlives this function.
     let config = endpoint.config();
     let registry = endpoint.registry();
-    let (out_tx, out_rx) = mpsc::channel(config.outbound_queue.max(1));
-    let (inbox_tx, mut inbox_rx) = mpsc::channel(config.outbound_queue.max(1).saturating_mul(4));
+    let limits = Limits {
+        pause: config.outbound_pause_bytes,
+        max: config.outbound_max_bytes,
+    };
+    let (out, out_rx) = Outbound::new(limits, endpoint.outbound_totals().clone());
+    let ws = WebSocketStream::from_raw_socket(
+        Metered::new(io, out.clone()),
+        Role::Server,
+        Some(ws_config(config)),
+    )
+    .await;
+    let (inbox_tx, mut inbox_rx) = mpsc::channel(INBOX_CAPACITY);
     let conn = Arc::new(ConnHandle::new(
         registry.next_id(),
         socket_id.clone(),
-        out_tx,
+        out.clone(),
         inbox_tx,
     ));
     let _registration = registry.register(conn.clone());
@@ -130,7 +179,12 @@ pub(crate) async fn serve<S>(
     });
 
     let (sink, mut stream) = ws.split();
-    let writer = crate::spawn::spawn(writer_loop(sink, out_rx));
+    let writer = crate::spawn::spawn(writer_loop(
+        sink,
+        out_rx,
+        conn.clone(),
+        config.slow_consumer_timeout,
+    ));
     let mut machine = SocketMachine::new(handler, assigns, socket_id, Rules::from_config(config));
     let mut driver = Driver {
         endpoint: &endpoint,
@@ -145,21 +199,27 @@ pub(crate) async fn serve<S>(
     let mut last_frame = Instant::now();
 
     let end = loop {
+        // Over its outbound budget, the connection's input waits: TCP backpressure reaches a
+        // client that pipelines requests without reading the replies.
+        let paused = out.over_pause();
         tokio::select! {
             biased;
             why = conn.killed() => break End::Kill(why),
-            item = stream.next() => {
+            _ = out.wait_under_pause(), if paused => continue,
+            item = stream.next(), if !paused => {
                 last_frame = Instant::now();
                 match item {
                     None => break End::ClientGone,
-                    Some(Err(WsError::Capacity(e))) => {
-                        tracing::warn!(conn = conn.id, "frame too large, closing with 1009: {e}");
-                        break End::Close(1009);
-                    }
-                    Some(Err(e)) => {
-                        tracing::debug!(conn = conn.id, "websocket read error: {e}");
-                        break End::ClientGone;
-                    }
+                    Some(Err(e)) => match close_code_for(&e) {
+                        Some(code) => {
+                            tracing::warn!(conn = conn.id, code, "websocket protocol error, closing: {e}");
+                            break End::Close(code);
+                        }
+                        None => {
+                            tracing::debug!(conn = conn.id, "websocket read error: {e}");
+                            break End::ClientGone;
+                        }
+                    },
                     Some(Ok(WsMessage::Close(_))) => break End::ClientGone,
                     Some(Ok(msg)) => {
                         let Some(frame) = data_frame(msg) else { continue };
@@ -243,27 +303,67 @@ pub(crate) async fn serve<S>(
     }
 }
 
-/// Receives one frame, feeds everything else already queued, then flushes once.
-async fn writer_loop<K>(mut sink: K, mut rx: mpsc::Receiver<WsMessage>)
+/// Receives one frame, feeds everything else already queued, then flushes once. A write that
+/// makes no progress for `stall` drops the connection as a slow consumer.
+async fn writer_loop<K>(mut sink: K, mut rx: Receiver, conn: Arc<ConnHandle>, stall: Duration)
 where
     K: Sink<WsMessage, Error = WsError> + Unpin,
 {
     while let Some(first) = rx.recv().await {
         let mut closing = first.is_close();
-        if sink.feed(first).await.is_err() {
-            return;
+        let c = cost(&first);
+        let fed = progressing(sink.feed(first), &rx, stall).await;
+        rx.done(c);
+        match fed {
+            Some(Ok(())) => {}
+            Some(Err(_)) => return,
+            None => return stalled(&conn, stall),
         }
         let mut fed = 1;
         while !closing && fed < MAX_BATCH {
-            let Ok(next) = rx.try_recv() else { break };
+            let Some(next) = rx.try_recv() else { break };
             closing = next.is_close();
-            if sink.feed(next).await.is_err() {
-                return;
+            let c = cost(&next);
+            let r = progressing(sink.feed(next), &rx, stall).await;
+            rx.done(c);
+            match r {
+                Some(Ok(())) => {}
+                Some(Err(_)) => return,
+                None => return stalled(&conn, stall),
             }
             fed += 1;
         }
-        if sink.flush().await.is_err() || closing {
-            return;
+        match progressing(sink.flush(), &rx, stall).await {
+            Some(Ok(())) if !closing => {}
+            Some(_) => return,
+            None => return stalled(&conn, stall),
+        }
+    }
+}
+
+fn stalled(conn: &ConnHandle, stall: Duration) {
+    conn.slow_consumer(format_args!("its socket took no bytes for {stall:?}"));
+}
+
+/// Runs a write, or None once the socket has taken no bytes for `stall` (the queue's progress
+/// clock; see `outbound::Metered`). A write that completes at once arms no timer.
+async fn progressing<F: Future>(fut: F, rx: &Receiver, stall: Duration) -> Option<F::Output> {
+    let mut fut = std::pin::pin!(fut);
+    if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
+        return Some(r);
+    }
+    let Some(out) = rx.outbound() else {
+        return Some(fut.await);
+    };
+    loop {
+        let since = out.since_progress();
+        if since >= stall {
+            return None;
+        }
+        tokio::select! {
+            biased;
+            r = &mut fut => return Some(r),
+            _ = tokio::time::sleep(stall - since) => {}
         }
     }
 }

@@ -7,6 +7,7 @@ use phx_protocol::{Broadcast, Ref};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
+use super::outbound::{Outbound, PushError};
 use crate::channel::Info;
 use crate::pubsub::{SharedFrame, Subscriber};
 
@@ -31,7 +32,8 @@ pub(crate) enum Inbox {
 pub(crate) enum Kill {
     /// Not killed.
     None = 0,
-    /// The outbound queue overflowed.
+    /// The outbound queue went over its byte budget, the socket took no bytes for
+    /// `slow_consumer_timeout`, or the endpoint's total went over its cap.
     SlowConsumer = 1,
     /// Dropped on request (testing: `drop_all_connections`).
     Dropped = 2,
@@ -46,8 +48,8 @@ pub(crate) struct ConnHandle {
     pub id: u64,
     /// The socket id (`id/1`), if any.
     pub socket_id: Option<String>,
-    /// The bounded writer queue.
-    out: mpsc::Sender<WsMessage>,
+    /// The writer queue, bounded in bytes.
+    out: Arc<Outbound>,
     /// The bounded socket-task inbox.
     inbox: mpsc::Sender<Inbox>,
     kill: Notify,
@@ -61,7 +63,7 @@ impl ConnHandle {
     pub(crate) fn new(
         id: u64,
         socket_id: Option<String>,
-        out: mpsc::Sender<WsMessage>,
+        out: Arc<Outbound>,
         inbox: mpsc::Sender<Inbox>,
     ) -> Self {
         ConnHandle {
@@ -76,32 +78,43 @@ impl ConnHandle {
         }
     }
 
-    /// Queues a frame; a full queue marks a slow consumer and kills the connection.
+    /// Queues a frame; over the connection's byte budget it is dropped as a slow consumer.
     pub(crate) fn send_frame(&self, frame: WsMessage) {
-        match self.out.try_send(frame) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                if !self.slow_logged.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(
-                        conn = self.id,
-                        capacity = self.out.max_capacity(),
-                        "slow consumer: outbound queue full, disconnecting"
-                    );
-                }
-                self.kill(Kill::SlowConsumer);
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        if let Err(PushError::Full { queued }) = self.out.push(frame) {
+            self.slow_consumer(format_args!(
+                "{queued} bytes queued, over outbound_max_bytes"
+            ));
         }
     }
 
-    /// Queues a frame the connection must still send (its close frame); a full queue drops it.
+    /// Queues a frame the connection must still send (its close frame), whatever its budget.
     pub(crate) fn force_frame(&self, frame: WsMessage) {
-        if self.out.try_send(frame).is_err() {
-            tracing::debug!(
+        if self.out.force(frame).is_err() {
+            tracing::debug!(conn = self.id, "close frame not queued: writer gone");
+        }
+    }
+
+    /// The outbound queue.
+    pub(crate) fn outbound(&self) -> &Arc<Outbound> {
+        &self.out
+    }
+
+    /// Drops the connection as a slow consumer: logged and counted once.
+    pub(crate) fn slow_consumer(&self, why: std::fmt::Arguments<'_>) {
+        if !self.slow_logged.swap(true, Ordering::AcqRel) {
+            self.out.totals().count_drop();
+            tracing::warn!(
                 conn = self.id,
-                "close frame not queued: outbound queue full or closed"
+                queued_bytes = self.out.queued(),
+                "slow consumer: {why}; disconnecting"
             );
         }
+        self.kill(Kill::SlowConsumer);
+    }
+
+    /// True once the connection was told to die.
+    pub(crate) fn is_killed(&self) -> bool {
+        self.kill_reason.load(Ordering::Acquire) != Kill::None as u8
     }
 
     /// Hands a message to the socket task; a full inbox kills the connection.

@@ -1,6 +1,8 @@
 //! Sockets: the [`SocketHandler`] trait (Phoenix's `use Phoenix.Socket` module) and the
 //! per-connection machinery.
 //!
+//! - `outbound`: the outbound queue bounded in bytes, the reader pause, and the socket's
+//!   progress clock (slow consumers).
 //! - `machine`: the sans-IO protocol core (join, leave, duplicate join, stale join_refs,
 //!   crashes, close codes): inputs in, effects out, no I/O.
 //! - `connection`: the connection's tasks: a reader that feeds the machine and applies its
@@ -13,6 +15,7 @@
 pub(crate) mod connection;
 pub(crate) mod handle;
 pub(crate) mod machine;
+pub(crate) mod outbound;
 pub(crate) mod registry;
 pub(crate) mod wire;
 

@@ -80,7 +80,8 @@ impl Registry {
         }
     }
 
-    fn snapshot(&self) -> Vec<Arc<ConnHandle>> {
+    /// Every live connection (the outbound guard picks its victims from these).
+    pub(crate) fn snapshot(&self) -> Vec<Arc<ConnHandle>> {
         self.conns
             .lock()
             .map(|c| c.values().cloned().collect())
@@ -168,9 +169,14 @@ mod tests {
     use tokio::sync::mpsc;
 
     fn conn(registry: &Registry) -> (Arc<ConnHandle>, mpsc::Receiver<Inbox>) {
-        let (out_tx, _out_rx) = mpsc::channel(4);
+        let limits = crate::socket::outbound::Limits {
+            pause: 1 << 20,
+            max: 1 << 24,
+        };
+        let totals = Arc::new(crate::socket::outbound::Totals::new(1 << 30));
+        let (out, _out_rx) = crate::socket::outbound::Outbound::new(limits, totals);
         let (in_tx, in_rx) = mpsc::channel(4);
-        let handle = ConnHandle::new(registry.next_id(), None, out_tx, in_tx);
+        let handle = ConnHandle::new(registry.next_id(), None, out, in_tx);
         (Arc::new(handle), in_rx)
     }
 

@@ -8,6 +8,7 @@
 //!   [`TestSocket`] with [`TestSocket::id`].
 //! - [`capture_log`] / [`LogCapture`]: `ExUnit.CaptureLog` for tracing output, formatted as
 //!   `[level] message`.
+//! - [`hostile`]: the hostile-input harness, attacking a real `phx-server` process over the wire.
 //! - [`certs`] (feature `tls`): a test CA and the certificates it signs, made per run, for
 //!   [`TestServer::start_tls`] and the wss:// tests.
 //!
@@ -21,6 +22,7 @@
 pub mod certs;
 mod client;
 mod connect;
+pub mod hostile;
 mod logs;
 mod server;
 

@@ -14,6 +14,7 @@ mod cli;
 mod cluster;
 mod control;
 mod custom;
+mod hostile;
 mod phoenix_js;
 mod props;
 mod smoke;

@@ -189,6 +189,8 @@ async fn a_token_signed_in_the_future_follows_the_plug_crypto_of_the_release() {
         let server = TestServer::start(Config {
             compat,
             plug_crypto,
+            // The token above is signed with the fixture key.
+            secret_key_base: phx_server::FIXTURE_SECRET_KEY_BASE.into(),
             ..Config::default()
         })
         .await;

@@ -270,7 +270,7 @@ async fn drop_all_connections_closes_tcp_without_a_close_frame() {
 #[tokio::test]
 async fn a_slow_consumer_is_disconnected_and_logged() {
     let mut cfg = config(Compat::V1_8);
-    cfg.outbound_queue = 16;
+    cfg.outbound_max_bytes = 1024 * 1024;
     let server = TestServer::start(cfg).await;
     let mut slow = v2(&server).await;
     let mut fast = v2(&server).await;

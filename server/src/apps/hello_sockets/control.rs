@@ -1,13 +1,15 @@
 //! HelloSockets' control route: `POST /api/dedupe` `{"numbers":[…],"times":N}` runs
-//! `DedupeChannel.broadcast(numbers, times)`.
+//! `DedupeChannel.broadcast(numbers, times)`, bounded like every control loop (`times` and
+//! `numbers × times` at most `MAX_COUNT`, publishing at most `MAX_DURATION`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::broadcast_numbers;
 use crate::apps::ControlResult;
-use crate::control::{MAX_COUNT, YIELD_EVERY};
+use crate::control::{over_time, MAX_COUNT, MAX_DURATION, YIELD_EVERY};
 use crate::endpoint::Endpoint;
+use tokio::time::Instant;
 
 /// `POST /api/dedupe`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,21 +23,28 @@ pub struct DedupeRequest {
 pub(super) async fn dedupe(endpoint: &Endpoint, body: &[u8]) -> ControlResult {
     let r: DedupeRequest =
         serde_json::from_slice(body).map_err(|e| format!("bad request body: {e}"))?;
+    if r.times > MAX_COUNT {
+        return Err(format!(
+            "times {} exceeds the limit of {MAX_COUNT}",
+            r.times
+        ));
+    }
     let total = (r.numbers.len() as u64).saturating_mul(r.times);
     if total > MAX_COUNT {
         return Err(format!(
             "{total} broadcasts exceed the limit of {MAX_COUNT}"
         ));
     }
-    let mut sent = 0u64;
-    for _ in 0..r.times {
-        for n in &r.numbers {
-            broadcast_numbers(endpoint, std::slice::from_ref(n), 1);
-            sent += 1;
-            // As for /api/broadcast: up to 10 M broadcasts must not hold a runtime worker
-            // while every subscriber's queue overflows.
-            if sent % YIELD_EVERY == 0 {
-                tokio::task::yield_now().await;
+    // One loop over the broadcasts themselves: `times` with no numbers is no work at all.
+    let deadline = Instant::now() + MAX_DURATION;
+    for (sent, n) in (1..=total).zip(r.numbers.iter().cycle()) {
+        broadcast_numbers(endpoint, std::slice::from_ref(n), 1);
+        // As for /api/broadcast: up to 10 M broadcasts must not hold a runtime worker
+        // while every subscriber's queue overflows.
+        if sent % YIELD_EVERY == 0 {
+            tokio::task::yield_now().await;
+            if Instant::now() > deadline {
+                return Err(over_time(sent, total));
             }
         }
     }

@@ -91,6 +91,10 @@ impl Node {
                 compat,
                 "--pubsub",
                 pubsub,
+                // The nodes of one app share its secret_key_base (without it each would make
+                // its own random key and refuse the other's tokens).
+                "--secret-key-base",
+                phx_server::FIXTURE_SECRET_KEY_BASE,
             ])
             .args(extra)
             .env("RUST_LOG", "info")
