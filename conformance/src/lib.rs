@@ -16,10 +16,12 @@
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record`.
+//! - [`bench`]: `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
+//!   cross-node) with exact per-connection delivery counts and a same-run baseline.
 //! - [`cli`]: the `phx` command line, one module per subcommand.
 //!
-//! A load bench (`bench`) or client certification (`certify`) would sit beside [`runner`] and
-//! reuse [`target`], [`triggers`] and [`report`].
+//! Client certification (`certify`) would sit beside [`runner`] and reuse [`target`],
+//! [`triggers`] and [`report`].
 //!
 //! ## Example
 //! ```no_run
@@ -33,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod cli;
 pub mod record;
 pub mod report;

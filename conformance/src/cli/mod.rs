@@ -5,6 +5,7 @@
 //! or parsed; 3 the target cannot be reached or refused the connection (or the output cannot be
 //! written).
 
+pub mod bench;
 pub mod check;
 pub mod connect;
 pub mod list;
@@ -39,6 +40,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Connect to a Phoenix socket like wscat, with heartbeats, reconnects and rejoins.
     Connect(connect::ConnectArgs),
+    /// Load-test a Phoenix endpoint: fan-out, joins, idle, reconnect storm, cross-node.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -51,6 +54,7 @@ pub fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 
