@@ -1,5 +1,6 @@
 //! The phx-conformance integration tests: one binary, one module per area.
 
+mod cli_bench;
 mod cli_check;
 mod cli_connect;
 mod cli_token;
