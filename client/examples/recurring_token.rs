@@ -18,11 +18,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (server, url, first_token) = match (args.next(), args.next()) {
         (Some(url), Some(token)) => (None, url, token),
         _ => {
-            let config = phx_server::Config {
-                recurring_interval: Duration::from_millis(500),
-                ..Default::default()
-            };
-            let server = phx_server::testing::TestServer::start(config).await;
+            use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
+            let app = HelloSocketsConfig::default().recurring_interval(Duration::from_millis(500));
+            let server = phx_server::testing::TestServer::start_app(
+                phx_server::Config::default(),
+                HelloSockets::new(app),
+                None,
+            )
+            .await;
             let token = server.sign_token("salt identifier", json!(1));
             let url = format!("ws://{}/auth_socket", server.addr());
             (Some(server), url, token)

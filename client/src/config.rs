@@ -12,6 +12,7 @@ use crate::close_policy::ClosePolicy;
 use crate::endpoint::normalise_endpoint;
 use crate::error::ConfigError;
 use crate::socket::Socket;
+use crate::tls::TlsConfig;
 use crate::transport::{Connector, TcpConnector};
 
 type ParamsFn = dyn Fn() -> Vec<(String, String)> + Send + Sync;
@@ -112,6 +113,12 @@ pub struct SocketConfig {
     pub event_capacity: usize,
     /// Opens the byte stream (default TCP).
     pub connector: Arc<dyn Connector>,
+    /// TLS for `wss://` (default: Mozilla's roots); shared by every reconnect.
+    pub tls: TlsConfig,
+    /// Keep reconnecting after a terminal TLS error (an untrusted or expired certificate, a
+    /// server that is not TLS) instead of stopping (default false: such an error does not fix
+    /// itself, and hammering a misconfigured server helps nobody).
+    pub retry_tls_errors: bool,
 }
 
 impl fmt::Debug for SocketConfig {
@@ -128,6 +135,8 @@ impl fmt::Debug for SocketConfig {
             .field("push_timeout", &self.push_timeout)
             .field("close_policy", &self.close_policy)
             .field("max_buffered_pushes", &self.max_buffered_pushes)
+            .field("tls", &self.tls)
+            .field("retry_tls_errors", &self.retry_tls_errors)
             .finish_non_exhaustive()
     }
 }
@@ -156,6 +165,8 @@ impl SocketBuilder {
             max_buffered_pushes: 100,
             event_capacity: 1024,
             connector: Arc::new(TcpConnector),
+            tls: TlsConfig::default(),
+            retry_tls_errors: false,
         });
         SocketBuilder { config }
     }
@@ -248,6 +259,17 @@ impl SocketBuilder {
     /// The byte-stream connector (default TCP).
     pub fn connector(self, connector: impl Connector) -> Self {
         self.with(|c| c.connector = Arc::new(connector))
+    }
+
+    /// The TLS setup for `wss://` (extra CAs, `insecure`); see [`crate::tls`].
+    pub fn tls(self, tls: TlsConfig) -> Self {
+        self.with(|c| c.tls = tls)
+    }
+
+    /// Keep retrying after terminal TLS errors (default false: the socket stops, see
+    /// [`crate::ConnectError::is_terminal`]).
+    pub fn retry_tls_errors(self, retry: bool) -> Self {
+        self.with(|c| c.retry_tls_errors = retry)
     }
 
     /// The configuration, validated, without starting anything.

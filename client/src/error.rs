@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use phx_protocol::Payload;
 
+use crate::tls::TlsError;
+
 /// Building a socket failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -21,7 +23,9 @@ pub enum ConfigError {
 }
 
 /// A connection attempt failed. The socket keeps retrying on its reconnect schedule until
-/// `disconnect()`; inspect the variant to decide whether to give up.
+/// `disconnect()`, except after a terminal error ([`ConnectError::is_terminal`]: a certificate
+/// the client cannot trust, a server that does not speak TLS), where it stops
+/// ([`crate::SocketStatus::Stopped`]) unless `SocketBuilder::retry_tls_errors(true)`.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ConnectError {
     /// The server answered the upgrade with an HTTP error (Phoenix: 403 when `connect/3`
@@ -47,15 +51,24 @@ pub enum ConnectError {
     /// The attempt did not finish within the connect timeout.
     #[error("connection attempt timed out after {0:?}")]
     Timeout(Duration),
-    /// `wss://` needs TLS, which this build does not include.
-    #[error("wss:// is not supported by this build (no TLS); use ws://")]
-    TlsUnsupported,
+    /// The TLS handshake of a `wss://` attempt failed; the variant says why (expired, wrong
+    /// host, unknown issuer, not TLS at all, or no TLS in this build).
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     /// `disconnect()` was called while the attempt was pending.
     #[error("disconnect() was called before the connection opened")]
     Cancelled,
     /// The socket task is gone (every handle dropped or the runtime shut down).
     #[error("the socket task has stopped")]
     SocketGone,
+}
+
+impl ConnectError {
+    /// True when another attempt cannot succeed until something changes on one side (a
+    /// certificate, the trusted CAs, the URL): the TLS errors of [`TlsError::is_terminal`].
+    pub fn is_terminal(&self) -> bool {
+        matches!(self, ConnectError::Tls(e) if e.is_terminal())
+    }
 }
 
 fn body_suffix(body: &str) -> String {

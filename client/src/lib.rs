@@ -17,6 +17,8 @@
 //! - [`error`]: one error enum per operation.
 //! - [`endpoint`]: URL normalisation and the `Sec-WebSocket-Protocol` auth token.
 //! - [`transport`]: the [`Connector`] that opens the byte stream (TCP by default).
+//! - [`tls`]: [`TlsConfig`] for `wss://` (rustls, Mozilla's roots plus extra CAs, `insecure`)
+//!   and the typed [`TlsError`]; the `tls` feature (on by default) brings it in.
 //!
 //! ## Semantics (phoenix.js 1.8, PROTOCOL.md §7, with deliberate improvements)
 //! - A heartbeat unanswered within `heartbeat_timeout` closes the link and reconnects.
@@ -63,6 +65,7 @@ pub mod error;
 pub mod reply;
 pub mod socket;
 pub mod status;
+pub mod tls;
 pub mod transport;
 
 pub use backoff::{Backoff, Jitter, Stepped};
@@ -76,4 +79,5 @@ pub use phx_protocol::{Frame, Payload, Vsn};
 pub use reply::{ChannelEvent, DecodePayloadError, Reply};
 pub use socket::Socket;
 pub use status::{ChannelStatus, SocketStatus, StatusEvent};
+pub use tls::{TlsConfig, TlsConfigError, TlsError, TlsOptions};
 pub use transport::{BoxIo, Connector, Io, TcpConnector};

@@ -73,7 +73,9 @@ impl Socket {
 
     /// Connects, and resolves on the first outcome: `Ok` once open, or the first attempt's
     /// error. After an error the socket keeps retrying on its reconnect schedule (a refreshed
-    /// token may fix a 403) until [`Socket::disconnect`]. Calling it while connected is a no-op.
+    /// token may fix a 403) until [`Socket::disconnect`], except after a terminal error
+    /// ([`ConnectError::is_terminal`], e.g. an untrusted certificate), where it stops. Calling it
+    /// while connected is a no-op.
     pub async fn connect(&self) -> Result<(), ConnectError> {
         let (done, rx) = oneshot::channel();
         if !self.command(Command::Connect { done }).await {

@@ -28,7 +28,9 @@ pub enum SocketStatus {
         /// Why the last connection or attempt ended.
         reason: String,
     },
-    /// The server closed the connection and the close policy says not to reconnect.
+    /// The server closed the connection and the close policy says not to reconnect, or an
+    /// attempt failed with a terminal error (`ConnectError::is_terminal`: a TLS certificate
+    /// problem). `connect()` starts again.
     Stopped {
         /// The close code, if the server sent one.
         code: Option<u16>,

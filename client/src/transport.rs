@@ -1,10 +1,11 @@
 //! Opening the byte stream and running the WebSocket handshake.
 //!
 //! [`Connector`] opens the byte stream. The default is TCP; tests plug in an in-memory stream to
-//! script a peer (e.g. one that never answers heartbeats) under tokio's paused clock.
+//! script a peer (e.g. one that never answers heartbeats) under tokio's paused clock. For
+//! `wss://` the socket's [`TlsConfig`] runs the TLS handshake over that stream ([`open_stream`],
+//! also used by the `phx` tools for their raw connections).
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -13,7 +14,9 @@ use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
+use crate::config::SocketConfig;
 use crate::error::ConnectError;
+use crate::tls::TlsConfig;
 
 /// A byte stream a WebSocket can run over.
 pub trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
@@ -44,27 +47,31 @@ impl Connector for TcpConnector {
     }
 }
 
-/// One connection attempt: open the stream, then the WebSocket handshake, within `timeout`.
-pub(crate) async fn open(
-    connector: Arc<dyn Connector>,
+/// One connection attempt: open the stream (TLS for `wss://`), then the WebSocket handshake,
+/// within the config's connect timeout.
+pub(crate) fn open(
+    config: &SocketConfig,
     url: Url,
     subprotocols: Option<String>,
-    timeout: Duration,
-) -> Result<Ws, ConnectError> {
-    match tokio::time::timeout(timeout, open_inner(connector, url, subprotocols)).await {
-        Ok(result) => result,
-        Err(_) => Err(ConnectError::Timeout(timeout)),
+) -> impl std::future::Future<Output = Result<Ws, ConnectError>> + Send + 'static {
+    let connector = config.connector.clone();
+    let tls = config.tls.clone();
+    let timeout = config.connect_timeout;
+    async move {
+        match tokio::time::timeout(timeout, open_inner(connector, tls, url, subprotocols)).await {
+            Ok(result) => result,
+            Err(_) => Err(ConnectError::Timeout(timeout)),
+        }
     }
 }
 
-async fn open_inner(
-    connector: Arc<dyn Connector>,
-    url: Url,
-    subprotocols: Option<String>,
-) -> Result<Ws, ConnectError> {
-    if url.scheme() == "wss" {
-        return Err(ConnectError::TlsUnsupported);
-    }
+/// Opens the byte stream for `url`: `connector` to its host and port, then, for `wss://`, the
+/// TLS handshake with the URL's host as the server name.
+pub async fn open_stream(
+    connector: &dyn Connector,
+    tls: &TlsConfig,
+    url: &Url,
+) -> Result<BoxIo, ConnectError> {
     let host = url.host_str().unwrap_or("localhost").to_owned();
     let port = url.port_or_known_default().unwrap_or(80);
     let addr = format!("{host}:{port}");
@@ -80,6 +87,19 @@ async fn open_inner(
             addr,
             reason: e.to_string(),
         })?;
+    if matches!(url.scheme(), "wss" | "https") {
+        return tls.connect(&host, io).await.map_err(ConnectError::Tls);
+    }
+    Ok(io)
+}
+
+async fn open_inner(
+    connector: Arc<dyn Connector>,
+    tls: TlsConfig,
+    url: Url,
+    subprotocols: Option<String>,
+) -> Result<Ws, ConnectError> {
+    let io = open_stream(connector.as_ref(), &tls, &url).await?;
     let mut request = url
         .as_str()
         .into_client_request()

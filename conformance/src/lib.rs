@@ -18,10 +18,9 @@
 //! - [`record`]: the recording proxy behind `phx record`.
 //! - [`bench`]: `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
 //!   cross-node) with exact per-connection delivery counts and a same-run baseline.
+//! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
+//!   a fault proxy in front of an embedded phx-server.
 //! - [`cli`]: the `phx` command line, one module per subcommand.
-//!
-//! Client certification (`certify`) would sit beside [`runner`] and reuse [`target`],
-//! [`triggers`] and [`report`].
 //!
 //! ## Example
 //! ```no_run
@@ -36,6 +35,7 @@
 //! ```
 
 pub mod bench;
+pub mod certify;
 pub mod cli;
 pub mod record;
 pub mod report;

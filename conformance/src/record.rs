@@ -1,15 +1,21 @@
 //! `phx record`: a transparent WebSocket proxy that writes what passes through as a JSONL
-//! transcript (the fixtures' format), one `conn` label per client connection.
+//! transcript (the fixtures' format), one `conn` label per client connection. Either side may
+//! be TLS: clients reach the proxy over `wss://` when it has a [`TlsAcceptor`], and a `wss://`
+//! upstream is dialled with the [`TlsConfig`] given.
 
 use crate::transcript::{Dir, Entry};
 use futures_util::{SinkExt, StreamExt};
+use phx_client::{TcpConnector, TlsConfig};
+use phx_server::TlsAcceptor;
 use serde_json::json;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
 
@@ -32,8 +38,8 @@ pub enum RecordError {
         /// The error.
         source: std::io::Error,
     },
-    /// The upstream URL is not `ws://HOST:PORT[/…]`.
-    #[error("invalid upstream URL {0:?}: expected ws://HOST:PORT")]
+    /// The upstream URL is not `ws://HOST:PORT[/…]` or `wss://HOST:PORT[/…]`.
+    #[error("invalid upstream URL {0:?}: expected ws://HOST:PORT or wss://HOST:PORT")]
     BadUpstream(String),
 }
 
@@ -42,16 +48,34 @@ pub enum RecordError {
 pub struct RecordOptions {
     /// Where clients connect (loopback).
     pub listen: String,
-    /// `ws://HOST:PORT` of the real server; each client's path and query are kept.
+    /// `ws://HOST:PORT` (or `wss://`) of the real server; each client's path and query are kept.
     pub upstream: String,
     /// The transcript file (appended to).
     pub output: PathBuf,
+    /// TLS for a `wss://` upstream (default: Mozilla's roots).
+    pub upstream_tls: TlsConfig,
+    /// Serve clients over TLS (`wss://`) with this certificate; `None`: plain `ws://`.
+    pub listen_tls: Option<TlsAcceptor>,
+}
+
+impl RecordOptions {
+    /// Plain `ws://` on both sides.
+    pub fn new(listen: impl Into<String>, upstream: impl Into<String>, output: PathBuf) -> Self {
+        RecordOptions {
+            listen: listen.into(),
+            upstream: upstream.into(),
+            output,
+            upstream_tls: TlsConfig::default(),
+            listen_tls: None,
+        }
+    }
 }
 
 struct Shared {
     start: Instant,
     lines: mpsc::UnboundedSender<Entry>,
     upstream: String,
+    upstream_tls: TlsConfig,
 }
 
 impl Shared {
@@ -82,6 +106,9 @@ pub async fn run(
 ) -> Result<(), RecordError> {
     let parsed = url::Url::parse(&opts.upstream)
         .map_err(|_| RecordError::BadUpstream(opts.upstream.clone()))?;
+    if !matches!(parsed.scheme(), "ws" | "wss") {
+        return Err(RecordError::BadUpstream(opts.upstream.clone()));
+    }
     let authority = crate::target::authority(&opts.upstream)
         .ok_or_else(|| RecordError::BadUpstream(opts.upstream.clone()))?;
     let upstream = format!("{}://{authority}", parsed.scheme());
@@ -105,6 +132,7 @@ pub async fn run(
         start: Instant::now(),
         lines: tx,
         upstream,
+        upstream_tls: opts.upstream_tls.clone(),
     });
     let writer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
@@ -129,7 +157,17 @@ pub async fn run(
                 };
                 let n = counter.fetch_add(1, Ordering::Relaxed) + 1;
                 let shared = shared.clone();
-                tokio::spawn(async move { proxy(stream, format!("c{n}"), shared).await });
+                let tls = opts.listen_tls.clone();
+                tokio::spawn(async move {
+                    let _ = stream.set_nodelay(true);
+                    match tls {
+                        None => proxy(stream, format!("c{n}"), shared).await,
+                        // A client that fails the handshake is not a connection of the transcript.
+                        Some(tls) => if let Ok(stream) = tls.handshake(stream).await {
+                            proxy(stream, format!("c{n}"), shared).await;
+                        },
+                    }
+                });
             }
         }
     }
@@ -167,21 +205,80 @@ fn parse_head(head: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((target, headers))
 }
 
-/// Reads the request head without consuming it, so the WebSocket accept still sees it.
-async fn request_head(stream: &TcpStream) -> Option<(String, Vec<(String, String)>)> {
-    let mut buf = vec![0u8; 8192];
-    for _ in 0..100 {
-        let n = stream.peek(&mut buf).await.ok()?;
-        if n == 0 {
-            return None;
+/// The largest request head the proxy reads.
+const MAX_HEAD: usize = 8192;
+
+/// Reads the request head (up to [`MAX_HEAD`] bytes, within 10 s): the bytes read, to replay
+/// to the WebSocket accept through [`Replayed`], and the parsed target and headers. Reading,
+/// not peeking, works the same over TLS.
+async fn request_head<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Option<(Vec<u8>, String, Vec<(String, String)>)> {
+    let read = async {
+        let mut buf = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 1024];
+        loop {
+            let n = stream.read(&mut chunk).await.ok()?;
+            if n == 0 {
+                return None;
+            }
+            buf.extend_from_slice(&chunk[..n]);
+            if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+                let (target, headers) = parse_head(&head)?;
+                return Some((buf, target, headers));
+            }
+            if buf.len() >= MAX_HEAD {
+                return None;
+            }
         }
-        let head = String::from_utf8_lossy(&buf[..n]);
-        if head.contains("\r\n\r\n") || n == buf.len() {
-            return parse_head(&head);
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), read)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// A stream whose first reads return `prefix` (bytes already read from `inner`).
+struct Replayed<S> {
+    prefix: Vec<u8>,
+    pos: usize,
+    inner: S,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Replayed<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        if self.pos < self.prefix.len() {
+            let n = buf.remaining().min(self.prefix.len() - self.pos);
+            let start = self.pos;
+            buf.put_slice(&self.prefix[start..start + n]);
+            self.pos += n;
+            return Poll::Ready(Ok(()));
         }
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        Pin::new(&mut self.inner).poll_read(cx, buf)
     }
-    None
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Replayed<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 fn upstream_request(
@@ -202,8 +299,11 @@ fn upstream_request(
     Ok(req)
 }
 
-async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
-    let Some((target, headers)) = request_head(&stream).await else {
+async fn proxy<S>(mut stream: S, conn: String, shared: Arc<Shared>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let Some((head, target, headers)) = request_head(&mut stream).await else {
         return;
     };
     let url = format!("{}{target}", shared.upstream);
@@ -227,7 +327,26 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
             return;
         }
     };
-    let (upstream, protocol) = match tokio_tungstenite::connect_async(request).await {
+    let upstream = match url::Url::parse(&url) {
+        Ok(parsed) => {
+            phx_client::transport::open_stream(&TcpConnector, &shared.upstream_tls, &parsed).await
+        }
+        Err(e) => Err(phx_client::ConnectError::Handshake(e.to_string())),
+    };
+    let upstream = match upstream {
+        Ok(io) => tokio_tungstenite::client_async(request, io).await,
+        Err(e) => {
+            shared.log(
+                Dir::Event,
+                &conn,
+                format!("upstream unreachable: {e}"),
+                false,
+                json!({}),
+            );
+            return;
+        }
+    };
+    let (upstream, protocol) = match upstream {
         Ok((ws, resp)) => (ws, resp.headers().get("sec-websocket-protocol").cloned()),
         Err(tungstenite::Error::Http(resp)) => {
             let status = resp.status().as_u16();
@@ -243,9 +362,7 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
                 false,
                 json!({"http_status": status, "body": body}),
             );
-            // Drain the request, then answer with the upstream's status.
-            let mut scratch = vec![0u8; 8192];
-            let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut scratch).await;
+            // The request head was read already: answer with the upstream's status.
             let reply = format!("HTTP/1.1 {status} Refused\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
             let _ = stream.write_all(reply.as_bytes()).await;
             return;
@@ -271,7 +388,12 @@ async fn proxy(mut stream: TcpStream, conn: String, shared: Arc<Shared>) {
         }
         Ok(resp)
     };
-    let Ok(client) = tokio_tungstenite::accept_hdr_async(stream, echo).await else {
+    let replayed = Replayed {
+        prefix: head,
+        pos: 0,
+        inner: stream,
+    };
+    let Ok(client) = tokio_tungstenite::accept_hdr_async(replayed, echo).await else {
         return;
     };
     shared.log(

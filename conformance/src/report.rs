@@ -125,7 +125,8 @@ fn json_report(target: &str, results: &[ScenarioResult]) -> String {
     serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
 }
 
-fn xml_escape(s: &str) -> String {
+/// Escapes text for XML and HTML attributes and bodies.
+pub(crate) fn xml_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

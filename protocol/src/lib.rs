@@ -15,6 +15,8 @@
 //!   Erlang maps) does.
 //! - [`token`]: Phoenix.Token `sign`/`verify`, compatible with Plug.Crypto.
 //! - [`events`]: reserved event and topic names.
+//! - [`version`]: Phoenix and Plug.Crypto releases, and the table of which behaviour starts at
+//!   which release ([`version::BEHAVIOURS`]), shared by the server and the conformance suite.
 //!
 //! ## Example
 //! ```
@@ -34,6 +36,7 @@ pub mod json;
 pub mod message;
 pub mod serializer;
 pub mod token;
+pub mod version;
 pub mod vsn;
 
 pub use frame::Frame;

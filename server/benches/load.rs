@@ -8,8 +8,16 @@
 //!    (500) broadcasts published inside the server by the control API; write buffer 0 (baseline)
 //!    vs 64 KiB, with publish → last-receiver latency and both processes' CPU.
 //!
-//! The server is the release `phx-server` binary in a child process; clients live in this
-//! process. Every loop is bounded by count and time.
+//! 3. Connect+join rate at concurrency 100 (`PHX_BENCH_CONNS` sockets, each `phx_join` answered).
+//!
+//! Each figure is also measured, in the same run, on a bare tokio-tungstenite server (this bench
+//! binary re-run as a child with `PHX_BENCH_BARE_PORT` set): the WebSocket handshake, a reply to
+//! the join built with serde_json, and a fastlane that encodes each broadcast once and hands the
+//! same bytes to every socket's coalescing writer. It is the ceiling a Phoenix-speaking server
+//! built on tokio-tungstenite can approach; the figures are reported as ratios to it.
+//!
+//! The servers are child processes (`phx-server` release binary, the bare server); clients live
+//! in this process. Every loop is bounded by count and time.
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
@@ -42,15 +50,35 @@ struct Server {
     pid: u32,
 }
 
-async fn spawn_server(extra: &[&str]) -> Server {
+/// Which server a figure is measured on.
+#[derive(Clone, Copy)]
+enum Kind<'a> {
+    /// The release `phx-server serve --control` with these extra flags.
+    Phx(&'a [&'a str]),
+    /// The bare tokio-tungstenite server ([`bare`]).
+    Bare,
+}
+
+async fn spawn_server(kind: Kind<'_>) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_phx-server"))
-        .args(["serve", "--port", &port.to_string(), "--control"])
-        .args(extra)
+    let mut command = match kind {
+        Kind::Phx(extra) => {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_phx-server"));
+            c.args(["serve", "--port", &port.to_string(), "--control"])
+                .args(extra);
+            c
+        }
+        Kind::Bare => {
+            let mut c = Command::new(std::env::current_exe().unwrap());
+            c.env(bare::PORT_VAR, port.to_string());
+            c
+        }
+    };
+    let mut child = command
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -81,19 +109,22 @@ fn cpu_ticks(pid: &str) -> u64 {
     f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
-async fn connect_and_join(port: u16, n: usize, topic: &str) -> Vec<Ws> {
+/// Connects `n` sockets and joins `topic` on each, 100 at a time (100 workers, each connecting
+/// and joining its share one after the other); returns the sockets and connect+join per second.
+async fn connect_and_join(port: u16, n: usize, topic: &str) -> (Vec<Ws>, f64) {
+    const CONCURRENCY: usize = 100;
     let url = format!("ws://127.0.0.1:{port}/socket/websocket?vsn=2.0.0");
     let cfg = WebSocketConfig::default()
         .read_buffer_size(4096)
         .write_buffer_size(0);
-    let mut out = Vec::with_capacity(n);
     let started = Instant::now();
-    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
-        let mut joins = Vec::new();
-        for _ in chunk {
-            let url = url.clone();
-            let topic = topic.to_owned();
-            joins.push(tokio::spawn(async move {
+    let mut workers = Vec::new();
+    for w in 0..CONCURRENCY.min(n) {
+        let share = n / CONCURRENCY.min(n) + usize::from(w < n % CONCURRENCY.min(n));
+        let (url, topic) = (url.clone(), topic.to_owned());
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::with_capacity(share);
+            for _ in 0..share {
                 let (mut ws, _) = connect_async_with_config(&url, Some(cfg), false)
                     .await
                     .unwrap();
@@ -108,18 +139,21 @@ async fn connect_and_join(port: u16, n: usize, topic: &str) -> Vec<Ws> {
                     .unwrap()
                     .unwrap();
                 assert!(reply.to_text().unwrap().contains(r#""status":"ok""#));
-                ws
-            }));
-        }
-        for j in joins {
-            out.push(j.await.unwrap());
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "connecting took too long"
-        );
+                mine.push(ws);
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "connecting took too long"
+                );
+            }
+            mine
+        }));
     }
-    out
+    let mut out = Vec::with_capacity(n);
+    for w in workers {
+        out.extend(w.await.unwrap());
+    }
+    let rate = n as f64 / started.elapsed().as_secs_f64();
+    (out, rate)
 }
 
 async fn post(port: u16, path: &str, body: &str) -> String {
@@ -134,18 +168,20 @@ async fn post(port: u16, path: &str, body: &str) -> String {
     resp
 }
 
-async fn rss_figure(label: &str, extra: &[&str], conns: usize) -> f64 {
-    let server = spawn_server(extra).await;
+/// Connect+join rate and RSS per idle joined socket, `conns` sockets.
+async fn idle_figure(label: &str, kind: Kind<'_>, conns: usize) -> (f64, f64) {
+    let server = spawn_server(kind).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let before = rss_kib(server.pid);
-    let clients = connect_and_join(server.port, conns, "ping").await;
+    let (clients, rate) = connect_and_join(server.port, conns, "ping").await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(server.pid);
     let per = (after.saturating_sub(before)) as f64 / conns as f64;
+    println!("connect+join[{label}]: {conns} sockets at concurrency 100: {rate:.0}/s");
     println!("rss[{label}]: {conns} conns, 1 channel each: {before} KiB -> {after} KiB = {per:.2} KiB/conn");
     drop(clients);
     drop(server.child);
-    per
+    (rate, per)
 }
 
 fn unix_micros() -> u64 {
@@ -155,9 +191,9 @@ fn unix_micros() -> u64 {
         .as_micros() as u64
 }
 
-async fn fanout_figure(label: &str, extra: &[&str], subs: usize, broadcasts: usize) -> f64 {
-    let server = spawn_server(extra).await;
-    let clients = connect_and_join(server.port, subs, "ping:fanout").await;
+async fn fanout_figure(label: &str, kind: Kind<'_>, subs: usize, broadcasts: usize) -> f64 {
+    let server = spawn_server(kind).await;
+    let (clients, _) = connect_and_join(server.port, subs, "ping:fanout").await;
     let counts: Arc<Vec<AtomicU64>> = Arc::new((0..subs).map(|_| AtomicU64::new(0)).collect());
     let last_recv: Arc<Vec<AtomicU64>> =
         Arc::new((0..broadcasts).map(|_| AtomicU64::new(0)).collect());
@@ -190,11 +226,16 @@ async fn fanout_figure(label: &str, extra: &[&str], subs: usize, broadcasts: usi
     }
     let (self_cpu0, srv_cpu0) = (cpu_ticks("self"), cpu_ticks(&server.pid.to_string()));
     let started = Instant::now();
-    let body = format!(
-        r#"{{"topic":"ping:fanout","event":"tick","payload":{{"n":1}},"count":{broadcasts},"stamp":true}}"#
-    );
-    let resp = post(server.port, "/api/broadcast", &body).await;
-    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    match kind {
+        Kind::Phx(_) => {
+            let body = format!(
+                r#"{{"topic":"ping:fanout","event":"tick","payload":{{"n":1}},"count":{broadcasts},"stamp":true}}"#
+            );
+            let resp = post(server.port, "/api/broadcast", &body).await;
+            assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+        }
+        Kind::Bare => bare::publish(server.port, broadcasts).await,
+    }
     let publish_time = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(60);
     while done.load(Ordering::Relaxed) < subs as u64 && Instant::now() < deadline {
@@ -243,6 +284,10 @@ async fn fanout_figure(label: &str, extra: &[&str], subs: usize, broadcasts: usi
 }
 
 fn main() {
+    if let Ok(port) = std::env::var(bare::PORT_VAR) {
+        bare::serve(port.parse().unwrap());
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -252,38 +297,166 @@ fn main() {
         let subs = env_num("PHX_BENCH_SUBS", 1000) as usize;
         let broadcasts = env_num("PHX_BENCH_BROADCASTS", 500) as usize;
         if conns > 0 {
-            let small = rss_figure("configured: read 4 KiB, write 16 KiB", &[], conns).await;
-            let default = rss_figure(
-                "tungstenite defaults: read 128 KiB, write 128 KiB (baseline)",
-                &["--ws-read-buffer", "131072", "--ws-write-buffer", "131072"],
+            let (bare_rate, bare_rss) =
+                idle_figure("bare tokio-tungstenite", Kind::Bare, conns).await;
+            let (rate, rss) = idle_figure(
+                "phx-server: read 4 KiB, write 16 KiB",
+                Kind::Phx(&[]),
                 conns,
             )
             .await;
-            println!("rss ratio baseline/configured: {:.1}x", default / small);
+            let (_, default) = idle_figure(
+                "phx-server, tungstenite defaults: read 128 KiB, write 128 KiB",
+                Kind::Phx(&["--ws-read-buffer", "131072", "--ws-write-buffer", "131072"]),
+                conns,
+            )
+            .await;
+            println!(
+                "connect+join ratio phx-server / bare: {:.2}",
+                rate / bare_rate
+            );
+            println!("rss per idle joined socket: phx-server {rss:.2} KiB, bare {bare_rss:.2} KiB");
+            println!(
+                "rss ratio tungstenite defaults / configured: {:.1}x",
+                default / rss
+            );
         }
+        let bare = fanout_figure("bare tokio-tungstenite", Kind::Bare, subs, broadcasts).await;
         let q = ["--outbound-queue", "4096"];
         let eager = fanout_figure(
-            "write buffer 0 (baseline)",
-            &[&q[..], &["--ws-write-buffer", "0"]].concat(),
+            "phx-server, write buffer 0",
+            Kind::Phx(&[&q[..], &["--ws-write-buffer", "0"]].concat()),
             subs,
             broadcasts,
         )
         .await;
+        println!(
+            "fanout ratio phx-server write buffer 0 / bare: {:.2}",
+            eager / bare
+        );
         for (label, size) in [
-            ("write buffer 16 KiB (configured)", "16384"),
-            ("write buffer 64 KiB", "65536"),
+            ("phx-server, write buffer 16 KiB (configured)", "16384"),
+            ("phx-server, write buffer 64 KiB", "65536"),
         ] {
             let buffered = fanout_figure(
                 label,
-                &[&q[..], &["--ws-write-buffer", size]].concat(),
+                Kind::Phx(&[&q[..], &["--ws-write-buffer", size]].concat()),
                 subs,
                 broadcasts,
             )
             .await;
+            println!("fanout ratio {label} / bare: {:.2}", buffered / bare);
             println!(
                 "fanout ratio {label} / write buffer 0: {:.2}x",
                 buffered / eager
             );
         }
     });
+}
+
+/// The bare tokio-tungstenite server: the baseline every figure is compared with.
+mod bare {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use serde_json::{json, Value};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::mpsc;
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+    /// Set to a port: this binary serves the bare server there instead of running the bench.
+    pub const PORT_VAR: &str = "PHX_BENCH_BARE_PORT";
+    /// A text frame that asks the bare server to publish N stamped broadcasts to every joined socket.
+    const FANOUT: &str = "fanout ";
+
+    type Subscribers = Arc<Mutex<Vec<mpsc::Sender<Message>>>>;
+
+    pub fn serve(port: u16) {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+            let subs = Subscribers::default();
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    continue;
+                };
+                let _ = tcp.set_nodelay(true);
+                tokio::spawn(connection(tcp, subs.clone()));
+            }
+        });
+    }
+
+    async fn connection(tcp: TcpStream, subs: Subscribers) {
+        // The same buffers and queue bound as phx-server's defaults in this bench.
+        let cfg = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(16 * 1024);
+        let Ok(ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(cfg)).await else {
+            return;
+        };
+        let (mut sink, mut stream) = ws.split();
+        let (tx, mut rx) = mpsc::channel::<Message>(4096);
+        tokio::spawn(async move {
+            while let Some(first) = rx.recv().await {
+                if sink.feed(first).await.is_err() {
+                    return;
+                }
+                while let Ok(next) = rx.try_recv() {
+                    if sink.feed(next).await.is_err() {
+                        return;
+                    }
+                }
+                if sink.flush().await.is_err() {
+                    return;
+                }
+            }
+        });
+        while let Some(Ok(msg)) = stream.next().await {
+            let Message::Text(text) = msg else { continue };
+            if let Some(n) = text.strip_prefix(FANOUT) {
+                publish_all(n.parse().unwrap_or(0), &subs).await;
+                let _ = tx.try_send(Message::text("done"));
+                continue;
+            }
+            let Ok(v) = serde_json::from_str::<Value>(&text) else {
+                continue;
+            };
+            if v[3] == "phx_join" {
+                subs.lock().unwrap().push(tx.clone());
+            }
+            let reply = json!([v[0], v[1], v[2], "phx_reply", {"response": {}, "status": "ok"}]);
+            let _ = tx.try_send(Message::text(reply.to_string()));
+        }
+    }
+
+    /// Each broadcast encoded once; the same bytes go to every subscriber's writer.
+    async fn publish_all(count: u64, subs: &Subscribers) {
+        let targets: Vec<_> = subs.lock().unwrap().clone();
+        for i in 0..count {
+            let frame = json!([null, null, "ping:fanout", "tick", {"n": 1, "i": i, "t": super::unix_micros()}]);
+            let frame = Utf8Bytes::from(frame.to_string());
+            for t in &targets {
+                let _ = t.try_send(Message::Text(frame.clone()));
+            }
+            if i % 64 == 63 {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+
+    /// Asks the bare server at `port` to publish `count` broadcasts; returns once it has.
+    pub async fn publish(port: u16, count: usize) {
+        let url = format!("ws://127.0.0.1:{port}/");
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        ws.send(Message::text(format!("{FANOUT}{count}")))
+            .await
+            .unwrap();
+        let done = tokio::time::timeout(Duration::from_secs(60), ws.next()).await;
+        assert!(matches!(done, Ok(Some(Ok(Message::Text(t)))) if t == "done"));
+    }
 }

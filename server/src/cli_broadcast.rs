@@ -2,11 +2,8 @@
 
 use std::process::ExitCode;
 
-use bytes::Bytes;
 use clap::Args;
-use http_body_util::{BodyExt, Full};
-use hyper::Request;
-use hyper_util::rt::TokioIo;
+use phx_server::control::{decode_payload, BroadcastRequest, Client, ControlError};
 use serde_json::{json, Value};
 
 #[derive(Args)]
@@ -55,76 +52,34 @@ pub async fn run(args: BroadcastArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut body = json!({"topic": args.topic, "event": args.event, "payload": payload});
-    if let Some(c) = args.count {
-        body["count"] = json!(c);
-    }
-    match post(
-        &args.control_url,
-        "/api/broadcast",
-        args.control_token.as_deref(),
-        &body,
-    )
-    .await
-    {
-        Ok((200, text)) => {
-            println!("{text}");
+    let client = match Client::from_url(&args.control_url, args.control_token) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("phx-server broadcast: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let payload = match decode_payload(payload) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("phx-server broadcast: PAYLOAD_JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut req = BroadcastRequest::new(args.topic, args.event, &payload);
+    req.count = args.count;
+    match client.broadcast(&req).await {
+        Ok(count) => {
+            println!("{}", json!({"count": count, "ok": true}));
             ExitCode::SUCCESS
         }
-        Ok((status, text)) => {
-            eprintln!("phx-server broadcast: HTTP {status}: {text}");
-            ExitCode::FAILURE
+        Err(e @ ControlError::Unreachable { .. }) => {
+            eprintln!("phx-server broadcast: {e}");
+            ExitCode::from(3)
         }
         Err(e) => {
             eprintln!("phx-server broadcast: {e}");
             ExitCode::FAILURE
         }
     }
-}
-
-async fn post(
-    base: &str,
-    path: &str,
-    token: Option<&str>,
-    body: &Value,
-) -> Result<(u16, String), String> {
-    let url = url::Url::parse(base).map_err(|e| format!("bad --control-url {base:?}: {e}"))?;
-    if url.scheme() != "http" {
-        return Err(format!("--control-url must be http://, got {base:?}"));
-    }
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("--control-url has no host: {base:?}"))?
-        .to_owned();
-    let port = url.port_or_known_default().unwrap_or(80);
-    let stream = tokio::net::TcpStream::connect((host.as_str(), port))
-        .await
-        .map_err(|e| {
-            format!("cannot connect to {host}:{port}: {e} (is the server running with --control?)")
-        })?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| format!("http handshake: {e}"))?;
-    tokio::spawn(conn);
-    let mut req = Request::post(path)
-        .header("host", format!("{host}:{port}"))
-        .header("content-type", "application/json");
-    if let Some(t) = token {
-        req = req.header("authorization", format!("Bearer {t}"));
-    }
-    let req = req
-        .body(Full::new(Bytes::from(body.to_string())))
-        .map_err(|e| format!("request: {e}"))?;
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = resp.status().as_u16();
-    let bytes = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| format!("reading response: {e}"))?
-        .to_bytes();
-    Ok((status, String::from_utf8_lossy(&bytes).into_owned()))
 }

@@ -8,50 +8,58 @@ use std::time::Duration;
 pub const FIXTURE_SECRET_KEY_BASE: &str =
     "realphx-fixed-secret-key-base-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV";
 
-/// Which Phoenix release to imitate where 1.7 and 1.8 differ on the wire (see `COMPAT.md`).
+/// Which Phoenix release to imitate where releases differ on the wire (see `COMPAT.md`): the
+/// shared version type, so the server and the conformance suite read one behaviour table
+/// ([`phx_protocol::version::BEHAVIOURS`]). `Compat::V1_7` is 1.7.14, `Compat::V1_8` 1.8.12.
+pub type Compat = phx_protocol::version::PhoenixVersion;
+
+/// A `--compat` value that is not a Phoenix version.
+pub type ParseCompatError = phx_protocol::version::ParseVersionError;
+
+/// The web server under Phoenix whose close codes to imitate (the frames are the same).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum Compat {
-    /// Phoenix 1.7.14 on Cowboy.
-    V1_7,
-    /// Phoenix 1.8.12 on Cowboy (the default).
+pub enum Adapter {
+    /// Cowboy (Phoenix's default before 1.8): idle timeout 1000, disconnect 1000 on 1.7.
     #[default]
-    V1_8,
+    Cowboy,
+    /// Bandit: idle timeout 1002, disconnect by id 1011 on 1.7 (1001 on 1.8, as Cowboy).
+    Bandit,
 }
 
-impl Compat {
-    /// `"1.7"` or `"1.8"`.
+impl Adapter {
+    /// `"cowboy"` or `"bandit"`.
     pub fn as_str(self) -> &'static str {
         match self {
-            Compat::V1_7 => "1.7",
-            Compat::V1_8 => "1.8",
+            Adapter::Cowboy => "cowboy",
+            Adapter::Bandit => "bandit",
         }
     }
 }
 
-impl std::fmt::Display for Compat {
+impl std::fmt::Display for Adapter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// A `--compat` value that is neither `1.7` nor `1.8`.
+/// An `--adapter` value that is neither `cowboy` nor `bandit`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown compat version {0:?}: use 1.7 or 1.8")]
-pub struct ParseCompatError(pub String);
+#[error("unknown adapter {0:?}: use cowboy or bandit")]
+pub struct ParseAdapterError(pub String);
 
-impl FromStr for Compat {
-    type Err = ParseCompatError;
+impl FromStr for Adapter {
+    type Err = ParseAdapterError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "1.7" | "1.7.14" => Ok(Compat::V1_7),
-            "1.8" | "1.8.12" => Ok(Compat::V1_8),
-            other => Err(ParseCompatError(other.to_owned())),
+        match s.trim().to_ascii_lowercase().as_str() {
+            "cowboy" => Ok(Adapter::Cowboy),
+            "bandit" => Ok(Adapter::Bandit),
+            _ => Err(ParseAdapterError(s.to_owned())),
         }
     }
 }
 
-/// Everything [`crate::run`] needs besides the listener. Fields are public; start from
+/// Everything [`crate::serve`] needs besides the listener. Fields are public; start from
 /// [`Config::default`] and override what you need.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -59,13 +67,15 @@ pub struct Config {
     pub node_name: String,
     /// Which Phoenix release to imitate.
     pub compat: Compat,
+    /// Which web server's close codes to imitate.
+    pub adapter: Adapter,
     /// `secret_key_base` for Phoenix.Token (at least 64 bytes in Phoenix).
     pub secret_key_base: String,
-    /// RecurringChannel's push interval (Phoenix app: 5 s).
-    pub recurring_interval: Duration,
-    /// DedupeChannel's buffering window (Phoenix app: 1 s).
-    pub dedupe_window: Duration,
-    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s, close code 1000).
+    /// Whose token rules to follow; `None`: the Plug.Crypto that goes with [`Config::compat`]
+    /// (a token signed in the future verifies before 2.2.0, is invalid from it).
+    pub plug_crypto: Option<phx_protocol::version::PlugCryptoVersion>,
+    /// Close a WebSocket after this long without inbound data (Phoenix: 60 s; close code 1000 on
+    /// Cowboy, 1002 on Bandit).
     pub idle_timeout: Duration,
     /// Serve the control API (`/api/*`) to loopback peers.
     pub control: bool,
@@ -78,7 +88,8 @@ pub struct Config {
     pub max_frame_size: usize,
     /// Frames queued for one connection before it counts as a slow consumer and is dropped.
     pub outbound_queue: usize,
-    /// Channels one socket may join; enforced only for [`Compat::V1_8`] (Phoenix default 100).
+    /// Channels one socket may join; enforced only where the release has the limit
+    /// (`Behaviour::MaxChannels`: Phoenix 1.7.24+, 1.8.9+; default 100).
     pub max_channels: usize,
     /// tungstenite read buffer per connection (4 KiB keeps idle sockets cheap; the 128 KiB
     /// default costs about 133 KiB RSS per idle connection).
@@ -98,9 +109,9 @@ impl Default for Config {
         Config {
             node_name: "nonode@nohost".into(),
             compat: Compat::V1_8,
+            adapter: Adapter::Cowboy,
             secret_key_base: FIXTURE_SECRET_KEY_BASE.into(),
-            recurring_interval: Duration::from_millis(5000),
-            dedupe_window: Duration::from_millis(1000),
+            plug_crypto: None,
             idle_timeout: Duration::from_secs(60),
             control: false,
             control_token: None,

@@ -26,6 +26,7 @@
 //! - [`apps::hello_sockets`]: UserSocket, AuthSocket and their channels.
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …).
 //! - [`token`]: Phoenix.Token for the endpoint.
+//! - [`tls`]: [`TlsAcceptor`] from PEM files, for [`serve_tls`] (HTTPS and WSS on one port).
 //! - [`testing`]: the test kit: [`testing::TestServer`], a WebSocket test client with
 //!   assertions, in-process `connect`, and log capture.
 
@@ -39,10 +40,14 @@ pub mod server;
 pub mod socket;
 mod spawn;
 pub mod testing;
+pub mod tls;
 pub mod token;
 
+pub use apps::hello_sockets::run;
+pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{Compat, Config, FIXTURE_SECRET_KEY_BASE};
-pub use endpoint::{Endpoint, JoinedChannel, Mount};
-pub use server::{run, serve, ServeError};
+pub use config::{Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
+pub use server::{serve, serve_tls, serve_with, ServeError};
 pub use socket::SocketHandler;
+pub use tls::{TlsAcceptor, TlsSetupError};

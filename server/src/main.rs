@@ -3,13 +3,15 @@
 //! - `phx-server serve [flags]`: serve HelloSockets (env `PORT`, `SECRET_KEY_BASE`, `NODE_NAME`).
 //! - `phx-server broadcast --control-url URL TOPIC EVENT [PAYLOAD_JSON]`: call the control API.
 //! - `--pubsub redis://HOST:PORT` (env `PHX_PUBSUB`): join / publish into a Redis-backed cluster.
+//! - `--tls-cert FILE --tls-key FILE` (PEM): serve HTTPS and WSS on the port instead of HTTP/WS.
 
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use phx_server::{Compat, Config};
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
+use phx_server::{Adapter, Compat, Config};
 
 mod cli_broadcast;
 mod cli_pubsub;
@@ -44,9 +46,14 @@ struct ServeArgs {
     /// Erlang-style node name, reported as from_node.
     #[arg(long, env = "NODE_NAME", default_value = "nonode@nohost")]
     node_name: String,
-    /// Phoenix release to imitate: 1.7 or 1.8.
+    /// Phoenix release to imitate: a full version (1.7.24), or 1.7 / 1.8 for the recorded
+    /// 1.7.14 / 1.8.12; behaviours follow phx_protocol::version::BEHAVIOURS.
     #[arg(long, default_value = "1.8")]
     compat: Compat,
+    /// Web server whose close codes to imitate: cowboy or bandit (idle timeout 1002; disconnect
+    /// by id 1011 on 1.7).
+    #[arg(long, default_value = "cowboy")]
+    adapter: Adapter,
     /// secret_key_base for Phoenix.Token (default: the fixtures' key).
     #[arg(long, env = "SECRET_KEY_BASE", hide_env_values = true)]
     secret_key_base: Option<String>,
@@ -56,7 +63,7 @@ struct ServeArgs {
     /// DedupeChannel buffering window.
     #[arg(long, default_value_t = 1000)]
     dedupe_window_ms: u64,
-    /// Close sockets idle for this long (close code 1000).
+    /// Close sockets idle for this long (close code 1000; 1002 with --adapter bandit).
     #[arg(long, default_value_t = 60_000)]
     idle_timeout_ms: u64,
     /// Serve the control API (/api/*) to loopback peers.
@@ -74,7 +81,7 @@ struct ServeArgs {
     /// Frames queued per connection before it is dropped as a slow consumer.
     #[arg(long)]
     outbound_queue: Option<usize>,
-    /// Channels per socket (1.8 only).
+    /// Channels per socket (where the release limits them: 1.7.24+, 1.8.9+).
     #[arg(long)]
     max_channels: Option<usize>,
     /// tungstenite read buffer per connection, bytes (default 4096; benches compare).
@@ -83,17 +90,30 @@ struct ServeArgs {
     /// tungstenite write buffer target per connection, bytes (benches compare).
     #[arg(long, hide = true)]
     ws_write_buffer: Option<usize>,
+    /// Serve HTTPS/WSS with this PEM certificate chain (leaf first); needs --tls-key.
+    #[arg(long, env = "TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     #[command(flatten)]
     pubsub: cli_pubsub::ServePubSubArgs,
 }
 
 impl ServeArgs {
+    fn app(&self) -> HelloSockets {
+        HelloSockets::new(
+            HelloSocketsConfig::default()
+                .recurring_interval(Duration::from_millis(self.recurring_interval_ms))
+                .dedupe_window(Duration::from_millis(self.dedupe_window_ms)),
+        )
+    }
+
     fn config(self) -> Config {
         let mut c = Config {
             node_name: self.node_name,
             compat: self.compat,
-            recurring_interval: Duration::from_millis(self.recurring_interval_ms),
-            dedupe_window: Duration::from_millis(self.dedupe_window_ms),
+            adapter: self.adapter,
             idle_timeout: Duration::from_millis(self.idle_timeout_ms),
             control: self.control,
             control_token: self.control_token,
@@ -155,6 +175,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
         eprintln!("phx-server: SECRET_KEY_BASE must be at least 64 bytes (Phoenix requires it)");
         return ExitCode::from(2);
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => match phx_server::TlsAcceptor::from_pem_files(cert, key) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("phx-server: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
@@ -167,13 +197,8 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let shutdown = shutdown_signal();
-    match phx_server::serve(
-        listener,
-        phx_server::Endpoint::hello_sockets(args.config(), backplane),
-        shutdown,
-    )
-    .await
-    {
+    let endpoint = args.app().endpoint(args.config(), backplane);
+    match phx_server::serve_with(listener, endpoint, tls, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("phx-server: {e}");

@@ -54,16 +54,19 @@ pub fn sign(
         .map_err(|e| TokenError::Unsignable(e.to_string()))
 }
 
-/// `Phoenix.Token.verify(endpoint, salt, token, max_age: max_age)` (seconds).
+/// `Phoenix.Token.verify(endpoint, salt, token, max_age: max_age)` (seconds), with the rules of
+/// `plug_crypto`.
 pub fn verify(
     secret_key_base: &str,
     salt: &str,
     token: &str,
     max_age: u64,
+    plug_crypto: phx_protocol::version::PlugCryptoVersion,
 ) -> Result<Value, TokenError> {
     let key = key_base(secret_key_base).map_err(|_| TokenError::Invalid)?;
-    let opts =
-        VerifyOptions::new().max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
+    let opts = VerifyOptions::new()
+        .max_age(MaxAge::Seconds(i64::try_from(max_age).unwrap_or(i64::MAX)))
+        .plug_crypto(plug_crypto);
     // Query params are strings, never nil: Plug.Crypto answers `:invalid` for `""`
     // (`:missing` is only for a nil token), so `?token=` logs `connect error :invalid`.
     if token.is_empty() {

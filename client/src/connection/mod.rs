@@ -238,12 +238,7 @@ impl Task {
             .as_ref()
             .and_then(|f| f())
             .map(|t| auth_subprotocols(&t));
-        let attempt = transport::open(
-            self.config.connector.clone(),
-            url,
-            protocols,
-            self.config.connect_timeout,
-        );
+        let attempt = transport::open(&self.config, url, protocols);
         self.state = State::Connecting {
             attempt: Box::pin(attempt),
         };
@@ -272,6 +267,14 @@ impl Task {
                 tracing::debug!(error = %e, "connection attempt failed");
                 for w in self.connect_waiters.drain(..) {
                     let _ = w.send(Err(e.clone()));
+                }
+                if e.is_terminal() && !self.config.retry_tls_errors {
+                    self.state = State::Idle;
+                    self.set_status(SocketStatus::Stopped {
+                        code: None,
+                        reason: e.to_string(),
+                    });
+                    return;
                 }
                 self.schedule_reconnect(e.to_string());
                 return;

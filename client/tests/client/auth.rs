@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use phx_client::{ChannelStatus, Socket, SocketStatus, StatusEvent};
 use phx_protocol::token::{self, SecretKeyBase, SignOptions, VerifyError, VerifyOptions};
-use phx_server::apps::hello_sockets::{AUTH_MAX_AGE, AUTH_SALT};
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig, AUTH_MAX_AGE, AUTH_SALT};
 use phx_server::testing::TestServer;
 use phx_server::Config;
 use serde_json::json;
@@ -23,12 +23,10 @@ fn now_ms() -> i64 {
 
 #[tokio::test]
 async fn the_reconnect_uses_the_fresh_token_from_the_params_closure() {
-    let config = Config {
-        recurring_interval: Duration::from_millis(100),
-        ..Config::default()
-    };
+    let config = Config::default();
     let key = SecretKeyBase::new(config.secret_key_base.as_bytes().to_vec()).unwrap();
-    let server = TestServer::start(config).await;
+    let app = HelloSocketsConfig::default().recurring_interval(Duration::from_millis(100));
+    let server = TestServer::start_app(config, HelloSockets::new(app), None).await;
 
     // A token for user 1 that expires 1.5 s from now (signed just under max_age ago).
     let lifetime_left_ms = 1500;

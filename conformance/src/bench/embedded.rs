@@ -5,15 +5,16 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use phx_server::apps::hello_sockets::HelloSockets;
 use phx_server::pubsub::redis::{RedisBackplane, RedisConfig};
 use phx_server::pubsub::Backplane;
-use phx_server::{Config, Endpoint};
+use phx_server::Config;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 use super::runtime::ServerRuntime;
-use crate::triggers::control_api::ControlApi;
+use phx_server::control::Client;
 
 /// A running embedded phx-server.
 pub struct EmbeddedServer {
@@ -86,7 +87,7 @@ impl EmbeddedServer {
                     }
                 };
                 let bound = listener.local_addr().unwrap_or(addr);
-                let endpoint = Endpoint::hello_sockets(config, backplane);
+                let endpoint = HelloSockets::default().endpoint(config, backplane);
                 let _ = ready_tx.send(Ok(bound));
                 let _ = phx_server::serve(listener, endpoint, async move {
                     let _ = stopped.await;
@@ -107,9 +108,9 @@ impl EmbeddedServer {
         format!("ws://{}/socket", self.addr)
     }
 
-    /// Its control API.
-    pub fn control(&self) -> ControlApi {
-        ControlApi::new(self.addr.to_string(), None)
+    /// Its control API, each call bounded by `timeout`.
+    pub fn control(&self, timeout: Duration) -> Client {
+        Client::new(self.addr.to_string(), None).with_timeout(timeout)
     }
 
     /// Stops serving (every socket gets the 1012 close of a shutdown, then is dropped) and

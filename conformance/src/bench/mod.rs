@@ -202,7 +202,7 @@ impl Subject {
     pub async fn trigger(&self, opts: &BenchOptions) -> Result<Trigger<'_>, BenchError> {
         match (&self.server, &opts.trigger) {
             (Server::Baseline(b), _) => Ok(Trigger::Baseline(b)),
-            (Server::Embedded(e), _) => Ok(Trigger::Control(e.control())),
+            (Server::Embedded(e), _) => Ok(Trigger::Control(e.control(opts.timeout))),
             (Server::Remote, Some(spec)) => Trigger::connect(spec, opts.timeout)
                 .await
                 .map_err(BenchError::Unreachable),

@@ -11,12 +11,12 @@
 use std::time::Duration;
 
 use eetf::Term;
-use serde_json::json;
 
 use super::baseline::BaselineServer;
-use crate::triggers::control_api::ControlApi;
 use crate::triggers::erlang::terms::{atom, list};
 use crate::triggers::erlang::{ErlangNode, ErlangOptions};
+use phx_protocol::Payload;
+use phx_server::control::{BroadcastRequest, Client};
 
 /// A parsed `--trigger`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,8 +77,8 @@ impl TriggerSpec {
 
 /// A connected trigger.
 pub enum Trigger<'a> {
-    /// phx-server's control API.
-    Control(ControlApi),
+    /// phx-server's control API (its typed client).
+    Control(Client),
     /// A Phoenix node.
     Erl {
         /// The connection.
@@ -97,10 +97,9 @@ impl Trigger<'_> {
         timeout: Duration,
     ) -> Result<Trigger<'static>, String> {
         match spec {
-            TriggerSpec::Control { authority, token } => Ok(Trigger::Control(ControlApi::new(
-                authority.clone(),
-                token.clone(),
-            ))),
+            TriggerSpec::Control { authority, token } => Ok(Trigger::Control(
+                Client::new(authority.clone(), token.clone()).with_timeout(timeout),
+            )),
             TriggerSpec::Erl {
                 node,
                 cookie,
@@ -122,15 +121,19 @@ impl Trigger<'_> {
     /// Publishes `count` stamped broadcasts of `event` on `topic` inside the server.
     pub async fn broadcast(&self, topic: &str, event: &str, count: u64) -> Result<(), String> {
         match self {
-            Trigger::Control(api) => api
-                .post(
-                    "/api/broadcast",
-                    &json!({"topic": topic, "event": event, "payload": {}, "count": count, "stamp": true}),
-                )
-                .await
-                .map(|_| ())
-                .map_err(|e| e.to_string()),
-            Trigger::Erl { node, endpoint } => erl_broadcast(node, endpoint, topic, event, count).await,
+            Trigger::Control(client) => {
+                let mut req = BroadcastRequest::new(topic, event, &Payload::empty_object());
+                req.count = Some(count);
+                req.stamp = true;
+                match client.broadcast(&req).await {
+                    Ok(n) if n == count => Ok(()),
+                    Ok(n) => Err(format!("the control API published {n} of {count}")),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Trigger::Erl { node, endpoint } => {
+                erl_broadcast(node, endpoint, topic, event, count).await
+            }
             Trigger::Baseline(b) => b.broadcast(topic, event, count).await,
         }
     }

@@ -1,6 +1,6 @@
 //! `phx check`: every scenario against the target, a progress line each, then a summary.
 
-use super::target_args::TargetArgs;
+use super::target_args::{target_error_code, TargetArgs};
 use crate::report::{self, Format};
 use crate::runner::{self, EngineOptions, Status};
 use crate::scenarios;
@@ -51,7 +51,7 @@ async fn check(args: CheckArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(3);
+            return ExitCode::from(target_error_code(&e));
         }
     };
     eprintln!(

@@ -16,7 +16,8 @@
 //! `phx connect URL --join ping --json > log &` in a script (stdin is /dev/null) keeps printing
 //! until it is killed. `--exit-on-eof` makes `--json` mode end at EOF too, for piped command
 //! scripts. Exit codes: 0 after EOF or an interrupt, 2 usage (bad URL, param or vsn), 3 when the
-//! first connection attempt fails (e.g. HTTP 403).
+//! first connection attempt fails (e.g. HTTP 403, or a TLS certificate the client cannot
+//! trust). A TLS certificate error after a reconnect stops the socket instead of retrying.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -33,7 +34,7 @@ use serde_json::{json, Value};
 #[derive(Debug, clap::Args)]
 pub struct ConnectArgs {
     /// The socket URL: `ws://127.0.0.1:4000/socket` (`/websocket` is appended, as phoenix.js
-    /// does) or the full `ws://127.0.0.1:4000/socket/websocket`.
+    /// does) or the full `ws://127.0.0.1:4000/socket/websocket`; `wss://` for TLS.
     url: String,
     /// Join this topic once connected (repeatable).
     #[arg(long = "join", value_name = "TOPIC")]
@@ -59,6 +60,8 @@ pub struct ConnectArgs {
     /// Timeout of joins and pushes in milliseconds.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     timeout_ms: u64,
+    #[command(flatten)]
+    tls: super::tls_args::TlsArgs,
 }
 
 fn parse_param(s: &str) -> Result<(String, String), String> {
@@ -285,7 +288,15 @@ pub fn run(args: ConnectArgs) -> ExitCode {
 
 async fn connect(args: ConnectArgs) -> ExitCode {
     let out = Out { json: args.json };
+    let tls = match args.tls.config() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut builder = Socket::builder(&args.url)
+        .tls(tls)
         .vsn(args.vsn)
         .heartbeat_interval(Duration::from_millis(args.heartbeat_ms.max(1)))
         .push_timeout(Duration::from_millis(args.timeout_ms.max(1)));

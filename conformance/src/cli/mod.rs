@@ -6,12 +6,14 @@
 //! written).
 
 pub mod bench;
+pub mod certify;
 pub mod check;
 pub mod connect;
 pub mod list;
 pub mod record;
 pub mod replay;
 pub mod target_args;
+pub mod tls_args;
 pub mod token;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +44,8 @@ enum Command {
     Connect(connect::ConnectArgs),
     /// Load-test a Phoenix endpoint: fan-out, joins, idle, reconnect storm, cross-node.
     Bench(bench::BenchArgs),
+    /// Certify a client's reconnect and rejoin under injected faults (`-- CMD ARGS...`).
+    Certify(certify::CertifyArgs),
 }
 
 /// Parses the arguments and runs the subcommand.
@@ -55,6 +59,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Connect(args) => connect::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Certify(args) => certify::run(args),
     }
 }
 

@@ -1,6 +1,6 @@
 //! `phx replay`: the client side of transcripts against a target, reporting differences.
 
-use super::target_args::TargetArgs;
+use super::target_args::{target_error_code, TargetArgs};
 use crate::runner::{Engine, EngineOptions};
 use crate::transcript::{replay, Transcript};
 use std::process::ExitCode;
@@ -42,7 +42,7 @@ async fn replay_all(args: ReplayArgs) -> ExitCode {
         Ok(t) => t,
         Err(e) => {
             eprintln!("error: {e}");
-            return ExitCode::from(3);
+            return ExitCode::from(target_error_code(&e));
         }
     };
     let mut failed = false;
@@ -50,6 +50,9 @@ async fn replay_all(args: ReplayArgs) -> ExitCode {
         let out = Engine::new(&target, EngineOptions::default())
             .run(&steps)
             .await;
+        for t in &out.tolerances {
+            say(format_args!("note {}: {t}", file.display()));
+        }
         match (&out.failure, &out.skipped) {
             (Some(f), _) if f.unreachable => {
                 eprintln!("error: {}: {}", file.display(), f.actual);

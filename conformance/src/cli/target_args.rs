@@ -2,12 +2,23 @@
 //! variable).
 
 use crate::target::{External, PhoenixVersion, Target, TargetError};
+
+/// The exit code for a target that cannot be set up: 2 for an unusable `--cacert` (usage), else
+/// 3 (unreachable).
+pub fn target_error_code(e: &TargetError) -> u8 {
+    match e {
+        TargetError::Tls(_) => 2,
+        _ => 3,
+    }
+}
+use super::tls_args::TlsArgs;
 use std::time::Duration;
 
 /// Which server to run against; without `--url`, the embedded reference server.
 #[derive(Debug, Clone, clap::Args)]
 pub struct TargetArgs {
-    /// `ws://HOST:PORT/socket` of the server under test (default: the embedded phx-server).
+    /// `ws://HOST:PORT/socket` (or `wss://`) of the server under test (default: the embedded
+    /// phx-server). With `--control` over wss://, the control API is called over HTTPS.
     #[arg(long, env = "PHX_URL")]
     pub url: Option<String>,
     /// `ws://HOST:PORT/auth_socket` (the auth scenarios are skipped without it).
@@ -50,6 +61,9 @@ pub struct TargetArgs {
     /// Phoenix's default is 60000).
     #[arg(long, env = "PHX_IDLE_TIMEOUT_MS")]
     pub idle_timeout_ms: Option<u64>,
+    /// `--cacert` / `--insecure` for wss:// targets.
+    #[command(flatten)]
+    pub tls: TlsArgs,
 }
 
 impl TargetArgs {
@@ -78,6 +92,7 @@ impl TargetArgs {
             control: self.control,
             control_token: self.control_token.clone(),
             idle_timeout: self.idle_timeout_ms.map(Duration::from_millis),
+            tls: self.tls.config()?,
         }
         .connect()
         .await

@@ -67,6 +67,14 @@ pub struct VerifyArgs {
     /// Override the token's embedded max_age: seconds or "infinity".
     #[arg(long, value_name = "SECS", value_parser = parse_max_age, allow_hyphen_values = true)]
     pub max_age: Option<MaxAge>,
+    /// Follow this Plug.Crypto release's rules: before 2.2.0 (inferred) a token signed in the
+    /// future verifies; from it, it is invalid. Default: the one that goes with `--phoenix`.
+    #[arg(long, value_name = "VERSION", conflicts_with = "phoenix")]
+    pub plug_crypto: Option<phx_protocol::version::PlugCryptoVersion>,
+    /// The Phoenix release whose Plug.Crypto to follow (1.7.14 → 2.1.1, 1.8.10+ → 2.2.0).
+    /// Without this or --plug-crypto, the stricter rule: a future signed_at is invalid.
+    #[arg(long, value_name = "VERSION")]
+    pub phoenix: Option<phx_protocol::version::PhoenixVersion>,
     /// The token (an empty string verifies as "missing").
     #[arg(value_name = "TOKEN")]
     pub token: String,
@@ -154,6 +162,9 @@ fn verify(args: VerifyArgs) -> ExitCode {
     let mut opts = VerifyOptions::new();
     if let Some(max_age) = args.max_age {
         opts = opts.max_age(max_age);
+    }
+    if let Some(pc) = args.plug_crypto.or(args.phoenix.map(|p| p.plug_crypto())) {
+        opts = opts.plug_crypto(pc);
     }
     match token::verify(&key_base, &args.key.salt, &args.token, &opts) {
         Ok(data) => {

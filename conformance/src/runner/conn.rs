@@ -1,12 +1,13 @@
-//! A raw WebSocket connection: the exact frames, no Phoenix client logic in between.
+//! A raw WebSocket connection: the exact frames, no Phoenix client logic in between. `wss://`
+//! URLs go through the target's [`TlsConfig`] (phx-client's dialer: TCP, then TLS).
 
 use futures_util::{SinkExt, StreamExt};
+use phx_client::{BoxIo, TcpConnector, TlsConfig, TlsError};
 use std::time::Duration;
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message as WsMessage};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::WebSocketStream;
 
 /// What the next read produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,18 +46,41 @@ pub enum ConnectError {
         /// What went wrong.
         reason: String,
     },
+    /// The TLS handshake failed (untrusted, expired or wrong-host certificate, or no TLS).
+    #[error("cannot reach {url}: {source}")]
+    Tls {
+        /// The URL.
+        url: String,
+        /// What failed.
+        source: TlsError,
+    },
 }
 
 /// An open WebSocket.
 pub struct RawConn {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    ws: WebSocketStream<BoxIo>,
     closed: bool,
 }
 
 impl RawConn {
-    /// Opens `url` (a full `ws://…/websocket?…` URL).
-    pub async fn connect(url: &str) -> Result<RawConn, ConnectError> {
-        match tokio_tungstenite::connect_async(url).await {
+    /// Opens `url` (a full `ws://…/websocket?…` or `wss://` URL).
+    pub async fn connect(url: &str, tls: &TlsConfig) -> Result<RawConn, ConnectError> {
+        let unreachable = |reason: String| ConnectError::Unreachable {
+            url: url.to_owned(),
+            reason,
+        };
+        let parsed = url::Url::parse(url).map_err(|e| unreachable(e.to_string()))?;
+        let io = match phx_client::transport::open_stream(&TcpConnector, tls, &parsed).await {
+            Ok(io) => io,
+            Err(phx_client::ConnectError::Tls(source)) => {
+                return Err(ConnectError::Tls {
+                    url: url.to_owned(),
+                    source,
+                })
+            }
+            Err(e) => return Err(unreachable(e.to_string())),
+        };
+        match tokio_tungstenite::client_async(url, io).await {
             Ok((ws, _)) => Ok(RawConn { ws, closed: false }),
             Err(tungstenite::Error::Http(resp)) => {
                 let status = resp.status().as_u16();

@@ -100,6 +100,23 @@ pub enum Step {
         /// How long to wait (default: the engine's frame timeout).
         within: Option<Duration>,
     },
+    /// The three answers to a pipelined `phx_leave` (old join_ref) + `phx_join` of one topic,
+    /// in any of the valid orders of [`crate::transcript::matcher::race`]: the join's reply,
+    /// the leave's reply, and the old join_ref's `phx_close`.
+    ExpectLeaveJoin {
+        /// The connection label.
+        conn: String,
+        /// The join's reply (J).
+        join: Expected,
+        /// The leave's reply (R).
+        leave: Expected,
+        /// The `phx_close` of the old join_ref (C).
+        close: Expected,
+        /// The order the recording had.
+        recorded: Vec<crate::transcript::matcher::race::Frame>,
+        /// How long to wait for each frame (default: the engine's frame timeout).
+        within: Option<Duration>,
+    },
     /// Nothing may arrive on `conn` for this long.
     ExpectSilence {
         /// The connection label.

@@ -1,7 +1,7 @@
 //! The auth socket: token checks at connect, user:* authorization, recurring tokens and
 //! disconnect by socket id.
 
-use super::{Need, Scenario, BOTH};
+use super::{Need, Scenario, Versions};
 use crate::runner::step::build::*;
 use crate::runner::step::{Socket, Step};
 use crate::triggers::{Action, Capability, SignRequest};
@@ -32,7 +32,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "refuses an auth socket connect without a token",
             about: "AuthSocket.connect/3 returns :error without a token param: HTTP 403, empty body.",
             tags: &["auth"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Socket(Socket::Auth)],
             steps: |_| vec![connect_auth("notoken", "vsn=2.0.0", 403)],
         },
@@ -41,7 +41,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "refuses an auth socket connect with an invalid token",
             about: "A nonsense token and a token signed with another salt are both :invalid: HTTP 403.",
             tags: &["auth"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Socket(Socket::Auth), Need::Trigger(Capability::Sign)],
             steps: |_| {
                 vec![
@@ -56,7 +56,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "refuses an auth socket connect with an expired token",
             about: "A token signed 90000 s ago is past max_age 86400: :expired, HTTP 403.",
             tags: &["auth"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Socket(Socket::Auth), Need::Trigger(Capability::Sign)],
             steps: |_| {
                 vec![
@@ -70,7 +70,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "accepts a valid token and authorizes user:* by user id",
             about: "A fresh token opens the socket; user:1 joins, user:2 is refused with \"unauthorized\".",
             tags: &["auth"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Socket(Socket::Auth), Need::Trigger(Capability::Sign)],
             steps: |_| {
                 let mut s = vec![sign("{ok}", SALT, 0), connect_auth("user1", "vsn=2.0.0&token={ok}", 101)];
@@ -88,7 +88,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "the recurring channel pushes a fresh token every interval",
             about: "After joining \"recurring\", a new_token push with a valid Phoenix.Token arrives every interval (5 s in the app). Order is compared, not timing.",
             tags: &["auth", "recurring"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Socket(Socket::Auth), Need::Trigger(Capability::Sign)],
             steps: |ctx| {
                 let within = ctx.recurring_interval * 2 + Duration::from_secs(2);
@@ -107,7 +107,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "a disconnect broadcast to the socket id closes the socket",
             about: "Endpoint.broadcast(\"auth_socket:1\", \"disconnect\", %{}) closes the WebSocket with no phx_close first: code 1000 on 1.7 with Cowboy (1011 with Bandit), 1001 on 1.8.",
             tags: &["auth", "disconnect"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[Need::Socket(Socket::Auth), Need::Trigger(Capability::Sign), Need::Trigger(Capability::Actions)],
             steps: |ctx| {
                 let mut s = vec![sign("{ok}", SALT, 0), connect_auth("user1", "vsn=2.0.0&token={ok}", 101)];

@@ -1,8 +1,9 @@
 //! Joining, leaving, replies, stop and crash (the PingChannel and WildcardChannel of the app).
 
-use super::{Scenario, BOTH};
+use super::{Scenario, Versions};
 use crate::runner::step::build::*;
 use crate::runner::step::Step;
+use phx_protocol::version::Behaviour;
 
 const UNMATCHED: &str = r#"{"response":{"reason":"unmatched topic"},"status":"error"}"#;
 
@@ -21,7 +22,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "joins a channel and replies ok",
             about: "phx_join on a routed topic replies ok, echoing join_ref and ref.",
             tags: &["channels", "join"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -35,7 +36,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "refuses to join a topic no channel matches",
             about: "A join of a topic no route matches gets \"unmatched topic\" with join_ref null; the socket stays open.",
             tags: &["channels", "join"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 vec![
@@ -53,7 +54,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "refuses websocket events that haven't joined",
             about: "A push to a routable topic that was never joined gets \"unmatched topic\", join_ref null even when one was sent.",
             tags: &["channels"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 vec![
@@ -71,7 +72,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "replies ok with the handler's response",
             about: "PingChannel's handlers reply ok: ping, ping with ack_phrase, ping:<phrase>, and param_ping echoing the payload with sorted keys.",
             tags: &["channels", "replies"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -95,7 +96,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "replies error when the handler returns an error",
             about: "param_ping with {\"error\": true} replies status error with the handler's reason.",
             tags: &["channels", "replies"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -113,7 +114,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "sends nothing for a handler that does not reply",
             about: "pong has {:noreply, socket}: no frame at all; the next push's reply is the next frame.",
             tags: &["channels", "replies"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -132,7 +133,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "a channel that stops sends its reply then phx_close",
             about: "ding returns {:stop, :shutdown, reply, socket}: the reply, then phx_close with the join_ref in both slots; the topic is then unmatched and the socket stays open.",
             tags: &["channels", "replies"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -151,15 +152,16 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "crash_error",
             name: "a crashing channel sends phx_error and its topic becomes unmatched",
-            about: "An event with no handle_in clause crashes the channel: no reply, then phx_error ({} on 1.7, {\"reason\":\"channel_crash\"} on 1.8).",
+            about: "An event with no handle_in clause crashes the channel: no reply, then phx_error ({} before 1.8.10, {\"reason\":\"channel_crash\"} from 1.8.10).",
             tags: &["channels", "crash"],
-            versions: BOTH,
+            versions: Versions::depends(&[Behaviour::PhxErrorReason]),
             needs: &[],
             steps: |ctx| {
-                let err = ctx.version.pick(
-                    r#"["14","14","ping","phx_error",{}]"#,
-                    r#"["14","14","ping","phx_error",{"reason":"channel_crash"}]"#,
-                );
+                let err = if ctx.version.has(Behaviour::PhxErrorReason) {
+                    r#"["14","14","ping","phx_error",{"reason":"channel_crash"}]"#
+                } else {
+                    r#"["14","14","ping","phx_error",{}]"#
+                };
                 let mut s = vec![connect("c1")];
                 s.extend(join_ok("c1", "ping", "14"));
                 s.extend([
@@ -175,9 +177,9 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "duplicate_join",
             name: "duplicate join event closes existing channel",
-            about: "A second join of a joined topic gets its ok reply first, then phx_close for the old join_ref. A push carrying the stale join_ref reaches the new channel on 1.7 and is dropped silently on 1.8.",
+            about: "A second join of a joined topic gets its ok reply first, then phx_close for the old join_ref. A push carrying the stale join_ref reaches the new channel before 1.8.3 and is dropped silently from 1.8.3.",
             tags: &["channels", "join"],
-            versions: BOTH,
+            versions: Versions::depends(&[Behaviour::StaleJoinRefDropped]),
             needs: &[],
             steps: |ctx| {
                 let mut s = vec![connect("c1")];
@@ -185,7 +187,7 @@ pub fn scenarios() -> Vec<Scenario> {
                 s.extend(join_ok("c1", "ping", "5"));
                 s.push(expect("c1", r#"["4","4","ping","phx_close",{}]"#));
                 s.push(send("c1", r#"["4","6","ping","ping",{}]"#));
-                if ctx.version == crate::target::PhoenixVersion::V1_7 {
+                if !ctx.version.has(Behaviour::StaleJoinRefDropped) {
                     s.push(expect("c1", r#"["5","6","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#));
                 }
                 s.extend([
@@ -201,7 +203,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "leaving a channel replies ok then closes it",
             about: "phx_leave gets an ok reply, then phx_close; a later push is unmatched.",
             tags: &["channels", "leave"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -222,7 +224,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "leaving a topic never joined still replies ok",
             about: "phx_leave of a topic that was never joined gets an ok reply echoing the join_ref.",
             tags: &["channels", "leave"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 vec![
@@ -238,7 +240,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "wildcard topics join ok, refuse, or report join crashed",
             about: "wild:A:B joins when B = 2A, is refused with {} otherwise, and a raise in join/3 gives \"join crashed\"; the socket stays open.",
             tags: &["channels", "join", "wildcard"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
@@ -260,9 +262,9 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "leave_join_refs",
             name: "a leave with a mismatched join_ref is ignored",
-            about: "phx_leave with another join_ref gets no reply and the channel stays joined. A null join_ref leave is ignored on 1.7 and leaves on 1.8 (COMPAT X2).",
+            about: "phx_leave with another join_ref gets no reply and the channel stays joined. A null join_ref leave is ignored before 1.8.3, leaves from 1.8.12 (COMPAT X2), and in 1.8.3–1.8.11 is dropped like every null join_ref (so is the later null push).",
             tags: &["channels", "leave"],
-            versions: BOTH,
+            versions: Versions::depends(&[Behaviour::StaleJoinRefDropped, Behaviour::NullJoinRefRouted]),
             needs: &[],
             steps: |ctx| {
                 let mut s = vec![connect("c1")];
@@ -273,7 +275,16 @@ pub fn scenarios() -> Vec<Scenario> {
                     expect("c1", r#"["1","3","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
                     send("c1", r#"[null,"4","ping","phx_leave",{}]"#),
                 ]);
-                if ctx.version == crate::target::PhoenixVersion::V1_8 {
+                let stale = ctx.version.has(Behaviour::StaleJoinRefDropped);
+                if stale && !ctx.version.has(Behaviour::NullJoinRefRouted) {
+                    // 1.8.3–1.8.11: `existing_join_ref in [join_ref, nil]` drops a null join_ref.
+                    s.extend([
+                        send("c1", r#"[null,"5","ping","ping",{}]"#),
+                        silence("c1", 300),
+                        send("c1", r#"["1","6","ping","ping",{}]"#),
+                        expect("c1", r#"["1","6","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
+                    ]);
+                } else if stale {
                     s.extend([
                         expect("c1", r#"["1","4","ping","phx_reply",{"response":{},"status":"ok"}]"#),
                         expect("c1", r#"["1","1","ping","phx_close",{}]"#),
@@ -293,9 +304,9 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "max_channels",
             name: "refuses the channel past max_channels_per_transport",
-            about: "With the default limit of 100, the 101st join gets \"too many channels joined\" and the socket stays open; after a leave a join succeeds. Phoenix 1.8 (and 1.7.24+; 1.7.14 has no limit, so this declares 1.8 only).",
+            about: "With the default limit of 100, the 101st join gets \"too many channels joined\" and the socket stays open; after a leave a join succeeds. From Phoenix 1.7.24 and 1.8.9 (CVE-2026-56811); 1.7.14 has no limit.",
             tags: &["channels", "join"],
-            versions: &[crate::target::PhoenixVersion::V1_8],
+            versions: Versions::requires(Behaviour::MaxChannels),
             needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];

@@ -1,6 +1,6 @@
 //! Heartbeats on the reserved `phoenix` topic.
 
-use super::{Scenario, BOTH};
+use super::{Scenario, Versions};
 use crate::runner::step::build::*;
 
 /// The heartbeat scenarios.
@@ -12,7 +12,7 @@ pub fn scenarios() -> Vec<Scenario> {
             "A heartbeat on \"phoenix\" gets an ok reply with join_ref null, before and after a \
                 channel is joined (fixtures heartbeat.jsonl).",
         tags: &["heartbeat"],
-        versions: BOTH,
+        versions: Versions::ALL,
         needs: &[],
         steps: |_| {
             let mut s = vec![

@@ -1,7 +1,9 @@
 //! The scenario library. Each scenario is a named, documented list of steps over raw
 //! connections, named the way Phoenix's own tests are ("refuses websocket events that haven't
-//! joined"), and declares the Phoenix versions it applies to; where 1.7 and 1.8 differ
-//! (`fixtures/COMPAT-1.7-vs-1.8.md`) its steps depend on [`Ctx::version`].
+//! joined"), and declares the Phoenix versions it applies to ([`Versions`]): which behaviours of
+//! the version table ([`phx_protocol::version::BEHAVIOURS`]) its steps depend on, or require.
+//! Where releases differ (`fixtures/COMPAT-1.7-vs-1.8.md`) its steps ask
+//! `ctx.version.has(Behaviour::…)`.
 //!
 //! One file per area: [`heartbeat`], [`channels`] (join, leave, replies, stop, crash),
 //! [`serializers`] (V1, V2 binary, invalid frames, vsn), [`broadcast`] (intercept, fastlane,
@@ -17,6 +19,7 @@ pub mod serializers;
 use crate::runner::step::{Socket, Step};
 use crate::target::{Adapter, PhoenixVersion, Target};
 use crate::triggers::Capability;
+use phx_protocol::version::{Behaviour, Evidence};
 use std::time::Duration;
 
 /// Something a scenario needs from the target; without it the scenario is skipped.
@@ -46,10 +49,12 @@ pub struct Ctx {
 impl Ctx {
     /// The close code of a disconnect broadcast to the socket id (COMPAT D4).
     pub fn disconnect_code(&self) -> u16 {
-        match (self.version, self.adapter) {
-            (PhoenixVersion::V1_8, _) => 1001,
-            (PhoenixVersion::V1_7, Adapter::Cowboy) => 1000,
-            (PhoenixVersion::V1_7, Adapter::Bandit) => 1011,
+        if self.version.has(Behaviour::DisconnectGoingAway) {
+            return 1001;
+        }
+        match self.adapter {
+            Adapter::Cowboy => 1000,
+            Adapter::Bandit => 1011,
         }
     }
 
@@ -84,8 +89,8 @@ pub struct Scenario {
     pub about: &'static str,
     /// Tags for `--tag`.
     pub tags: &'static [&'static str],
-    /// The Phoenix versions it applies to.
-    pub versions: &'static [PhoenixVersion],
+    /// The Phoenix versions it applies to, and the behaviours its steps depend on.
+    pub versions: Versions,
     /// What it needs from the target.
     pub needs: &'static [Need],
     /// Its steps for a context.
@@ -108,9 +113,14 @@ impl Scenario {
 
     /// The reason this scenario cannot run on `target`, if any.
     pub fn skip_reason(&self, target: &Target) -> Option<String> {
-        if !self.versions.contains(&target.version) {
-            let v: Vec<_> = self.versions.iter().map(|v| v.as_str()).collect();
-            return Some(format!("applies to Phoenix {} only", v.join(", ")));
+        if let Some(b) = self.versions.requires {
+            if !target.version.has(b) {
+                return Some(format!(
+                    "applies to Phoenix with {} ({}) only",
+                    b.id(),
+                    b.row().since
+                ));
+            }
         }
         for need in self.needs {
             match need {
@@ -150,8 +160,71 @@ pub fn all() -> Vec<Scenario> {
     v
 }
 
-/// Both Phoenix versions.
-pub const BOTH: &[PhoenixVersion] = PhoenixVersion::ALL;
+/// Which Phoenix releases a scenario runs on, and which rows of the version table its steps
+/// depend on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versions {
+    /// Runs only on releases with this behaviour.
+    pub requires: Option<Behaviour>,
+    /// Behaviours whose presence changes the steps.
+    pub depends_on: &'static [Behaviour],
+}
+
+impl Versions {
+    /// Every release, with the same steps.
+    pub const ALL: Versions = Versions {
+        requires: None,
+        depends_on: &[],
+    };
+
+    /// Every release; the steps depend on these behaviours.
+    pub const fn depends(depends_on: &'static [Behaviour]) -> Versions {
+        Versions {
+            requires: None,
+            depends_on,
+        }
+    }
+
+    /// Only releases with `b`.
+    pub const fn requires(b: Behaviour) -> Versions {
+        Versions {
+            requires: Some(b),
+            depends_on: &[],
+        }
+    }
+
+    /// True when the scenario runs on `v`.
+    pub fn runs_on(&self, v: PhoenixVersion) -> bool {
+        self.requires.is_none_or(|b| v.has(b))
+    }
+
+    /// The versions it expects, for `phx list`: the release ranges, the recorded releases it
+    /// runs on, and that every other release is inferred from the version table.
+    pub fn describe(&self) -> String {
+        let recorded: Vec<String> = PhoenixVersion::RECORDED
+            .iter()
+            .filter(|v| self.runs_on(**v))
+            .map(|v| v.to_string())
+            .collect();
+        let range = match self.requires {
+            Some(b) => format!("{} ({})", b.row().since, b.id()),
+            None => "all".to_owned(),
+        };
+        let varies: Vec<String> = self
+            .depends_on
+            .iter()
+            .map(|b| format!("{} {}", b.id(), b.row().since))
+            .collect();
+        let mut s = format!("{range}; recorded {}", recorded.join(", "));
+        if !varies.is_empty() {
+            s.push_str(&format!("; varies with {}", varies.join(", ")));
+        }
+        if self.requires.is_some() || !varies.is_empty() {
+            s.push_str(&format!("; other releases {}", Evidence::Inferred.as_str()));
+        }
+        s
+    }
+}
 
 #[cfg(test)]
 mod tests {

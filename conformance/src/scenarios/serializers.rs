@@ -1,10 +1,10 @@
 //! Serializers: V1 JSON objects, V2 binary frames, undecodable frames and vsn negotiation.
 
-use super::{Need, Scenario, BOTH};
+use super::{Need, Scenario, Versions};
 use crate::runner::step::build::*;
 use crate::runner::step::{Socket, Step};
-use crate::target::PhoenixVersion;
 use crate::triggers::{Action, Capability, Node};
+use phx_protocol::version::Behaviour;
 
 fn unhex(s: &str) -> Vec<u8> {
     hex::decode(s).unwrap_or_default()
@@ -49,7 +49,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "speaks V1 JSON objects without join_ref on vsn 1.0.0",
             about: "vsn=1.0.0 (and no vsn at all) selects V1: JSON objects in, objects with sorted keys and no join_ref out; phx_close after a stop has ref null when the join had no join_ref.",
             tags: &["v1", "serializers"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 vec![
@@ -75,11 +75,11 @@ pub fn scenarios() -> Vec<Scenario> {
         },
         Scenario {
             id: "v2_binary",
-            name: "handles V2 binary pushes, binary replies and binary broadcasts",
-            about: "A binary push reaches the channel as {:binary, data}; a JSON reply stays text, a binary reply is a kind-1 frame, an unjoined topic gets the JSON unmatched reply, and a binary broadcast is a kind-2 frame.",
+            name: "handles V2 binary pushes and binary replies",
+            about: "A binary push reaches the channel as {:binary, data}; a JSON reply stays text, a binary reply is a kind-1 frame, and an unjoined topic gets the JSON unmatched reply. Needs no trigger.",
             tags: &["binary", "serializers"],
-            versions: BOTH,
-            needs: &[Need::Trigger(Capability::Actions)],
+            versions: Versions::ALL,
+            needs: &[],
             steps: |_| {
                 let mut s = vec![connect("c1")];
                 s.extend(join_ok("c1", "ping", "1"));
@@ -90,6 +90,22 @@ pub fn scenarios() -> Vec<Scenario> {
                     expect_bin("c1", &unhex("0101010402313370696e676f6b68656c6c6f00ff")),
                     send_bin("c1", &unhex("0000010404346e6f706570696e677a7a")),
                     expect("c1", r#"[null,"4","nope","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]"#),
+                    close("c1"),
+                ]);
+                s
+            },
+        },
+        Scenario {
+            id: "v2_binary_broadcast",
+            name: "sends a binary broadcast as a V2 kind-2 frame",
+            about: "Endpoint.broadcast(topic, event, {:binary, <<1,2,3>>}) reaches a V2 subscriber as a kind-2 binary frame.",
+            tags: &["binary", "serializers", "broadcast"],
+            versions: Versions::ALL,
+            needs: &[Need::Trigger(Capability::Actions)],
+            steps: |_| {
+                let mut s = vec![connect("c1")];
+                s.extend(join_ok("c1", "ping", "1"));
+                s.extend([
                     Step::Trigger(Action::Broadcast {
                         node: Node::A,
                         topic: "ping".into(),
@@ -107,7 +123,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "closes the socket with 1011 on an undecodable frame",
             about: "Non-JSON text, an object on V2, a 4-element array, empty text, binary garbage, an empty binary frame, an array on V1, an object missing keys on V1 and a binary frame on V1 all crash the socket process: close 1011, no Phoenix error frame first.",
             tags: &["invalid", "serializers"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 let mut s = Vec::new();
@@ -126,9 +142,9 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "lenient_frames",
             name: "ignores extra array elements and echoes integer refs",
-            about: "A 6-element V2 array is accepted (the decoder matches the first 5). An integer ref is echoed as an integer; with an integer join_ref after a string join, 1.7 replies and 1.8 drops the push (COMPAT D3).",
+            about: "A 6-element V2 array is accepted (the decoder matches the first 5). An integer ref is echoed as an integer; with an integer join_ref after a string join, releases before 1.8.3 reply and later ones drop the push (COMPAT D3).",
             tags: &["serializers"],
-            versions: BOTH,
+            versions: Versions::depends(&[Behaviour::StaleJoinRefDropped]),
             needs: &[],
             steps: |ctx| {
                 let mut s = vec![connect("c1")];
@@ -138,7 +154,7 @@ pub fn scenarios() -> Vec<Scenario> {
                     expect("c1", r#"["1","9","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#),
                     send("c1", r#"[1, 10, "ping", "ping", {}]"#),
                 ]);
-                if ctx.version == PhoenixVersion::V1_7 {
+                if !ctx.version.has(Behaviour::StaleJoinRefDropped) {
                     s.push(expect("c1", r#"["1",10,"ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#));
                 }
                 s.extend([
@@ -154,7 +170,7 @@ pub fn scenarios() -> Vec<Scenario> {
             name: "refuses an unsupported vsn with 403",
             about: "vsn=3.0.0 matches no serializer and vsn=abc does not parse: both are refused at the upgrade with HTTP 403 and an empty body.",
             tags: &["serializers", "vsn"],
-            versions: BOTH,
+            versions: Versions::ALL,
             needs: &[],
             steps: |_| {
                 vec![

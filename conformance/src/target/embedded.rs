@@ -7,9 +7,10 @@
 use super::{PhoenixVersion, Target, TargetError};
 use crate::triggers::control_api::ControlApi;
 use crate::triggers::{Backend, Triggers};
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
 use phx_server::pubsub::in_process::InProcessBus;
 use phx_server::testing::TestServer;
-use phx_server::{Compat, Config};
+use phx_server::Config;
 use std::time::Duration;
 
 /// RecurringChannel's interval on the embedded server.
@@ -31,16 +32,20 @@ pub struct Embedded {
 fn config(version: PhoenixVersion, node: &str) -> Config {
     Config {
         node_name: node.into(),
-        compat: match version {
-            PhoenixVersion::V1_7 => Compat::V1_7,
-            PhoenixVersion::V1_8 => Compat::V1_8,
-        },
-        recurring_interval: RECURRING_INTERVAL,
-        dedupe_window: DEDUPE_WINDOW,
+        compat: version,
         control: true,
         control_token: Some(CONTROL_TOKEN.into()),
         ..Config::default()
     }
+}
+
+/// HelloSockets with the short intervals.
+fn app() -> HelloSockets {
+    HelloSockets::new(
+        HelloSocketsConfig::default()
+            .recurring_interval(RECURRING_INTERVAL)
+            .dedupe_window(DEDUPE_WINDOW),
+    )
 }
 
 fn base(s: &TestServer) -> String {
@@ -52,18 +57,28 @@ fn base(s: &TestServer) -> String {
 /// Starts the servers for `version` (phx-server's test harness panics if no loopback port
 /// can be bound).
 pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
-    let suffix = version.pick("", "18");
+    // Node names as in the recordings: `server@…` for 1.7, `server18@…` for 1.8.
+    let suffix = if version.release().minor >= 8 {
+        "18"
+    } else {
+        ""
+    };
     let bus = InProcessBus::new();
-    let a = TestServer::start_with_bus(
+    let a = TestServer::start_app(
         config(version, &format!("server{suffix}@127.0.0.1")),
-        bus.clone(),
+        app(),
+        Some(bus.clone()),
     )
     .await;
-    let b = TestServer::start_with_bus(config(version, &format!("remote{suffix}@127.0.0.1")), bus)
-        .await;
+    let b = TestServer::start_app(
+        config(version, &format!("remote{suffix}@127.0.0.1")),
+        app(),
+        Some(bus),
+    )
+    .await;
     let mut idle_cfg = config(version, &format!("idle{suffix}@127.0.0.1"));
     idle_cfg.idle_timeout = IDLE_TIMEOUT;
-    let idle = TestServer::start(idle_cfg).await;
+    let idle = TestServer::start_app(idle_cfg, app(), None).await;
     let control = |s: &TestServer| {
         Backend::Control(ControlApi::new(
             s.addr().to_string(),
@@ -87,6 +102,7 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
         recurring_interval: RECURRING_INTERVAL,
         dedupe_window: DEDUPE_WINDOW,
         triggers,
+        tls: phx_client::TlsConfig::default(),
         _embedded: Some(Embedded {
             _a: a,
             _b: b,

@@ -11,55 +11,12 @@ use crate::runner::step::Socket;
 use crate::triggers::control_api::ControlApi;
 use crate::triggers::erlang::{ErlangNode, ErlangOptions, PhoenixRpc, RpcError};
 use crate::triggers::{Backend, Triggers};
+use phx_client::TlsConfig;
 use std::time::Duration;
 
-/// The Phoenix release whose behaviour is expected.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PhoenixVersion {
-    /// Phoenix 1.7 (recorded: 1.7.14).
-    V1_7,
-    /// Phoenix 1.8 (recorded: 1.8.12).
-    V1_8,
-}
-
-impl PhoenixVersion {
-    /// Both versions.
-    pub const ALL: &'static [PhoenixVersion] = &[PhoenixVersion::V1_7, PhoenixVersion::V1_8];
-
-    /// `"1.7"` or `"1.8"`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PhoenixVersion::V1_7 => "1.7",
-            PhoenixVersion::V1_8 => "1.8",
-        }
-    }
-
-    /// Picks the value for this version.
-    pub fn pick<T>(self, v17: T, v18: T) -> T {
-        match self {
-            PhoenixVersion::V1_7 => v17,
-            PhoenixVersion::V1_8 => v18,
-        }
-    }
-}
-
-impl std::fmt::Display for PhoenixVersion {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl std::str::FromStr for PhoenixVersion {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "1.7" | "1.7.14" => Ok(PhoenixVersion::V1_7),
-            "1.8" | "1.8.12" => Ok(PhoenixVersion::V1_8),
-            other => Err(format!("unknown Phoenix version {other:?}: use 1.7 or 1.8")),
-        }
-    }
-}
+/// The Phoenix release whose behaviour is expected: the type phx-server's `Compat` also is, with
+/// its behaviour table ([`phx_protocol::version::BEHAVIOURS`]).
+pub use phx_protocol::version::PhoenixVersion;
 
 /// The web server under Phoenix: it decides two close codes (PROTOCOL.md §1.6, fixtures README).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -106,6 +63,8 @@ pub struct Target {
     pub dedupe_window: Duration,
     /// Server-side actions.
     pub triggers: Triggers,
+    /// TLS for `wss://` URLs (default: Mozilla's roots).
+    pub tls: TlsConfig,
     /// Keeps embedded servers running while the target lives.
     pub(crate) _embedded: Option<embedded::Embedded>,
 }
@@ -139,6 +98,9 @@ pub enum TargetError {
     /// The Erlang node could not be reached.
     #[error(transparent)]
     Erlang(#[from] RpcError),
+    /// `--cacert` cannot be used (a usage error: fix the path or file).
+    #[error(transparent)]
+    Tls(#[from] phx_client::TlsConfigError),
 }
 
 /// Settings for an external target (the CLI flags and `PHX_*` variables).
@@ -172,6 +134,8 @@ pub struct External {
     pub control_token: Option<String>,
     /// Run the idle-timeout scenario (waits the server's full idle timeout, 60 s on Phoenix).
     pub idle_timeout: Option<Duration>,
+    /// TLS for `wss://` URLs and the control API over HTTPS (default: Mozilla's roots).
+    pub tls: TlsConfig,
 }
 
 /// `host:port` of a `ws://host:port/…` URL.
@@ -225,6 +189,7 @@ impl External {
             control: var("PHX_CONTROL").is_some_and(|v| v != "0" && v != "false"),
             control_token: var("PHX_CONTROL_TOKEN"),
             idle_timeout: ms("PHX_IDLE_TIMEOUT_MS"),
+            tls: TlsConfig::default(),
         })
     }
 
@@ -238,17 +203,17 @@ impl External {
             ..Triggers::default()
         };
         if self.control {
-            let a = authority(&url).ok_or_else(|| TargetError::BadUrl(url.clone()))?;
-            triggers.a = Some(Backend::Control(ControlApi::new(
-                a,
-                self.control_token.clone(),
-            )));
-            if let Some(b) = node_b_url.as_deref().and_then(authority) {
-                triggers.b = Some(Backend::Control(ControlApi::new(
-                    b,
-                    self.control_token.clone(),
-                )));
-            }
+            // The control API shares each socket's port, so it is HTTPS where the socket is wss.
+            let control = |u: &str| {
+                let api = ControlApi::new(authority(u)?, self.control_token.clone());
+                Some(Backend::Control(if u.starts_with("wss:") {
+                    api.with_tls(self.tls.clone())
+                } else {
+                    api
+                }))
+            };
+            triggers.a = Some(control(&url).ok_or_else(|| TargetError::BadUrl(url.clone()))?);
+            triggers.b = node_b_url.as_deref().and_then(control);
         } else if let (Some(node), Some(cookie)) = (&self.erlang_node, &self.cookie) {
             let a = ErlangNode::connect(&ErlangOptions::new(node, cookie)).await?;
             triggers.a = Some(Backend::Erlang(PhoenixRpc::hello_sockets(a)));
@@ -272,6 +237,7 @@ impl External {
                 .unwrap_or(Duration::from_millis(5000)),
             dedupe_window: self.dedupe_window.unwrap_or(Duration::from_millis(1000)),
             triggers,
+            tls: self.tls,
             _embedded: None,
         })
     }

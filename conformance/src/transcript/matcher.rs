@@ -4,6 +4,8 @@
 //! - `[token]` matches any Phoenix.Token string;
 //! - `[any]` matches any value;
 //! - `[node:NAME]` matches any string and binds NAME to it: later uses must see the same value.
+//!
+//! [`race`] decides which orders of a pipelined `phx_leave` + `phx_join` are valid.
 
 use super::normalise::{is_token, TOKEN_PLACEHOLDER};
 use serde_json::Value;
@@ -61,6 +63,100 @@ fn matches_inner(expected: &Value, actual: &Value, b: &mut Bindings) -> bool {
                     .all(|(k, ev)| a.get(k).is_some_and(|av| matches_inner(ev, av, b)))
         }
         _ => expected == actual,
+    }
+}
+
+/// The pipelined `phx_leave` (old join_ref) + `phx_join` (new join_ref) of one topic.
+///
+/// The socket process handles the leave by forwarding it to the old channel (which replies
+/// R, then its exit sends C, the `phx_close` of the old join_ref), and the join by starting the
+/// new channel, whose reply is J. If the join is handled while the old channel is still
+/// registered, it is a duplicate join: the old channel is shut down, so C follows J and the
+/// leave finds no channel and gets no reply (J C), or the old channel already replied (J R C).
+/// Otherwise the leave's reply comes first, and C and J race (R C J, R J C). Nothing else is
+/// possible: C always follows R when both come, and C never comes first.
+pub mod race {
+    /// One of the three frames.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Frame {
+        /// The join's reply.
+        J,
+        /// The leave's reply.
+        R,
+        /// `phx_close` of the old join_ref.
+        C,
+    }
+
+    /// The four valid orders.
+    pub const VALID: [&[Frame]; 4] = [
+        &[Frame::J, Frame::C],
+        &[Frame::J, Frame::R, Frame::C],
+        &[Frame::R, Frame::C, Frame::J],
+        &[Frame::R, Frame::J, Frame::C],
+    ];
+
+    /// Where a sequence of frames stands.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum Progress {
+        /// A proper prefix of a valid order: read another frame.
+        More,
+        /// A whole valid order.
+        Done,
+        /// No valid order starts like this.
+        Invalid,
+    }
+
+    /// Classifies `seen`.
+    pub fn progress(seen: &[Frame]) -> Progress {
+        if VALID.contains(&seen) {
+            Progress::Done
+        } else if VALID.iter().any(|v| v.starts_with(seen)) {
+            Progress::More
+        } else {
+            Progress::Invalid
+        }
+    }
+
+    /// `"R J C"`.
+    pub fn show(order: &[Frame]) -> String {
+        let v: Vec<String> = order.iter().map(|f| format!("{f:?}")).collect();
+        v.join(" ")
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::Frame::{C, J, R};
+        use super::*;
+
+        #[test]
+        fn each_of_the_four_orders_is_accepted() {
+            for order in VALID {
+                for i in 1..order.len() {
+                    assert_eq!(progress(&order[..i]), Progress::More, "{order:?}");
+                }
+                assert_eq!(progress(order), Progress::Done, "{order:?}");
+            }
+        }
+
+        #[test]
+        fn any_other_order_is_refused() {
+            for wrong in [
+                &[C][..],
+                &[J, J],
+                &[R, R],
+                &[R, C, C],
+                &[C, J],
+                &[C, R, J],
+                &[J, C, R],
+                &[R, C, R],
+            ] {
+                assert_ne!(progress(wrong), Progress::More, "{wrong:?}");
+                assert_ne!(progress(wrong), Progress::Done, "{wrong:?}");
+            }
+            // J C is complete: an R after it is not part of the race (the next step sees it).
+            assert_eq!(progress(&[J, C]), Progress::Done);
+            assert_eq!(progress(&[R]), Progress::More);
+        }
     }
 }
 

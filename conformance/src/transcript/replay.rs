@@ -7,6 +7,9 @@
 //!   `server18@…` and `server@…` both expect `[node:server]`).
 //! - `ctl …` lines become triggers. `ctl sign` results are used in later connect URLs, so the
 //!   recorded token is replaced by one the target mints.
+//! - A pipelined `phx_leave` + `phx_join` of one topic (sent back to back on one connection)
+//!   expects its three answers in any valid order ([`super::matcher::race`]), not only the
+//!   recorded one: the join's reply and the old channel's exit race inside Phoenix.
 //! - Connections go to node A or B by the port of their first connect (first port seen: A);
 //!   a connection the server closes long after its last frame is an idle-timeout close and is
 //!   replayed against the target's idle socket.
@@ -417,7 +420,130 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
             prev_t.insert(conn, e.t_ms);
         }
     }
-    Ok(out)
+    Ok(leave_join_races(out))
+}
+
+/// `(join_ref, ref, topic, event)` of a V2 array frame that is sent as text.
+fn sent_refs(step: &Step) -> Option<(&str, Value, Value, String, String)> {
+    let Step::Send {
+        conn,
+        frame: Outgoing::Text(t),
+    } = step
+    else {
+        return None;
+    };
+    let v: Value = serde_json::from_str(t).ok()?;
+    let a = v.as_array()?;
+    Some((
+        conn.as_str(),
+        a.first()?.clone(),
+        a.get(1)?.clone(),
+        a.get(2)?.as_str()?.to_owned(),
+        a.get(3)?.as_str()?.to_owned(),
+    ))
+}
+
+/// Replaces the recorded answers to each pipelined leave + join with one
+/// [`Step::ExpectLeaveJoin`].
+fn leave_join_races(steps: Vec<Step>) -> Vec<Step> {
+    use super::matcher::race::Frame;
+    let mut out: Vec<Step> = Vec::with_capacity(steps.len());
+    let mut i = 0;
+    while i < steps.len() {
+        let pair = match (sent_refs(&steps[i]), steps.get(i + 1).and_then(sent_refs)) {
+            (Some(l), Some(j))
+                if l.0 == j.0 && l.4 == "phx_leave" && j.4 == "phx_join" && l.3 == j.3 =>
+            {
+                Some((l, j))
+            }
+            _ => None,
+        };
+        let Some(((conn, old_jr, leave_ref, topic, _), (_, _, join_ref, _, _))) = pair else {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        };
+        let conn = conn.to_owned();
+        // The recorded answers: the next expectations on this connection that are J, R or C.
+        let classify = |s: &Step| -> Option<Frame> {
+            let Step::Expect {
+                conn: c,
+                frame: Expected::Json(Value::Array(a)),
+                ..
+            } = s
+            else {
+                return None;
+            };
+            if *c != conn || a.get(2).and_then(Value::as_str) != Some(topic.as_str()) {
+                return None;
+            }
+            match a.get(3).and_then(Value::as_str) {
+                Some("phx_reply") if a.get(1) == Some(&join_ref) => Some(Frame::J),
+                Some("phx_reply") if a.get(1) == Some(&leave_ref) => Some(Frame::R),
+                Some("phx_close") => Some(Frame::C),
+                _ => None,
+            }
+        };
+        let mut found: Vec<(usize, Frame)> = Vec::new();
+        let mut k = i + 2;
+        while k < steps.len() && found.len() < 3 {
+            match (&steps[k], classify(&steps[k])) {
+                (_, Some(f)) if !found.iter().any(|(_, g)| *g == f) => found.push((k, f)),
+                (Step::Expect { conn: c, .. }, _) if *c == conn => break,
+                _ => {}
+            }
+            k += 1;
+        }
+        let get = |f: Frame| found.iter().find(|(_, g)| *g == f).map(|(k, _)| *k);
+        let (Some(jk), Some(ck)) = (get(Frame::J), get(Frame::C)) else {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        };
+        let frame_of = |k: usize| match &steps[k] {
+            Step::Expect { frame, .. } => frame.clone(),
+            _ => Expected::Json(Value::Null),
+        };
+        let within = match &steps[jk] {
+            Step::Expect { within, .. } => *within,
+            _ => None,
+        };
+        let leave = match get(Frame::R) {
+            Some(rk) => frame_of(rk),
+            // Recorded as J C: the leave had no reply; this is what it would have been.
+            None => Expected::Json(serde_json::json!([
+                old_jr,
+                leave_ref,
+                topic,
+                "phx_reply",
+                {"response": {}, "status": "ok"}
+            ])),
+        };
+        let race = Step::ExpectLeaveJoin {
+            conn: conn.clone(),
+            join: frame_of(jk),
+            leave,
+            close: frame_of(ck),
+            recorded: found.iter().map(|(_, f)| *f).collect(),
+            within,
+        };
+        let taken: Vec<usize> = found.iter().map(|(k, _)| *k).collect();
+        out.push(steps[i].clone());
+        out.push(steps[i + 1].clone());
+        out.push(race);
+        for (k, s) in steps
+            .iter()
+            .enumerate()
+            .take(found.last().map_or(i + 2, |(k, _)| k + 1))
+            .skip(i + 2)
+        {
+            if !taken.contains(&k) {
+                out.push(s.clone());
+            }
+        }
+        i = found.last().map_or(i + 2, |(k, _)| k + 1);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -435,6 +561,56 @@ mod tests {
         .expect("parses");
         let err = steps(&t).expect_err("out of range");
         assert!(err.to_string().contains("http_status 65637"), "{err}");
+    }
+
+    #[test]
+    fn a_pipelined_leave_and_join_expects_the_race_not_the_recorded_order() {
+        use crate::transcript::matcher::race::Frame;
+        let line = |dir: &str, frame: &str| {
+            format!(
+                r#"{{"t_ms":0,"dir":"{dir}","frame":{},"conn":"c1"}}"#,
+                Value::String(frame.into())
+            )
+        };
+        let jsonl = [
+            r#"{"t_ms":0,"dir":"event","frame":"connect /socket?vsn=2.0.0","conn":"c1"}"#
+                .to_owned(),
+            line("send", r#"["1","1","ping","phx_join",{}]"#),
+            line(
+                "recv",
+                r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#,
+            ),
+            line("send", r#"["1","2","ping","phx_leave",{}]"#),
+            line("send", r#"["3","3","ping","phx_join",{}]"#),
+            line(
+                "recv",
+                r#"["3","3","ping","phx_reply",{"response":{},"status":"ok"}]"#,
+            ),
+            line(
+                "recv",
+                r#"["1","2","ping","phx_reply",{"response":{},"status":"ok"}]"#,
+            ),
+            line("recv", r#"["1","1","ping","phx_close",{}]"#),
+            line("send", r#"["3","4","ping","ping",{}]"#),
+        ]
+        .join("\n");
+        let steps = steps(&Transcript::parse(&jsonl, "test").expect("parses")).expect("steps");
+        let races: Vec<_> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::ExpectLeaveJoin { recorded, .. } => Some(recorded.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(races, vec![vec![Frame::J, Frame::R, Frame::C]]);
+        // The three recorded expectations are folded into it; the first join's reply and the
+        // later push stay as they were.
+        let expects = steps
+            .iter()
+            .filter(|s| matches!(s, Step::Expect { .. }))
+            .count();
+        assert_eq!(expects, 1);
+        assert!(matches!(steps.last(), Some(Step::Send { .. })));
     }
 
     #[test]

@@ -178,7 +178,7 @@ fn record_writes_a_transcript_that_replays_cleanly() {
         let listen = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr");
         let upstream = target.socket_url.trim_end_matches("/socket").to_owned();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let opts = RecordOptions { listen: listen.to_string(), upstream, output: output.clone() };
+        let opts = RecordOptions::new(listen.to_string(), upstream, output.clone());
         let proxy = tokio::spawn(record::run(opts, async {
             let _ = stop_rx.await;
         }));
@@ -187,7 +187,7 @@ fn record_writes_a_transcript_that_replays_cleanly() {
         let url = format!("ws://{listen}/socket/websocket?vsn=2.0.0");
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         let mut c = loop {
-            match RawConn::connect(&url).await {
+            match RawConn::connect(&url, &phx_client::TlsConfig::default()).await {
                 Ok(c) => break c,
                 Err(e) => {
                     assert!(tokio::time::Instant::now() < deadline, "proxy did not come up: {e}");
@@ -253,7 +253,7 @@ fn check_against_an_external_phx_server_through_its_control_api_passes_everythin
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).expect("report")).expect("json");
     assert_eq!(report["failed"], 0, "{report:#}");
-    // Only idle_timeout (needs --idle-timeout-ms) and max_channels (1.8 only) are skipped.
+    // Only idle_timeout (needs --idle-timeout-ms) and max_channels (1.7.24+, 1.8.9+) are skipped.
     let skipped: Vec<_> = report["scenarios"]
         .as_array()
         .expect("scenarios")

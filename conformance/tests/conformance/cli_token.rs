@@ -133,6 +133,23 @@ fn verify_failures_print_the_reason_to_stderr_and_exit_1() {
         .assert()
         .code(1)
         .stderr("invalid\n");
+    // ... unless the Plug.Crypto is older than #48 (recorded: Phoenix 1.7.14 with 2.1.0).
+    for flags in [["--plug-crypto", "2.1.1"], ["--phoenix", "1.7.14"]] {
+        let mut args = flags.to_vec();
+        args.extend(["--max-age", "infinity", future.trim()]);
+        verify(PHX_KEY, SALT, &args)
+            .assert()
+            .success()
+            .stdout("1\n");
+    }
+    for flags in [["--plug-crypto", "2.2.0"], ["--phoenix", "1.8.12"]] {
+        let mut args = flags.to_vec();
+        args.extend(["--max-age", "infinity", future.trim()]);
+        verify(PHX_KEY, SALT, &args)
+            .assert()
+            .code(1)
+            .stderr("invalid\n");
+    }
     // The recorded token is fine with no expiry.
     verify(PHX_KEY, SALT, &["--max-age", "infinity", recorded])
         .assert()

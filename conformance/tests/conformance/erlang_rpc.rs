@@ -79,6 +79,14 @@ sign(_Endpoint, Salt, Data, Opts) when is_binary(Salt) ->
     end.
 "#;
 
+/// Echoes its argument back with the node's own rendering of it (`~w`), so a test sees the
+/// term exactly as the node decoded it.
+const ECHO: &str = r#"
+-module(phx_echo).
+-export([echo/1]).
+echo(X) -> {X, iolist_to_binary(io_lib:format("~w", [X]))}.
+"#;
+
 const COOKIE: &str = "phx-conformance-cookie";
 
 /// EPMD and one Erlang node, killed (by their own pids) on drop.
@@ -120,6 +128,11 @@ fn start_named_cluster(control: Option<&str>, suffix: &str) -> Option<ErlangClus
         .status()
         .is_err()
     {
+        // A test that did not run must not pass in CI, where .ci/run installs erlang-base.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "erlang-base is not installed, but CI is set: .ci/run installs it"
+        );
         eprintln!(
             "erlang-base is not installed (apt-get install erlang-base): Erlang RPC test skipped"
         );
@@ -130,6 +143,7 @@ fn start_named_cluster(control: Option<&str>, suffix: &str) -> Option<ErlangClus
         ("Elixir.HelloSocketsWeb.Endpoint", ENDPOINT),
         ("Elixir.HelloSocketsWeb.DedupeChannel", DEDUPE),
         ("Elixir.Phoenix.Token", TOKEN),
+        ("phx_echo", ECHO),
     ] {
         let path = dir.path().join(format!("{name}.erl"));
         std::fs::write(&path, src).expect("write stub");
@@ -384,6 +398,95 @@ fn erlang_rpc_triggers_reach_a_real_erlang_node() {
     });
 }
 
+/// What the node printed (`~w`) for the term the harness built.
+async fn echoed(node: &ErlangNode, term: eetf::Term) -> String {
+    match node.call("phx_echo", "echo", vec![term.clone()]).await {
+        Ok(eetf::Term::Tuple(t)) if t.elements.len() == 2 => match &t.elements[1] {
+            eetf::Term::Binary(b) => String::from_utf8_lossy(&b.bytes).into_owned(),
+            other => panic!("echo of {term} rendered as {other}"),
+        },
+        other => panic!("echo of {term} returned {other:?}"),
+    }
+}
+
+#[test]
+fn every_term_shape_round_trips_through_a_real_node() {
+    use phx_conformance::triggers::erlang::terms::{self, from_json};
+    use serde_json::json;
+    let Some(cluster) = start_cluster(None) else {
+        return;
+    };
+    let rt = support::runtime();
+    rt.block_on(async {
+        let node = connect_when_ready(&cluster).await;
+        let cases: Vec<(eetf::Term, &str)> = vec![
+            // eetf alone writes these as STRING_EXT bytes: [-1] would arrive as [255].
+            (from_json(&json!([-1])), "[-1]"),
+            (
+                from_json(&json!([-1, 2, 300, -129, 255])),
+                "[-1,2,300,-129,255]",
+            ),
+            (from_json(&json!([0, 1, 255])), "[0,1,255]"),
+            (from_json(&json!([])), "[]"),
+            (from_json(&json!([[], [[-1]], [[]]])), "[[],[[-1]],[[]]]"),
+            // Beyond i32 (BigInteger), at the i64 edges and beyond i64.
+            (from_json(&json!(2_147_483_648i64)), "2147483648"),
+            (from_json(&json!(-2_147_483_649i64)), "-2147483649"),
+            (from_json(&json!(i64::MAX)), "9223372036854775807"),
+            (from_json(&json!(i64::MIN)), "-9223372036854775808"),
+            (from_json(&json!(u64::MAX)), "18446744073709551615"),
+            (
+                from_json(&json!([i64::MIN, -1, 1u64 << 40])),
+                "[-9223372036854775808,-1,1099511627776]",
+            ),
+            // Floats stay floats, bit for bit.
+            (from_json(&json!(1.5)), "1.5"),
+            (from_json(&json!(-0.25)), "-0.25"),
+            (from_json(&json!(1.0)), "1.0"),
+            (from_json(&json!(1e300)), "1.0e300"),
+            (from_json(&json!(0.1)), "0.1"),
+            // Binaries with zero bytes, UTF-8 strings, maps, nil/true/false.
+            (terms::binary("a\0b\0"), "<<97,0,98,0>>"),
+            (
+                eetf::Binary::from(vec![0u8, 1, 0, 255]).into(),
+                "<<0,1,0,255>>",
+            ),
+            (from_json(&json!("é")), "<<195,169>>"),
+            (
+                from_json(&json!({"a": [-5], "b": null, "c": {"d": [true, false]}})),
+                "#{<<97>> => [-5],<<98>> => nil,<<99>> => #{<<100>> => [true,false]}}",
+            ),
+            (from_json(&json!({})), "#{}"),
+        ];
+        let mut wrong = Vec::new();
+        for (term, want) in cases {
+            let got = echoed(&node, term.clone()).await;
+            if got != want {
+                wrong.push(format!("{term}: node saw {got}, expected {want}"));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "terms changed on the way:\n{}",
+            wrong.join("\n")
+        );
+
+        // The trigger's own call: DedupeChannel.broadcast([-1, …], n) reaches the node as is.
+        let rpc = PhoenixRpc::hello_sockets(node.clone());
+        rpc.run(&Action::Dedupe {
+            numbers: vec![-1, 0, 255, 256, -129, 1 << 40],
+            times: 2,
+        })
+        .await
+        .expect("dedupe");
+        let calls = recorded_calls(&node).await;
+        assert_eq!(
+            calls.last().map(String::as_str),
+            Some("{dedupe,[-1,0,255,256,-129,1099511627776],2}")
+        );
+    });
+}
+
 #[test]
 fn phx_check_passes_with_erlang_rpc_triggers() {
     // The stand-in endpoint forwards what it is asked by RPC to the embedded phx-server's
@@ -435,8 +538,9 @@ fn phx_check_passes_with_erlang_rpc_triggers() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(report["failed"], 0, "{report:#}");
-    // Only the idle scenario is skipped (no --idle-timeout-ms): every trigger went by RPC.
-    assert_eq!(report["skipped"], 1, "{report:#}");
+    // Only the idle scenario (no --idle-timeout-ms) and broadcast_from_node_b (no
+    // --erlang-node-b) are skipped: every trigger went by RPC.
+    assert_eq!(report["skipped"], 2, "{report:#}");
     drop(target);
 }
 

@@ -1,8 +1,11 @@
 //! The phx-conformance integration tests: one binary, one module per area.
 
+mod certify;
 mod cli_bench;
 mod cli_check;
 mod cli_connect;
+#[cfg(feature = "tls")]
+mod cli_tls;
 mod cli_token;
 mod erlang_rpc;
 mod fixtures;

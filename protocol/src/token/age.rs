@@ -1,6 +1,7 @@
-//! The age rules of `Plug.Crypto.verify` (plug_crypto 2.2):
+//! The age rules of `Plug.Crypto.verify`:
 //!
-//! - signed_at after now → `invalid` (checked first);
+//! - signed_at after now → `invalid` (checked first), from Plug.Crypto #48 (inferred 2.2.0);
+//!   with [`FutureSignedAt::Accept`] (2.1.1 and older) only the max_age rule applies;
 //! - the effective max_age is the one given to verify, else the one in the token (86400 for
 //!   the legacy two-field shapes);
 //! - `infinity` never expires; `max_age <= 0` is expired;
@@ -11,20 +12,22 @@
 //! `infinity`, is `invalid` (Elixir would raise).
 
 use super::decode::Payload;
-use super::{MaxAge, VerifyError, DEFAULT_MAX_AGE_SECS};
+use super::{FutureSignedAt, MaxAge, VerifyError, DEFAULT_MAX_AGE_SECS};
 use eetf::Term;
 use num_bigint::BigInt;
 use num_traits::{FromPrimitive, Signed, Zero};
 
-/// Checks `payload`'s age against `now_ms`, with `override_max_age` from the verify options.
+/// Checks `payload`'s age against `now_ms`, with `override_max_age` and the future signed_at
+/// policy from the verify options.
 pub fn check(
     payload: &Payload,
     override_max_age: Option<MaxAge>,
+    future: FutureSignedAt,
     now_ms: i64,
 ) -> Result<(), VerifyError> {
     let signed = integer(&payload.signed).ok_or(VerifyError::Invalid)?;
     let now = BigInt::from(now_ms);
-    if signed > now {
+    if future == FutureSignedAt::Reject && signed > now {
         return Err(VerifyError::Invalid);
     }
     let max_age = match override_max_age {

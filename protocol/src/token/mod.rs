@@ -29,7 +29,8 @@
 //! What is refused: a secret_key_base under 20 bytes ([`KeyBaseError`]); on verify, anything that
 //! is not a well-formed HS256/HS384/HS512 token with a matching MAC, whose payload is not one of
 //! Plug.Crypto's three shapes, carries executable terms (funs), or was signed in the future, is
-//! [`VerifyError::Invalid`].
+//! [`VerifyError::Invalid`]. The last rule is Plug.Crypto's newer one ([`FutureSignedAt`]):
+//! [`VerifyOptions::plug_crypto`] picks the rules of an older release, which accepted it.
 
 pub mod age;
 pub mod decode;
@@ -210,10 +211,34 @@ impl SignOptions {
     }
 }
 
+/// What verify does with a token whose signed_at is after now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FutureSignedAt {
+    /// `:invalid`, as Plug.Crypto from "Reject tokens with future signed_at timestamps" (#48,
+    /// inferred 2.2.0; [`crate::version::FUTURE_SIGNED_AT`]). The stricter rule, and the default.
+    #[default]
+    Reject,
+    /// Only the max_age check applies, as Plug.Crypto 2.1.1 and older (recorded: Phoenix 1.7.14
+    /// with 2.1.0 verifies a token signed one hour ahead).
+    Accept,
+}
+
+impl FutureSignedAt {
+    /// The rule of a Plug.Crypto release.
+    pub fn of(plug_crypto: crate::version::PlugCryptoVersion) -> Self {
+        if plug_crypto.rejects_future_signed_at() {
+            FutureSignedAt::Reject
+        } else {
+            FutureSignedAt::Accept
+        }
+    }
+}
+
 /// Options for [`verify`].
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct VerifyOptions {
     max_age: Option<MaxAge>,
+    future_signed_at: FutureSignedAt,
 }
 
 impl VerifyOptions {
@@ -231,6 +256,23 @@ impl VerifyOptions {
     /// The override, if any.
     pub fn max_age_override(&self) -> Option<MaxAge> {
         self.max_age
+    }
+
+    /// What to do with a signed_at after now (default: reject, the newer Plug.Crypto rule).
+    pub fn future_signed_at(mut self, policy: FutureSignedAt) -> Self {
+        self.future_signed_at = policy;
+        self
+    }
+
+    /// The rules of a Plug.Crypto release (e.g. the one that goes with a Phoenix release:
+    /// [`crate::version::PhoenixVersion::plug_crypto`]).
+    pub fn plug_crypto(self, version: crate::version::PlugCryptoVersion) -> Self {
+        self.future_signed_at(FutureSignedAt::of(version))
+    }
+
+    /// The future signed_at policy.
+    pub fn future_signed_at_policy(&self) -> FutureSignedAt {
+        self.future_signed_at
     }
 }
 
@@ -364,6 +406,6 @@ pub fn verify_term_at(
     let key = key_base.signing_key(salt);
     let payload = verifier::verify(token, &key).ok_or(VerifyError::Invalid)?;
     let decoded = decode::payload(&payload).ok_or(VerifyError::Invalid)?;
-    age::check(&decoded, opts.max_age, now_ms)?;
+    age::check(&decoded, opts.max_age, opts.future_signed_at, now_ms)?;
     Ok(decoded.data)
 }

@@ -709,3 +709,57 @@ fn terms_json_cannot_express_follow_the_documented_mapping() {
         "{pid}"
     );
 }
+
+/// A token signed one hour ahead: Plug.Crypto 2.1.0/2.1.1 verify it (recorded on Phoenix
+/// 1.7.14: `{:ok, 1}` with max_age 86400); from #48 (inferred 2.2.0) it is invalid.
+#[test]
+fn future_signed_at_follows_the_plug_crypto_release() {
+    use phx_protocol::token::{
+        self, FutureSignedAt, MaxAge, SecretKeyBase, SignOptions, VerifyError, VerifyOptions,
+    };
+    use phx_protocol::version::{PhoenixVersion, PlugCryptoVersion};
+    let kb = SecretKeyBase::new("k".repeat(64)).expect("key base");
+    let now = 1_700_000_000_000i64;
+    let tok = token::sign(
+        &kb,
+        "salt identifier",
+        &serde_json::json!(1),
+        &SignOptions::new().signed_at_ms(now + 3_600_000),
+    )
+    .expect("sign");
+    let day = VerifyOptions::new().max_age(MaxAge::Seconds(86_400));
+    let at = |o: &VerifyOptions| token::verify_at(&kb, "salt identifier", &tok, o, now);
+    assert_eq!(
+        at(&day),
+        Err(VerifyError::Invalid),
+        "the default keeps the stricter rule"
+    );
+    let old = day
+        .clone()
+        .plug_crypto("2.1.1".parse::<PlugCryptoVersion>().expect("v"));
+    assert_eq!(old.future_signed_at_policy(), FutureSignedAt::Accept);
+    assert_eq!(at(&old), Ok(serde_json::json!(1)));
+    let new = day.clone().plug_crypto(PlugCryptoVersion::V2_2_0);
+    assert_eq!(at(&new), Err(VerifyError::Invalid));
+    // Derived from Phoenix: 1.7.14 goes with 2.1.x, 1.8.12 (mix.exs ~> 2.2) with 2.2.
+    assert_eq!(
+        at(&day.clone().plug_crypto(PhoenixVersion::V1_7.plug_crypto())),
+        Ok(serde_json::json!(1))
+    );
+    assert_eq!(
+        at(&day.clone().plug_crypto(PhoenixVersion::V1_8.plug_crypto())),
+        Err(VerifyError::Invalid)
+    );
+    // Accepting the future does not skip the max_age rule.
+    let expired = token::sign(
+        &kb,
+        "salt identifier",
+        &serde_json::json!(1),
+        &SignOptions::new().signed_at_ms(now - 90_000_000),
+    )
+    .expect("sign");
+    assert_eq!(
+        token::verify_at(&kb, "salt identifier", &expired, &old, now),
+        Err(VerifyError::Expired)
+    );
+}

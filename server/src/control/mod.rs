@@ -6,11 +6,14 @@
 //! | endpoint | body | action |
 //! |---|---|---|
 //! | `POST /api/broadcast` | `{"topic","event","payload","count"?,"stamp"?}` | `Endpoint.broadcast`, `count` times; `{"$binary": HEX}` payload is binary; `stamp` adds `"i"` and `"t"` (unix µs) |
-//! | `POST /api/dedupe` | `{"numbers":[…],"times":N}` | `DedupeChannel.broadcast(numbers, times)` |
 //! | `POST /api/disconnect` | `{"socket_id"}` | `Endpoint.broadcast(socket_id, "disconnect", %{})` |
 //! | `POST /api/token` | `{"salt","data","signed_at"?,"max_age"?}` | `Phoenix.Token.sign` → `{"token"}` |
 //! | `GET /api/info` | | `{"node","compat","connections","channels"}` |
+//! | `POST /api/<route>` | the app's | a mounted [`App`](crate::apps::App)'s own route (HelloSockets: `/api/dedupe`) |
+//!
+//! [`Client`] is the one typed client of this API (the CLI, the conformance triggers, tests).
 
+mod client;
 mod request;
 
 use std::net::SocketAddr;
@@ -23,17 +26,18 @@ use hyper::{Method, Request, StatusCode};
 use phx_protocol::Payload;
 use serde_json::{json, Value};
 
-use crate::apps::hello_sockets::broadcast_numbers;
 use crate::endpoint::http::{json_response, HttpResponse};
 use crate::endpoint::Endpoint;
+pub use client::{Client, ControlError, Io, Transport, TransportFuture};
 pub use request::{
-    decode_payload, BroadcastRequest, DedupeRequest, DisconnectRequest, PayloadError, TokenRequest,
+    decode_payload, encode_payload, BroadcastRequest, DisconnectRequest, Info, PayloadError,
+    TokenRequest,
 };
 
 /// Largest accepted control request body.
 const MAX_BODY: usize = 16 * 1024 * 1024;
-/// Broadcasts published between two yields of a `count` loop.
-const YIELD_EVERY: u64 = 64;
+/// Broadcasts published between two yields of a `count` loop (app routes follow it too).
+pub(crate) const YIELD_EVERY: u64 = 64;
 /// Largest `count` for one broadcast request.
 pub const MAX_COUNT: u64 = 10_000_000;
 
@@ -75,15 +79,13 @@ pub(crate) async fn handle(
     }
     let path = req.uri().path().to_owned();
     if req.method() == Method::GET && path == "/api/info" {
-        return json_response(
-            StatusCode::OK,
-            &json!({
-                "node": endpoint.node_name(),
-                "compat": config.compat.as_str(),
-                "connections": endpoint.connection_count(),
-                "channels": endpoint.joined().len(),
-            }),
-        );
+        let info = Info {
+            node: endpoint.node_name().to_owned(),
+            compat: config.compat.to_string(),
+            connections: endpoint.connection_count(),
+            channels: endpoint.joined().len(),
+        };
+        return json_response(StatusCode::OK, &json!(info));
     }
     if req.method() != Method::POST {
         return error(
@@ -108,16 +110,21 @@ pub(crate) async fn handle(
             Ok(r) => broadcast(&endpoint, r).await,
             Err(e) => Err(e),
         },
-        "/api/dedupe" => match parse(&body) {
-            Ok(r) => dedupe(&endpoint, r).await,
-            Err(e) => Err(e),
-        },
         "/api/disconnect" => parse(&body).map(|r: DisconnectRequest| {
             endpoint.disconnect(&r.socket_id);
             json!({"ok": true})
         }),
         "/api/token" => parse(&body).and_then(|r: TokenRequest| token(&endpoint, r)),
-        _ => return error(StatusCode::NOT_FOUND, format!("no control endpoint {path}")),
+        other => {
+            let route = other.trim_start_matches("/api/");
+            let answer = endpoint
+                .apps()
+                .find_map(|app| app.control(route, &body, &endpoint));
+            match answer {
+                Some(answer) => answer.await,
+                None => return error(StatusCode::NOT_FOUND, format!("no control endpoint {path}")),
+            }
+        }
     };
     match result {
         Ok(v) => json_response(StatusCode::OK, &v),
@@ -157,28 +164,6 @@ async fn broadcast(endpoint: &Endpoint, r: BroadcastRequest) -> Result<Value, St
         }
     }
     Ok(json!({"ok": true, "count": count}))
-}
-
-async fn dedupe(endpoint: &Endpoint, r: DedupeRequest) -> Result<Value, String> {
-    let total = (r.numbers.len() as u64).saturating_mul(r.times);
-    if total > MAX_COUNT {
-        return Err(format!(
-            "{total} broadcasts exceed the limit of {MAX_COUNT}"
-        ));
-    }
-    let mut sent = 0u64;
-    for _ in 0..r.times {
-        for n in &r.numbers {
-            broadcast_numbers(endpoint, std::slice::from_ref(n), 1);
-            sent += 1;
-            // As for /api/broadcast: up to 10 M broadcasts must not hold a runtime worker
-            // while every subscriber's queue overflows.
-            if sent % YIELD_EVERY == 0 {
-                tokio::task::yield_now().await;
-            }
-        }
-    }
-    Ok(json!({"ok": true, "broadcasts": total}))
 }
 
 fn token(endpoint: &Endpoint, r: TokenRequest) -> Result<Value, String> {

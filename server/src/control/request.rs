@@ -22,13 +22,30 @@ pub struct BroadcastRequest {
     pub stamp: bool,
 }
 
-/// `POST /api/dedupe`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DedupeRequest {
-    /// The numbers to broadcast.
-    pub numbers: Vec<Value>,
-    /// How many times each.
-    pub times: u64,
+impl BroadcastRequest {
+    /// One broadcast of `payload` (binary payloads travel as `{"$binary": HEX}`).
+    pub fn new(topic: impl Into<String>, event: impl Into<String>, payload: &Payload) -> Self {
+        BroadcastRequest {
+            topic: topic.into(),
+            event: event.into(),
+            payload: Some(encode_payload(payload)),
+            count: None,
+            stamp: false,
+        }
+    }
+}
+
+/// `GET /api/info`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// The node name.
+    pub node: String,
+    /// The imitated release (`"1.8"`).
+    pub compat: String,
+    /// Live WebSocket connections.
+    pub connections: usize,
+    /// Joined channels over all connections.
+    pub channels: usize,
 }
 
 /// `POST /api/disconnect`.
@@ -75,4 +92,12 @@ pub fn decode_payload(v: Value) -> Result<Payload, PayloadError> {
         }
     }
     Ok(Payload::Json(v))
+}
+
+/// The JSON form of a payload for the control API: itself, or `{"$binary": HEX}`.
+pub fn encode_payload(payload: &Payload) -> Value {
+    match payload {
+        Payload::Json(v) => v.clone(),
+        Payload::Binary(b) => serde_json::json!({ "$binary": hex::encode(b) }),
+    }
 }

@@ -11,32 +11,21 @@ pub(crate) mod origin;
 pub(crate) mod params;
 pub(crate) mod upgrade;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::any::Any;
+use std::sync::Arc;
+use std::time::Duration;
 
-use phx_protocol::{Broadcast, Payload, Ref};
+use phx_protocol::{Broadcast, Payload};
 use serde_json::Value;
 
-use crate::apps::hello_sockets::{AuthSocket, UserSocket};
+use crate::apps::App;
 use crate::config::Config;
 use crate::pubsub::{Backplane, NodeId, PubSub};
-use crate::socket::handle::{ConnHandle, Inbox, Kill};
+use crate::socket::handle::Kill;
+pub use crate::socket::registry::JoinedChannel;
+use crate::socket::registry::Registry;
 use crate::socket::SocketHandler;
 use crate::token::{self, TokenError};
-
-/// One joined channel, as seen from outside (introspection for tests and the control API).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JoinedChannel {
-    /// The connection number (unique per server).
-    pub conn_id: u64,
-    /// The socket id, if the socket has one.
-    pub socket_id: Option<String>,
-    /// The channel's topic.
-    pub topic: String,
-    /// The join_ref the client joined with.
-    pub join_ref: Ref,
-}
 
 /// A socket module mounted at a path (`socket "/socket", UserSocket`).
 #[derive(Clone)]
@@ -63,57 +52,87 @@ pub struct Endpoint {
     inner: Arc<Inner>,
 }
 
+/// One mounted app, seen both as an [`App`] (routes) and as `Any` (for [`Endpoint::app`]).
+struct Mounted {
+    app: Arc<dyn App>,
+    any: Arc<dyn Any + Send + Sync>,
+}
+
 struct Inner {
     config: Config,
     pubsub: PubSub,
     mounts: Vec<Mount>,
-    conns: Mutex<HashMap<u64, Arc<ConnHandle>>>,
-    next_conn: AtomicU64,
-    /// Set by [`Endpoint::drain`]: a connection whose upgrade completes afterwards is closed
-    /// with 1012 at once instead of living on as a zombie of a stopped server.
-    draining: AtomicBool,
+    apps: Vec<Mounted>,
+    /// Owns the live connections (drain, disconnect, introspection).
+    conns: Arc<Registry>,
 }
 
-/// Removes a connection from the endpoint's list when dropped.
-pub(crate) struct Registration {
-    endpoint: Endpoint,
-    id: u64,
+/// Builds an [`Endpoint`]: config, then apps and/or bare mounts and a backplane.
+pub struct EndpointBuilder {
+    config: Config,
+    backplane: Option<Arc<dyn Backplane>>,
+    mounts: Vec<Mount>,
+    apps: Vec<Mounted>,
 }
 
-impl Drop for Registration {
-    fn drop(&mut self) {
-        if let Ok(mut conns) = self.endpoint.inner.conns.lock() {
-            conns.remove(&self.id);
+impl EndpointBuilder {
+    /// Serves `app`: its mounts and its control routes.
+    pub fn app<A: App>(mut self, app: A) -> Self {
+        let app = Arc::new(app);
+        self.mounts.extend(app.mounts());
+        self.apps.push(Mounted {
+            app: app.clone(),
+            any: app,
+        });
+        self
+    }
+
+    /// Mounts one socket module outside any app.
+    pub fn mount(mut self, mount: Mount) -> Self {
+        self.mounts.push(mount);
+        self
+    }
+
+    /// Joins a cluster through `backplane` (`None`: a single node).
+    pub fn backplane(mut self, backplane: Option<Arc<dyn Backplane>>) -> Self {
+        self.backplane = backplane;
+        self
+    }
+
+    /// The endpoint, attached to its backplane.
+    pub fn build(self) -> Endpoint {
+        let pubsub = PubSub::new(NodeId::new(self.config.node_name.clone()), self.backplane);
+        Endpoint {
+            inner: Arc::new(Inner {
+                config: self.config,
+                pubsub,
+                mounts: self.mounts,
+                apps: self.apps,
+                conns: Arc::new(Registry::default()),
+            }),
         }
     }
 }
 
 impl Endpoint {
-    /// The HelloSockets endpoint: `/socket` (UserSocket) and `/auth_socket` (AuthSocket).
-    pub fn hello_sockets(config: Config, backplane: Option<Arc<dyn Backplane>>) -> Self {
-        Self::new(
+    /// Starts building an endpoint with `config`.
+    pub fn builder(config: Config) -> EndpointBuilder {
+        EndpointBuilder {
             config,
-            backplane,
-            vec![
-                Mount::new("/socket", UserSocket),
-                Mount::new("/auth_socket", AuthSocket),
-            ],
-        )
+            backplane: None,
+            mounts: Vec::new(),
+            apps: Vec::new(),
+        }
     }
 
-    /// An endpoint with custom socket mounts.
+    /// An endpoint with custom socket mounts and no app.
     pub fn new(config: Config, backplane: Option<Arc<dyn Backplane>>, mounts: Vec<Mount>) -> Self {
-        let pubsub = PubSub::new(NodeId::new(config.node_name.clone()), backplane);
-        Endpoint {
-            inner: Arc::new(Inner {
-                config,
-                pubsub,
-                mounts,
-                conns: Mutex::new(HashMap::new()),
-                next_conn: AtomicU64::new(1),
-                draining: AtomicBool::new(false),
-            }),
-        }
+        mounts
+            .into_iter()
+            .fold(Self::builder(config).backplane(backplane), |b, m| {
+                b.mount(m)
+            })
+            .build()
     }
 
     /// The configuration.
@@ -136,6 +155,19 @@ impl Endpoint {
         self.inner.mounts.iter().find(|m| m.path == path)
     }
 
+    /// The mounted app of type `A` (its config, for its channels).
+    pub fn app<A: App>(&self) -> Option<&A> {
+        self.inner
+            .apps
+            .iter()
+            .find_map(|m| m.any.downcast_ref::<A>())
+    }
+
+    /// The mounted apps, in mount order.
+    pub fn apps(&self) -> impl Iterator<Item = &dyn App> {
+        self.inner.apps.iter().map(|m| m.app.as_ref())
+    }
+
     /// `Endpoint.broadcast(topic, event, payload)`: this node at once, then the cluster.
     pub fn broadcast(&self, topic: &str, event: &str, payload: Payload) {
         self.inner
@@ -148,6 +180,12 @@ impl Endpoint {
         self.broadcast(socket_id, "disconnect", Payload::empty_object());
     }
 
+    /// Closes connection `conn_id` of this node as a `"disconnect"` on its socket id would;
+    /// false when it is not live.
+    pub fn disconnect_connection(&self, conn_id: u64) -> bool {
+        self.inner.conns.disconnect(conn_id)
+    }
+
     /// `Phoenix.Token.sign(endpoint, salt, data)` with this endpoint's secret.
     pub fn sign_token(&self, salt: &str, data: &Value) -> Result<String, TokenError> {
         token::sign(&self.inner.config.secret_key_base, salt, data, None, None)
@@ -155,80 +193,44 @@ impl Endpoint {
 
     /// `Phoenix.Token.verify(endpoint, salt, token, max_age: max_age)`.
     pub fn verify_token(&self, salt: &str, token: &str, max_age: u64) -> Result<Value, TokenError> {
-        token::verify(&self.inner.config.secret_key_base, salt, token, max_age)
+        let c = &self.inner.config;
+        let plug_crypto = c.plug_crypto.unwrap_or(c.compat.plug_crypto());
+        token::verify(&c.secret_key_base, salt, token, max_age, plug_crypto)
     }
 
     /// Live WebSocket connections.
     pub fn connection_count(&self) -> usize {
-        self.inner.conns.lock().map(|c| c.len()).unwrap_or(0)
+        self.inner.conns.len()
     }
 
     /// Every joined channel on every connection.
     pub fn joined(&self) -> Vec<JoinedChannel> {
-        let conns: Vec<Arc<ConnHandle>> = match self.inner.conns.lock() {
-            Ok(c) => c.values().cloned().collect(),
-            Err(_) => return Vec::new(),
-        };
-        let mut out = Vec::new();
-        for conn in conns {
-            if let Ok(j) = conn.joined.lock() {
-                out.extend(j.iter().map(|(topic, join_ref)| JoinedChannel {
-                    conn_id: conn.id,
-                    socket_id: conn.socket_id.clone(),
-                    topic: topic.clone(),
-                    join_ref: join_ref.clone(),
-                }));
-            }
-        }
-        out.sort_by(|a, b| (a.conn_id, &a.topic).cmp(&(b.conn_id, &b.topic)));
-        out
+        self.inner.conns.joined()
     }
 
     /// Drops every WebSocket abruptly: TCP closed, no close frame (a crashed server, as seen
     /// by clients).
     pub fn drop_all_connections(&self) {
-        for conn in self.conns() {
-            conn.kill(Kill::Dropped);
-        }
+        self.inner.conns.kill_all(Kill::Dropped);
     }
 
     /// Asks every WebSocket to close with 1012 (Phoenix's drain at shutdown).
     pub fn drain(&self) {
-        self.inner.draining.store(true, Ordering::SeqCst);
-        for conn in self.conns() {
-            conn.request(Inbox::Drain);
-        }
+        self.inner.conns.drain();
+    }
+
+    /// Resolves once every WebSocket has gone, or after `within`; true when none is left.
+    pub async fn drained(&self, within: Duration) -> bool {
+        self.inner.conns.wait_empty(within).await
     }
 
     /// True once [`Endpoint::drain`] ran: the server is shutting down.
     pub fn is_draining(&self) -> bool {
-        self.inner.draining.load(Ordering::SeqCst)
+        self.inner.conns.is_draining()
     }
 
-    fn conns(&self) -> Vec<Arc<ConnHandle>> {
-        self.inner
-            .conns
-            .lock()
-            .map(|c| c.values().cloned().collect())
-            .unwrap_or_default()
-    }
-
-    pub(crate) fn next_conn_id(&self) -> u64 {
-        self.inner.next_conn.fetch_add(1, Ordering::Relaxed)
-    }
-
-    pub(crate) fn register(&self, conn: Arc<ConnHandle>) -> Registration {
-        let id = conn.id;
-        if let Ok(mut conns) = self.inner.conns.lock() {
-            conns.insert(id, conn.clone());
-        }
-        // Insert first, then check: either drain() saw this connection or we see its flag.
-        if self.is_draining() {
-            conn.request(Inbox::Drain);
-        }
-        Registration {
-            endpoint: self.clone(),
-            id,
-        }
+    /// The connection registry.
+    pub(crate) fn registry(&self) -> &Arc<Registry> {
+        &self.inner.conns
     }
 }

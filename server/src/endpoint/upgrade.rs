@@ -20,8 +20,8 @@ use super::http::{empty_response, json_response, text_response, HttpResponse};
 use super::origin::origin_allowed;
 use super::params::decode_query;
 use super::Endpoint;
-use crate::config::Compat;
 use crate::socket::SocketHandler;
+use phx_protocol::version::Behaviour;
 
 /// Answers an upgrade request on a socket mount.
 pub(crate) async fn upgrade(
@@ -45,8 +45,8 @@ pub(crate) async fn upgrade(
     let vsn = match params.get("vsn") {
         None => phx_protocol::negotiate(None),
         Some(Value::String(v)) => phx_protocol::negotiate(Some(v)),
-        Some(other) => match config.compat {
-            Compat::V1_7 => {
+        Some(other) => match config.compat.has(Behaviour::VsnListRefused) {
+            false => {
                 // Version.parse/1 raises on a list: Phoenix 1.7 answers with its ErrorJSON view.
                 tracing::error!("** (FunctionClauseError) no function clause matching in Version.parse/1: {other}");
                 return json_response(
@@ -54,7 +54,7 @@ pub(crate) async fn upgrade(
                     &json!({"errors": {"detail": "Internal Server Error"}}),
                 );
             }
-            Compat::V1_8 => {
+            true => {
                 tracing::error!("Client sent invalid transport version: {other}");
                 return empty_response(StatusCode::FORBIDDEN);
             }

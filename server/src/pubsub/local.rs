@@ -11,12 +11,41 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
-use phx_protocol::{Broadcast, ServerMessage, Vsn};
-
-use crate::socket::handle::{ConnHandle, Inbox};
-use crate::socket::wire::encode;
+use bytes::Bytes;
+use phx_protocol::{Broadcast, Frame, ServerMessage, Vsn};
 
 const SHARDS: usize = 32;
+
+/// A broadcast encoded once for one serializer. Every fastlane subscriber of one delivery gets
+/// a clone of the same bytes (an O(1) reference-count bump), never a copy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SharedFrame {
+    /// A text frame; the bytes are UTF-8 (they come from a `String`).
+    Text(Bytes),
+    /// A binary frame.
+    Binary(Bytes),
+}
+
+impl From<Frame> for SharedFrame {
+    fn from(frame: Frame) -> Self {
+        match frame {
+            Frame::Text(t) => SharedFrame::Text(Bytes::from(t)),
+            Frame::Binary(b) => SharedFrame::Binary(b),
+        }
+    }
+}
+
+/// Who receives a topic's broadcasts: a connection, in practice. The registry never blocks on
+/// a subscriber; each method must queue the work and return.
+pub trait Subscriber: Send + Sync + 'static {
+    /// A broadcast on a subscribed channel topic that the channel does not intercept, encoded
+    /// for the serializer the subscription was made with.
+    fn fastlane(&self, frame: &SharedFrame);
+    /// A broadcast that channel `chan_key` intercepts: run its `handle_out`.
+    fn intercept(&self, chan_key: u64, broadcast: Arc<Broadcast>);
+    /// A `"disconnect"` broadcast on the subscriber's socket id topic.
+    fn disconnect(&self);
+}
 
 /// A node's local subscriptions. Cheap to clone; a [`super::Backplane`] calls
 /// [`LocalDelivery::deliver`] for messages from other nodes.
@@ -34,18 +63,22 @@ struct Registry {
 }
 
 /// Who receives a topic's broadcasts.
-pub(crate) struct Subscription {
+struct Subscription {
     id: u64,
-    conn: Arc<ConnHandle>,
+    subscriber: Arc<dyn Subscriber>,
     kind: SubKind,
 }
 
 /// What a subscription is for.
-pub(crate) enum SubKind {
+#[derive(Clone, Copy, Debug)]
+pub enum SubKind {
     /// A joined channel: fastlane unless the event is intercepted.
     Channel {
+        /// The channel's key on its connection, handed back with intercepted broadcasts.
         chan_key: u64,
+        /// The serializer of the connection: which encoding of the broadcast it gets.
         vsn: Vsn,
+        /// Events that go to [`Subscriber::intercept`] instead of the fastlane.
         intercepts: &'static [&'static str],
     },
     /// The socket's id topic: only `"disconnect"` matters.
@@ -53,8 +86,8 @@ pub(crate) enum SubKind {
 }
 
 /// Handle to remove a subscription again.
-#[derive(Clone, Debug)]
-pub(crate) struct SubscriptionRef {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SubscriptionRef {
     topic: String,
     id: u64,
 }
@@ -83,18 +116,26 @@ impl LocalDelivery {
         &self.inner.shards[(h.finish() as usize) % SHARDS]
     }
 
-    pub(crate) fn subscribe(
+    /// Subscribes `subscriber` to `topic`'s broadcasts on this node.
+    pub fn subscribe(
         &self,
         topic: &str,
-        conn: Arc<ConnHandle>,
+        subscriber: Arc<dyn Subscriber>,
         kind: SubKind,
     ) -> SubscriptionRef {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut shard) = self.shard(topic).write() {
-            shard
-                .entry(topic.to_owned())
-                .or_default()
-                .push(Subscription { id, conn, kind });
+            let sub = Subscription {
+                id,
+                subscriber,
+                kind,
+            };
+            match shard.get_mut(topic) {
+                Some(list) => list.push(sub),
+                None => {
+                    shard.insert(topic.to_owned(), vec![sub]);
+                }
+            }
         }
         SubscriptionRef {
             topic: topic.to_owned(),
@@ -102,7 +143,8 @@ impl LocalDelivery {
         }
     }
 
-    pub(crate) fn unsubscribe(&self, sub: &SubscriptionRef) {
+    /// Removes a subscription (a no-op when it is already gone).
+    pub fn unsubscribe(&self, sub: &SubscriptionRef) {
         if let Ok(mut shard) = self.shard(&sub.topic).write() {
             if let Some(list) = shard.get_mut(&sub.topic) {
                 list.retain(|s| s.id != sub.id);
@@ -130,13 +172,13 @@ impl LocalDelivery {
             return;
         };
         // Encoded once per serializer, shared by every fastlane subscriber.
-        let mut frames: [Option<Option<tokio_tungstenite::tungstenite::Message>>; 2] = [None, None];
+        let mut frames: [Option<Option<SharedFrame>>; 2] = [None, None];
         let mut shared: Option<Arc<Broadcast>> = None;
         for sub in subs {
             match &sub.kind {
                 SubKind::SocketId => {
                     if broadcast.event == "disconnect" {
-                        sub.conn.request(Inbox::Disconnect);
+                        sub.subscriber.disconnect();
                     }
                 }
                 SubKind::Channel {
@@ -148,10 +190,7 @@ impl LocalDelivery {
                         let b = shared
                             .get_or_insert_with(|| Arc::new(broadcast.clone()))
                             .clone();
-                        sub.conn.request(Inbox::Intercept {
-                            chan_key: *chan_key,
-                            broadcast: b,
-                        });
+                        sub.subscriber.intercept(*chan_key, b);
                         continue;
                     }
                     let slot = match vsn {
@@ -159,8 +198,8 @@ impl LocalDelivery {
                         Vsn::V2 => &mut frames[1],
                     };
                     let frame = slot.get_or_insert_with(|| {
-                        match encode(*vsn, &ServerMessage::Broadcast(broadcast.clone())) {
-                            Ok(m) => Some(m),
+                        match vsn.encode_server(&ServerMessage::Broadcast(broadcast.clone())) {
+                            Ok(f) => Some(SharedFrame::from(f)),
                             Err(e) => {
                                 tracing::error!(topic = %broadcast.topic, event = %broadcast.event, "cannot encode broadcast: {e}");
                                 None
@@ -168,7 +207,7 @@ impl LocalDelivery {
                         }
                     });
                     if let Some(frame) = frame {
-                        sub.conn.send_frame(frame.clone());
+                        sub.subscriber.fastlane(frame);
                     }
                 }
             }
@@ -181,83 +220,94 @@ mod tests {
     use super::*;
     use phx_protocol::Payload;
     use serde_json::json;
-    use tokio::sync::mpsc;
-    use tokio_tungstenite::tungstenite::Message as WsMessage;
+    use std::sync::Mutex;
 
-    fn conn(
-        id: u64,
-    ) -> (
-        Arc<ConnHandle>,
-        mpsc::Receiver<WsMessage>,
-        mpsc::Receiver<Inbox>,
-    ) {
-        let (out_tx, out_rx) = mpsc::channel(8);
-        let (in_tx, in_rx) = mpsc::channel(8);
-        (
-            Arc::new(ConnHandle::new(id, None, out_tx, in_tx)),
-            out_rx,
-            in_rx,
-        )
+    /// Records what the registry hands it.
+    #[derive(Default)]
+    struct Recorder {
+        frames: Mutex<Vec<SharedFrame>>,
+        intercepts: Mutex<Vec<(u64, String)>>,
+        disconnects: Mutex<u32>,
+    }
+
+    impl Subscriber for Recorder {
+        fn fastlane(&self, frame: &SharedFrame) {
+            self.frames.lock().unwrap().push(frame.clone());
+        }
+        fn intercept(&self, chan_key: u64, broadcast: Arc<Broadcast>) {
+            self.intercepts
+                .lock()
+                .unwrap()
+                .push((chan_key, broadcast.event.clone()));
+        }
+        fn disconnect(&self) {
+            *self.disconnects.lock().unwrap() += 1;
+        }
+    }
+
+    fn text(f: &SharedFrame) -> &[u8] {
+        match f {
+            SharedFrame::Text(b) => b,
+            SharedFrame::Binary(_) => panic!("text frame expected"),
+        }
     }
 
     #[test]
     fn fastlane_encodes_once_and_shares_the_bytes() {
         let local = LocalDelivery::new();
-        let (a, mut a_out, _a_in) = conn(1);
-        let (b, mut b_out, _b_in) = conn(2);
-        let (c, mut c_out, _c_in) = conn(3);
-        for (conn, vsn) in [(a, Vsn::V2), (b, Vsn::V2), (c, Vsn::V1)] {
+        let subs: Vec<Arc<Recorder>> = (0..3).map(|_| Arc::default()).collect();
+        for (sub, vsn) in subs.iter().zip([Vsn::V2, Vsn::V2, Vsn::V1]) {
             let kind = SubKind::Channel {
                 chan_key: 1,
                 vsn,
                 intercepts: &["request_ping"],
             };
-            local.subscribe("ping", conn, kind);
+            local.subscribe("ping", sub.clone(), kind);
         }
         local.deliver(&Broadcast::new(
             "ping",
             "plain_event",
             Payload::Json(json!({"n": 1})),
         ));
-        let (WsMessage::Text(x), WsMessage::Text(y), WsMessage::Text(z)) = (
-            a_out.try_recv().unwrap(),
-            b_out.try_recv().unwrap(),
-            c_out.try_recv().unwrap(),
-        ) else {
-            panic!("text frames expected");
-        };
-        assert_eq!(x.as_str(), r#"[null,null,"ping","plain_event",{"n":1}]"#);
-        // The same allocation, not an equal copy.
-        assert_eq!(x.as_str().as_ptr(), y.as_str().as_ptr());
+        let got: Vec<SharedFrame> = subs
+            .iter()
+            .map(|s| s.frames.lock().unwrap()[0].clone())
+            .collect();
         assert_eq!(
-            z.as_str(),
-            r#"{"event":"plain_event","payload":{"n":1},"ref":null,"topic":"ping"}"#
+            text(&got[0]),
+            br#"[null,null,"ping","plain_event",{"n":1}]"#
+        );
+        // The same allocation, not an equal copy.
+        assert_eq!(text(&got[0]).as_ptr(), text(&got[1]).as_ptr());
+        assert_eq!(
+            text(&got[2]),
+            br#"{"event":"plain_event","payload":{"n":1},"ref":null,"topic":"ping"}"#
         );
     }
 
     #[test]
-    fn intercepted_events_go_to_the_socket_task_and_unsubscribe_stops_delivery() {
+    fn intercepted_events_go_to_the_subscriber_and_unsubscribe_stops_delivery() {
         let local = LocalDelivery::new();
-        let (a, mut a_out, mut a_in) = conn(1);
+        let a = Arc::new(Recorder::default());
         let kind = SubKind::Channel {
             chan_key: 7,
             vsn: Vsn::V2,
             intercepts: &["request_ping"],
         };
-        let sub = local.subscribe("ping", a, kind);
+        let sub = local.subscribe("ping", a.clone(), kind);
         local.deliver(&Broadcast::new(
             "ping",
             "request_ping",
             Payload::empty_object(),
         ));
         assert!(
-            a_out.try_recv().is_err(),
+            a.frames.lock().unwrap().is_empty(),
             "intercepted events skip the fastlane"
         );
-        assert!(matches!(
-            a_in.try_recv(),
-            Ok(Inbox::Intercept { chan_key: 7, .. })
-        ));
+        assert_eq!(
+            *a.intercepts.lock().unwrap(),
+            vec![(7, "request_ping".to_owned())]
+        );
         assert_eq!(local.subscriber_count("ping"), 1);
         local.unsubscribe(&sub);
         assert_eq!(local.subscriber_count("ping"), 0);
@@ -266,6 +316,26 @@ mod tests {
             "plain_event",
             Payload::empty_object(),
         ));
-        assert!(a_out.try_recv().is_err());
+        assert!(a.frames.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn only_disconnect_reaches_a_socket_id_subscription() {
+        let local = LocalDelivery::new();
+        let a = Arc::new(Recorder::default());
+        local.subscribe("user_socket:1", a.clone(), SubKind::SocketId);
+        local.deliver(&Broadcast::new(
+            "user_socket:1",
+            "other",
+            Payload::empty_object(),
+        ));
+        assert_eq!(*a.disconnects.lock().unwrap(), 0);
+        local.deliver(&Broadcast::new(
+            "user_socket:1",
+            "disconnect",
+            Payload::empty_object(),
+        ));
+        assert_eq!(*a.disconnects.lock().unwrap(), 1);
+        assert!(a.frames.lock().unwrap().is_empty());
     }
 }

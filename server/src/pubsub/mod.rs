@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use phx_protocol::Broadcast;
 
-pub use local::LocalDelivery;
+pub use local::{LocalDelivery, SharedFrame, SubKind, Subscriber, SubscriptionRef};
 
 /// Identifies one running node: its Erlang-style name plus a process-unique instance number,
 /// so that two nodes with the same name in one process are still told apart.

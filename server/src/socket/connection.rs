@@ -1,5 +1,6 @@
-//! One WebSocket connection: a reader task that owns the [`SocketState`] and a writer task that
-//! drains the bounded outbound queue, coalescing everything queued into one flush.
+//! One WebSocket connection: a reader task that feeds the [`SocketMachine`] and applies its
+//! effects, and a writer task that drains the bounded outbound queue, coalescing everything
+//! queued into one flush.
 
 use std::sync::Arc;
 
@@ -14,12 +15,11 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message as WsMessage};
 use tokio_tungstenite::WebSocketStream;
 
 use super::handle::{ConnHandle, Inbox, Kill};
-use super::state::{Env, SocketState};
+use super::machine::{CloseCause, Effect, Host, Rules, SocketMachine};
 use super::wire::{data_frame, encode};
 use super::SocketHandler;
-use crate::config::Compat;
 use crate::endpoint::Endpoint;
-use crate::pubsub::local::SubKind;
+use crate::pubsub::{SubKind, Subscriber, SubscriptionRef};
 
 /// Frames fed to the sink before a flush is forced.
 const MAX_BATCH: usize = 512;
@@ -32,6 +32,81 @@ enum End {
     ClientGone,
     /// Abrupt drop, no close frame.
     Kill(Kill),
+}
+
+/// What the connection task owns besides the machine: where effects go.
+struct Driver<'a> {
+    endpoint: &'a Endpoint,
+    conn: &'a Arc<ConnHandle>,
+    vsn: Vsn,
+    /// The pub/sub subscription of each joined channel, by channel key.
+    subs: Vec<(u64, SubscriptionRef)>,
+}
+
+impl Driver<'_> {
+    fn host(&self) -> Host<'_> {
+        Host {
+            endpoint: self.endpoint,
+            inbox: Some(self.conn.inbox_ref()),
+        }
+    }
+
+    /// Applies what the machine produced, in order; the close code if it asked to close.
+    fn apply(&mut self, machine: &mut SocketMachine) -> Option<u16> {
+        let mut close = None;
+        for effect in machine.drain_effects() {
+            match effect {
+                Effect::Send(msg) => match encode(self.vsn, &msg) {
+                    Ok(frame) => self.conn.send_frame(frame),
+                    Err(e) => tracing::error!(
+                        conn = self.conn.id,
+                        topic = msg.topic(),
+                        event = msg.event(),
+                        "cannot encode: {e}"
+                    ),
+                },
+                Effect::Subscribe {
+                    chan_key,
+                    topic,
+                    intercepts,
+                } => {
+                    let kind = SubKind::Channel {
+                        chan_key,
+                        vsn: self.vsn,
+                        intercepts,
+                    };
+                    let subscriber: Arc<dyn Subscriber> = self.conn.clone();
+                    let sub = self
+                        .endpoint
+                        .pubsub()
+                        .local()
+                        .subscribe(&topic, subscriber, kind);
+                    self.subs.push((chan_key, sub));
+                }
+                Effect::Unsubscribe { chan_key } => {
+                    if let Some(i) = self.subs.iter().position(|(k, _)| *k == chan_key) {
+                        let (_, sub) = self.subs.swap_remove(i);
+                        self.endpoint.pubsub().local().unsubscribe(&sub);
+                    }
+                }
+                Effect::ArmTimer {
+                    chan_key,
+                    delay,
+                    msg,
+                } => {
+                    let inbox = self.conn.inbox();
+                    crate::spawn::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = inbox.send(Inbox::Info { chan_key, msg }).await;
+                    });
+                }
+                Effect::Joined { topic, join_ref } => self.conn.set_joined(&topic, Some(&join_ref)),
+                Effect::Left { topic } => self.conn.set_joined(&topic, None),
+                Effect::Close(code) => close = Some(code),
+            }
+        }
+        close
+    }
 }
 
 /// Serves one upgraded WebSocket until it closes.
@@ -47,30 +122,33 @@ pub(crate) async fn serve<S>(
 {
     // Borrowed: the endpoint outlives this function.
     let config = endpoint.config();
+    let registry = endpoint.registry();
     let (out_tx, out_rx) = mpsc::channel(config.outbound_queue.max(1));
     let (inbox_tx, mut inbox_rx) = mpsc::channel(config.outbound_queue.max(1).saturating_mul(4));
     let conn = Arc::new(ConnHandle::new(
-        endpoint.next_conn_id(),
+        registry.next_id(),
         socket_id.clone(),
         out_tx,
         inbox_tx,
     ));
-    let _registration = endpoint.register(conn.clone());
+    let _registration = registry.register(conn.clone());
     let id_sub = socket_id.as_ref().map(|sid| {
+        let subscriber: Arc<dyn Subscriber> = conn.clone();
         endpoint
             .pubsub()
             .local()
-            .subscribe(sid, conn.clone(), SubKind::SocketId)
+            .subscribe(sid, subscriber, SubKind::SocketId)
     });
 
     let (sink, mut stream) = ws.split();
     let writer = crate::spawn::spawn(writer_loop(sink, out_rx));
-    let env = Env {
-        endpoint: endpoint.clone(),
-        assigns,
-        socket_id,
+    let mut machine = SocketMachine::new(handler, assigns, socket_id, Rules::from_config(config));
+    let mut driver = Driver {
+        endpoint: &endpoint,
+        conn: &conn,
+        vsn,
+        subs: Vec::new(),
     };
-    let mut state = SocketState::new(env, handler, Some(conn.clone()), vsn);
     let idle = tokio::time::sleep(config.idle_timeout);
     tokio::pin!(idle);
 
@@ -94,36 +172,40 @@ pub(crate) async fn serve<S>(
                     Some(Ok(msg)) => {
                         let Some(frame) = data_frame(msg) else { continue };
                         match vsn.decode_client(&frame) {
-                            Ok(message) => state.handle_message(message),
+                            Ok(message) => machine.handle_message(message, driver.host()),
                             Err(e) => {
                                 // Phoenix's socket process raises here: Cowboy closes with 1011.
-                                tracing::error!(conn = conn.id, "undecodable frame, closing with 1011: {e}");
-                                break End::Close(1011);
+                                tracing::error!(conn = conn.id, "undecodable frame, closing: {e}");
+                                machine.handle_close(CloseCause::Undecodable);
                             }
                         }
                     }
                 }
             }
             Some(msg) = inbox_rx.recv() => match msg {
-                Inbox::Intercept { chan_key, broadcast } => state.handle_intercept(chan_key, &broadcast),
-                Inbox::Info { chan_key, msg } => state.handle_info(chan_key, msg),
-                Inbox::Disconnect => {
-                    let code = match config.compat { Compat::V1_7 => 1000, Compat::V1_8 => 1001 };
-                    tracing::info!(conn = conn.id, code, "disconnect broadcast on the socket id");
-                    break End::Close(code);
+                Inbox::Intercept { chan_key, broadcast } => {
+                    machine.handle_intercept(chan_key, &broadcast, driver.host())
                 }
-                Inbox::Drain => break End::Close(1012),
+                Inbox::Info { chan_key, msg } => machine.handle_info(chan_key, msg, driver.host()),
+                Inbox::Disconnect => {
+                    tracing::info!(conn = conn.id, "disconnect broadcast on the socket id");
+                    machine.handle_close(CloseCause::Disconnect);
+                }
+                Inbox::Drain => machine.handle_close(CloseCause::Drain),
             },
             _ = &mut idle => {
-                tracing::debug!(conn = conn.id, "idle timeout, closing with 1000");
-                break End::Close(1000);
+                tracing::debug!(conn = conn.id, "idle timeout, closing");
+                machine.handle_close(CloseCause::Idle);
             }
         }
-        flush(&mut state, &conn, vsn);
+        if let Some(code) = driver.apply(&mut machine) {
+            break End::Close(code);
+        }
     };
 
     // Channels stop with {:shutdown, :closed}; nothing more is sent for them.
-    state.terminate_all();
+    machine.terminate_all(driver.host());
+    driver.apply(&mut machine);
     if let Some(sub) = &id_sub {
         endpoint.pubsub().local().unsubscribe(sub);
     }
@@ -161,34 +243,6 @@ pub(crate) async fn serve<S>(
             .await;
             writer.abort();
         }
-    }
-}
-
-/// Encodes and queues what the state machine produced, and arms its timers.
-fn flush(state: &mut SocketState, conn: &Arc<ConnHandle>, vsn: Vsn) {
-    let (messages, timers) = state.take_output();
-    for msg in messages {
-        match encode(vsn, &msg) {
-            Ok(frame) => conn.send_frame(frame),
-            Err(e) => tracing::error!(
-                conn = conn.id,
-                topic = msg.topic(),
-                event = msg.event(),
-                "cannot encode: {e}"
-            ),
-        }
-    }
-    for timer in timers {
-        let inbox = conn.inbox();
-        crate::spawn::spawn(async move {
-            tokio::time::sleep(timer.delay).await;
-            let _ = inbox
-                .send(Inbox::Info {
-                    chan_key: timer.chan_key,
-                    msg: timer.msg,
-                })
-                .await;
-        });
     }
 }
 

@@ -5,9 +5,10 @@ use std::sync::{Arc, Mutex};
 
 use phx_protocol::{Broadcast, Ref};
 use tokio::sync::{mpsc, Notify};
-use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::{Message as WsMessage, Utf8Bytes};
 
 use crate::channel::Info;
+use crate::pubsub::{SharedFrame, Subscriber};
 
 /// Messages for a connection's socket task (the "transport process" in Phoenix).
 pub(crate) enum Inbox {
@@ -38,7 +39,8 @@ pub(crate) enum Kill {
     InboxFull = 3,
 }
 
-/// Shared by the socket task, its writer, the pub/sub registry and the server's connection list.
+/// Shared by the socket task, its writer, the pub/sub registry (as a [`Subscriber`]) and the
+/// server's connection registry.
 pub(crate) struct ConnHandle {
     /// Connection number, unique per server.
     pub id: u64,
@@ -153,5 +155,32 @@ impl ConnHandle {
                 j.push((topic.to_owned(), r.clone()));
             }
         }
+    }
+}
+
+/// Pub/sub reaches the connection only through this: fastlane frames go to the writer queue,
+/// the rest to the socket task.
+impl Subscriber for ConnHandle {
+    fn fastlane(&self, frame: &SharedFrame) {
+        let msg = match frame {
+            // The bytes came from a String: the check passes (a short scan of shared bytes).
+            SharedFrame::Text(b) => match Utf8Bytes::try_from(b.clone()) {
+                Ok(t) => WsMessage::Text(t),
+                Err(_) => return,
+            },
+            SharedFrame::Binary(b) => WsMessage::Binary(b.clone()),
+        };
+        self.send_frame(msg);
+    }
+
+    fn intercept(&self, chan_key: u64, broadcast: Arc<Broadcast>) {
+        self.request(Inbox::Intercept {
+            chan_key,
+            broadcast,
+        });
+    }
+
+    fn disconnect(&self) {
+        self.request(Inbox::Disconnect);
     }
 }

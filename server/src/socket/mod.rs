@@ -1,16 +1,19 @@
 //! Sockets: the [`SocketHandler`] trait (Phoenix's `use Phoenix.Socket` module) and the
 //! per-connection machinery.
 //!
-//! - `state`: the transport's routing state machine (join, leave, duplicate join, stale
-//!   join_refs, crashes), pure and synchronous.
-//! - `connection`: the connection's tasks: a reader that drives the state machine and a writer
-//!   that coalesces queued frames.
-//! - `handle`: the shared handle through which pub/sub, timers and the server reach them.
+//! - `machine`: the sans-IO protocol core (join, leave, duplicate join, stale join_refs,
+//!   crashes, close codes): inputs in, effects out, no I/O.
+//! - `connection`: the connection's tasks: a reader that feeds the machine and applies its
+//!   effects, and a writer that coalesces queued frames.
+//! - `handle`: the shared handle through which pub/sub (a `Subscriber`), timers and the
+//!   registry reach them.
+//! - `registry`: the live connections of a server: register, disconnect, drain and wait.
 //! - `wire`: between phx-protocol frames and tungstenite messages.
 
 pub(crate) mod connection;
 pub(crate) mod handle;
-pub(crate) mod state;
+pub(crate) mod machine;
+pub(crate) mod registry;
 pub(crate) mod wire;
 
 use serde_json::Value;

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::apps::hello_sockets::HelloSockets;
 use crate::config::Config;
 use crate::endpoint::Endpoint;
 use crate::socket::{Assigns, ConnectRefused, Params, SocketHandler};
@@ -25,8 +26,8 @@ impl TestSocket {
     }
 }
 
-/// `connect(handler, params)` against an endpoint with [`Config::default`] (the fixtures'
-/// secret_key_base).
+/// `connect(handler, params)` against a HelloSockets endpoint with [`Config::default`] (the
+/// fixtures' secret_key_base).
 pub fn connect(
     handler: &dyn SocketHandler,
     params: &[(&str, &str)],
@@ -36,7 +37,7 @@ pub fn connect(
         .map(|(k, v)| ((*k).to_owned(), Value::String((*v).to_owned())))
         .collect();
     connect_with(
-        &Endpoint::hello_sockets(Config::default(), None),
+        &HelloSockets::default().endpoint(Config::default(), None),
         handler,
         &params,
     )

@@ -8,6 +8,8 @@
 //!   [`TestSocket`] with [`TestSocket::id`].
 //! - [`capture_log`] / [`LogCapture`]: `ExUnit.CaptureLog` for tracing output, formatted as
 //!   `[level] message`.
+//! - [`certs`] (feature `tls`): a test CA and the certificates it signs, made per run, for
+//!   [`TestServer::start_tls`] and the wss:// tests.
 //!
 //! ```
 //! use phx_server::apps::hello_sockets::UserSocket;
@@ -15,6 +17,8 @@
 //! assert_eq!(socket.id(), None);
 //! ```
 
+#[cfg(feature = "tls")]
+pub mod certs;
 mod client;
 mod connect;
 mod logs;

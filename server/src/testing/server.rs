@@ -14,10 +14,13 @@ use tracing::instrument::WithSubscriber;
 
 use super::client::{ClientError, TestClient};
 use super::logs::LogCapture;
+use crate::apps::hello_sockets::HelloSockets;
+use crate::apps::App;
 use crate::config::Config;
 use crate::endpoint::{Endpoint, JoinedChannel, Mount};
 use crate::pubsub::Backplane;
-use crate::server::{serve, ServeError};
+use crate::server::{serve_with, ServeError};
+use crate::tls::TlsAcceptor;
 
 /// A condition did not hold in time.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -29,7 +32,8 @@ pub struct WaitError {
     pub timeout: Duration,
 }
 
-/// The server running in-process on a loopback port, control API on, logs captured.
+/// The server running in-process on a loopback port, control API on, logs captured. It serves
+/// HelloSockets with its default settings unless started with an app or mounts of your own.
 pub struct TestServer {
     addr: SocketAddr,
     endpoint: Endpoint,
@@ -37,6 +41,7 @@ pub struct TestServer {
     dispatch: tracing::Dispatch,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
+    tls: bool,
 }
 
 impl TestServer {
@@ -87,6 +92,48 @@ impl TestServer {
         .expect("bind 127.0.0.1:0")
     }
 
+    /// Starts on `127.0.0.1:0` serving `app` (e.g. HelloSockets with short intervals, or an
+    /// app of your own), optionally on a shared backplane.
+    ///
+    /// # Panics
+    /// When no loopback port can be bound.
+    pub async fn start_app(
+        config: Config,
+        app: impl App,
+        bus: Option<Arc<dyn Backplane>>,
+    ) -> TestServer {
+        let builder = Self::builder(config).backplane(bus).app(app);
+        Self::serve_endpoint("127.0.0.1:0".parse().expect("valid address"), builder, None)
+            .await
+            .expect("bind 127.0.0.1:0")
+    }
+
+    /// Starts on `addr` serving `app` over HTTPS and WSS with `tls`.
+    pub async fn start_app_tls(
+        addr: SocketAddr,
+        config: Config,
+        app: impl App,
+        tls: TlsAcceptor,
+    ) -> std::io::Result<TestServer> {
+        let builder = Self::builder(config).app(app);
+        Self::serve_endpoint(addr, builder, Some(tls)).await
+    }
+
+    fn builder(mut config: Config) -> crate::endpoint::EndpointBuilder {
+        config.control = true;
+        Endpoint::builder(config)
+    }
+
+    /// Starts on `addr` (`127.0.0.1:0` for any port) serving HTTPS and WSS with `tls`
+    /// (see [`super::certs`]); [`TestServer::ws_url`] and [`TestServer::http_url`] say `wss`/`https`.
+    pub async fn start_tls(
+        addr: SocketAddr,
+        config: Config,
+        tls: TlsAcceptor,
+    ) -> std::io::Result<TestServer> {
+        Self::start_endpoint_tls(addr, config, None, None, Some(tls)).await
+    }
+
     async fn start_inner(
         addr: SocketAddr,
         config: Config,
@@ -97,22 +144,42 @@ impl TestServer {
 
     async fn start_endpoint(
         addr: SocketAddr,
-        mut config: Config,
+        config: Config,
         bus: Option<Arc<dyn Backplane>>,
         mounts: Option<Vec<Mount>>,
     ) -> std::io::Result<TestServer> {
-        config.control = true;
+        Self::start_endpoint_tls(addr, config, bus, mounts, None).await
+    }
+
+    async fn start_endpoint_tls(
+        addr: SocketAddr,
+        config: Config,
+        bus: Option<Arc<dyn Backplane>>,
+        mounts: Option<Vec<Mount>>,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<TestServer> {
+        let builder = Self::builder(config).backplane(bus);
+        let builder = match mounts {
+            Some(mounts) => mounts.into_iter().fold(builder, |b, m| b.mount(m)),
+            None => builder.app(HelloSockets::default()),
+        };
+        Self::serve_endpoint(addr, builder, tls).await
+    }
+
+    async fn serve_endpoint(
+        addr: SocketAddr,
+        builder: crate::endpoint::EndpointBuilder,
+        tls: Option<TlsAcceptor>,
+    ) -> std::io::Result<TestServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let logs = LogCapture::new();
-        let endpoint = match mounts {
-            Some(mounts) => Endpoint::new(config, bus, mounts),
-            None => Endpoint::hello_sockets(config, bus),
-        };
+        let endpoint = builder.build();
         let (tx, rx) = oneshot::channel::<()>();
         let dispatch = logs.dispatch();
+        let is_tls = tls.is_some();
         let task = tokio::spawn(
-            serve(listener, endpoint.clone(), async move {
+            serve_with(listener, endpoint.clone(), tls, async move {
                 let _ = rx.await;
             })
             .with_subscriber(dispatch.clone()),
@@ -124,6 +191,7 @@ impl TestServer {
             dispatch,
             shutdown: Some(tx),
             task: Some(task),
+            tls: is_tls,
         })
     }
 
@@ -132,14 +200,17 @@ impl TestServer {
         self.addr
     }
 
-    /// `ws://127.0.0.1:P/socket/websocket` for `socket_path` `"/socket"` (no query).
+    /// `ws://127.0.0.1:P/socket/websocket` for `socket_path` `"/socket"` (no query); `wss://`
+    /// when serving TLS.
     pub fn ws_url(&self, socket_path: &str) -> String {
-        format!("ws://{}{}/websocket", self.addr, socket_path)
+        let scheme = if self.tls { "wss" } else { "ws" };
+        format!("{scheme}://{}{}/websocket", self.addr, socket_path)
     }
 
-    /// `http://127.0.0.1:P`.
+    /// `http://127.0.0.1:P` (`https://` when serving TLS).
     pub fn http_url(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
     }
 
     /// The server's endpoint (config, pub/sub, introspection).

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use phx_protocol::Payload;
+use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
 use phx_server::pubsub::in_process::InProcessBus;
 use phx_server::testing::TestServer;
 use phx_server::Compat;
@@ -64,11 +65,13 @@ async fn replay_single_node(dir: &str, node: &str, port: &str) {
     assert_eq!(checked, 8, "{dir}");
 }
 
-/// POSTs to the control API; asserts 200.
+/// POSTs to the control API through the typed client; asserts success.
 pub async fn control(server: &TestServer, path: &str, body: Value) -> Value {
-    let (status, resp) = crate::control::post(server, path, None, &body.to_string()).await;
-    assert_eq!(status, 200, "{path}: {resp}");
-    serde_json::from_str(&resp).unwrap()
+    let client = phx_server::control::Client::new(server.addr().to_string(), None);
+    client
+        .post(path, &body)
+        .await
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
 #[tokio::test]
@@ -137,9 +140,8 @@ async fn fastlane_reaches_v1_and_v2_subscribers_in_their_own_encoding() {
 
 #[tokio::test]
 async fn dedupe_pushes_each_distinct_number_once_after_the_window() {
-    let mut cfg = config(Compat::V1_8);
-    cfg.dedupe_window = Duration::from_millis(200);
-    let server = TestServer::start(cfg).await;
+    let app = HelloSocketsConfig::default().dedupe_window(Duration::from_millis(200));
+    let server = TestServer::start_app(config(Compat::V1_8), HelloSockets::new(app), None).await;
     let mut c = v2(&server).await;
     exchange(
         &mut c,
@@ -171,9 +173,8 @@ async fn dedupe_pushes_each_distinct_number_once_after_the_window() {
 
 #[tokio::test]
 async fn recurring_pushes_a_fresh_token_every_interval() {
-    let mut cfg = config(Compat::V1_8);
-    cfg.recurring_interval = Duration::from_millis(150);
-    let server = TestServer::start(cfg).await;
+    let app = HelloSocketsConfig::default().recurring_interval(Duration::from_millis(150));
+    let server = TestServer::start_app(config(Compat::V1_8), HelloSockets::new(app), None).await;
     let token = server.sign_token("salt identifier", json!(1));
     let mut c = server
         .client("/auth_socket", &[("token", &token)])

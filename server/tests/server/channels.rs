@@ -164,6 +164,7 @@ async fn stale_join_ref_is_answered_in_1_7_and_dropped_in_1_8() {
                 .await
             }
             Compat::V1_8 => expect_silence(&mut c).await,
+            other => unreachable!("compat {other} is not tested here"),
         }
         // A leave with the wrong join_ref gets no reply in both, and the channel stays.
         send(&mut c, r#"["4","9","ping","phx_leave",{}]"#).await;
@@ -197,6 +198,7 @@ async fn integer_refs_are_type_sensitive_in_1_8() {
                 .await
             }
             Compat::V1_8 => expect_silence(&mut c).await,
+            other => unreachable!("compat {other} is not tested here"),
         }
         // Joined with integer refs: integer and null join_refs are answered, ref echoed as integer.
         exchange(
@@ -306,6 +308,7 @@ async fn channel_joined_with_null_join_ref_uses_join_ref_or_ref() {
                 )
                 .await;
             }
+            other => unreachable!("compat {other} is not tested here"),
         }
     }
 }
@@ -414,6 +417,7 @@ async fn the_channel_limit_applies_only_in_1_8() {
                 )
                 .await;
             }
+            other => unreachable!("compat {other} is not tested here"),
         }
     }
 }

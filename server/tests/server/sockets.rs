@@ -1,13 +1,13 @@
 //! The tutorial's UserSocket and AuthSocket tests, ported to the test kit (log assertions
 //! included), plus the same refusals over a real WebSocket upgrade.
 
-use phx_server::apps::hello_sockets::{AuthSocket, UserSocket, AUTH_SALT};
+use phx_server::apps::hello_sockets::{AuthSocket, HelloSockets, UserSocket, AUTH_SALT};
 use phx_server::testing::{capture_log, connect, connect_with, ClientError, TestServer};
-use phx_server::{Config, Endpoint};
+use phx_server::Config;
 use serde_json::{json, Value};
 
 fn generate_token(id: i64, salt: Option<&str>) -> String {
-    let endpoint = Endpoint::hello_sockets(Config::default(), None);
+    let endpoint = HelloSockets::default().endpoint(Config::default(), None);
     endpoint
         .sign_token(salt.unwrap_or(AUTH_SALT), &json!(id))
         .expect("sign")
@@ -67,7 +67,7 @@ mod auth_socket {
 
     #[test]
     fn cannot_be_connected_to_with_an_expired_token() {
-        let endpoint = Endpoint::hello_sockets(Config::default(), None);
+        let endpoint = HelloSockets::default().endpoint(Config::default(), None);
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -159,4 +159,49 @@ async fn refused_upgrades_are_403_with_empty_body_and_logged() {
     let joined = server.joined();
     assert_eq!(joined.len(), 1);
     assert_eq!(joined[0].socket_id.as_deref(), Some("auth_socket:1"));
+}
+
+/// A token signed one hour ahead: Phoenix 1.7.14 (Plug.Crypto 2.1.0) accepts it, as recorded;
+/// 1.8.12 (mix.exs `~> 2.2`, Plug.Crypto #48) refuses it; `Config::plug_crypto` overrides.
+#[tokio::test]
+async fn a_token_signed_in_the_future_follows_the_plug_crypto_of_the_release() {
+    use phx_protocol::version::PlugCryptoVersion;
+    use phx_server::Compat;
+    let ahead = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 3600;
+    let token = phx_server::token::sign(
+        phx_server::FIXTURE_SECRET_KEY_BASE,
+        AUTH_SALT,
+        &json!(1),
+        Some(ahead),
+        None,
+    )
+    .expect("sign");
+    for (compat, plug_crypto, accepted) in [
+        (Compat::V1_7, None, true),
+        (Compat::V1_8, None, false),
+        (Compat::V1_8, Some(PlugCryptoVersion::V2_1_1), true),
+        (Compat::V1_7, Some(PlugCryptoVersion::V2_2_0), false),
+    ] {
+        let server = TestServer::start(Config {
+            compat,
+            plug_crypto,
+            ..Config::default()
+        })
+        .await;
+        let got = server
+            .client("/auth_socket", &[("token", token.as_str())])
+            .await;
+        match (accepted, got) {
+            (true, Ok(_)) => {}
+            (false, Err(ClientError::Refused { status: 403, .. })) => {}
+            (_, other) => panic!(
+                "{compat} {plug_crypto:?}: expected accepted={accepted}, got {:?}",
+                other.map(|_| "a connection")
+            ),
+        }
+    }
 }

@@ -55,7 +55,8 @@ impl Channel for DedupeChannel {
         };
         self.buffer.push(number.clone());
         if !self.awaiting_buffer {
-            ctx.send_after(ctx.endpoint().config().dedupe_window, Box::new(SendBuffer));
+            let window = super::HelloSocketsConfig::of(ctx.endpoint()).dedupe_window;
+            ctx.send_after(window, Box::new(SendBuffer));
             self.awaiting_buffer = true;
         }
         Ok(Outcome::NoReply)

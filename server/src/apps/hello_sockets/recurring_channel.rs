@@ -21,10 +21,8 @@ impl Channel for RecurringChannel {
         _payload: Payload,
         ctx: &mut ChannelContext<'_>,
     ) -> Result<JoinOutcome, Crash> {
-        ctx.send_after(
-            ctx.endpoint().config().recurring_interval,
-            Box::new(SendToken),
-        );
+        let interval = super::HelloSocketsConfig::of(ctx.endpoint()).recurring_interval;
+        ctx.send_after(interval, Box::new(SendToken));
         Ok(JoinOutcome::Ok(Payload::empty_object()))
     }
 
@@ -41,10 +39,8 @@ impl Channel for RecurringChannel {
         if msg.downcast_ref::<SendToken>().is_none() {
             return Ok(Outcome::NoReply);
         }
-        ctx.send_after(
-            ctx.endpoint().config().recurring_interval,
-            Box::new(SendToken),
-        );
+        let interval = super::HelloSocketsConfig::of(ctx.endpoint()).recurring_interval;
+        ctx.send_after(interval, Box::new(SendToken));
         let user_id = ctx.assign("user_id").cloned().unwrap_or(Value::Null);
         let token = ctx
             .endpoint()

@@ -12,11 +12,12 @@
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use phx_server::pubsub::redis::{RedisBackplane, RedisConfig};
-//! use phx_server::{Config, Endpoint};
+//! use phx_server::apps::hello_sockets::HelloSockets;
+//! use phx_server::Config;
 //!
 //! let backplane = RedisBackplane::connect(RedisConfig::new("redis://127.0.0.1:6379")).await?;
 //! let config = Config { node_name: "server@127.0.0.1".into(), ..Config::default() };
-//! let endpoint = Endpoint::hello_sockets(config, Some(backplane));
+//! let endpoint = HelloSockets::default().endpoint(config, Some(backplane));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:4000").await?;
 //! phx_server::serve(listener, endpoint, async {
 //!     let _ = tokio::signal::ctrl_c().await;
@@ -229,7 +230,7 @@ impl Shared {
 }
 
 /// A [`Backplane`] over Redis pub/sub. Create it with [`RedisBackplane::connect`] and give it to
-/// [`crate::Endpoint::hello_sockets`]; dropping the last handle stops its tasks.
+/// [`crate::Endpoint::builder`]; dropping the last handle stops its tasks.
 pub struct RedisBackplane {
     shared: Arc<Shared>,
     queue: mpsc::Sender<publisher::Queued>,

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# `cargo test -p phx-conformance`, default thread count, against external phx-server PROCESSES
+# (two nodes clustered over a real redis-server), not the embedded in-process servers: the
+# scenario suite and the properties then share one server, as they would against real Phoenix.
+# Everything listens on 127.0.0.1; the processes started here are stopped by their own pids.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+free_port() {
+  local p
+  for _ in $(seq 1 200); do
+    p=$(( (RANDOM % 20000) + 30000 ))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+  done
+  echo "no free port" >&2; return 1
+}
+
+wait_port() {
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    sleep 0.05
+  done
+  echo "nothing listens on 127.0.0.1:$1" >&2; return 1
+}
+
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+
+cargo build -p phx-server --locked --quiet
+bin=target/debug/phx-server
+redis_port=$(free_port)
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >/dev/null &
+pids+=($!)
+wait_port "$redis_port"
+
+token=phx-external-suite
+start_node() { # name port
+  "$bin" serve --host 127.0.0.1 --port "$2" --node-name "$1@127.0.0.1" \
+    --pubsub "redis://127.0.0.1:$redis_port" --control --control-token "$token" \
+    --recurring-interval-ms 150 --dedupe-window-ms 200 >/dev/null 2>&1 &
+  pids+=($!)
+}
+a=$(free_port); start_node server18 "$a"
+b=$(free_port); start_node remote18 "$b"
+wait_port "$a"; wait_port "$b"
+
+echo "== cargo test -p phx-conformance against phx-server processes on :$a and :$b"
+PHX_URL="ws://127.0.0.1:$a/socket" \
+PHX_AUTH_URL="ws://127.0.0.1:$a/auth_socket" \
+PHX_NODE_B_URL="ws://127.0.0.1:$b/socket" \
+PHX_CONTROL=1 PHX_CONTROL_TOKEN="$token" PHX_PHOENIX=1.8.12 \
+PHX_RECURRING_INTERVAL_MS=150 PHX_DEDUPE_WINDOW_MS=200 \
+  cargo test -p phx-conformance --locked
