@@ -75,8 +75,8 @@ pub struct Report {
     pub cpu: CpuUse,
     /// True when the generator was busy enough to be the limit.
     pub generator_bound: bool,
-    /// Mode-specific figures.
-    #[serde(skip_serializing_if = "Map::is_empty")]
+    /// Mode-specific figures, at the top level of the JSON object.
+    #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
 
