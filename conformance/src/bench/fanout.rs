@@ -130,13 +130,11 @@ pub async fn measure(
         "last_receiver_us".into(),
         json!({"p50": last.p50_us, "p99": last.p99_us, "max": last.max_us}),
     );
-    if let Some(us) = cpu.server_cpu_us {
-        if received > 0 {
-            extra.insert(
-                "server_cpu_ns_per_delivery".into(),
-                json!(us * 1000 / received),
-            );
-        }
+    if let Some(ns) = cpu
+        .server_cpu_us
+        .and_then(|us| (us * 1000).checked_div(received))
+    {
+        extra.insert("server_cpu_ns_per_delivery".into(), json!(ns));
     }
     Ok(Report {
         mode: opts.mode.name(),

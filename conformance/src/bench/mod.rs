@@ -127,7 +127,7 @@ pub enum BenchError {
 /// One server under test.
 pub enum Server {
     /// phx-server in this process.
-    Embedded(EmbeddedServer),
+    Embedded(Box<EmbeddedServer>),
     /// The baseline in this process.
     Baseline(BaselineServer),
     /// Somewhere else.
@@ -161,7 +161,7 @@ impl Subject {
         Ok(Subject {
             name: format!("embedded phx-server {node}"),
             ws_url: s.ws_url(),
-            server: Server::Embedded(s),
+            server: Server::Embedded(Box::new(s)),
             cpu: ServerCpu::Embedded,
             pid: None,
         })
@@ -237,6 +237,9 @@ pub struct Connected {
     pub elapsed: Duration,
 }
 
+/// One connection attempt: its index, the socket or why not, and how long it took.
+type Attempt = (usize, Result<Ws, ConnError>, Duration);
+
 /// Connects and joins `n` clients, `concurrency` at a time, round-robin over `targets`;
 /// bounded by `n` and by `timeout`.
 pub async fn connect_all(
@@ -250,8 +253,7 @@ pub async fn connect_all(
     let deadline = started + timeout;
     let next = Arc::new(AtomicUsize::new(0));
     let joined = Arc::new(AtomicU64::new(0));
-    let results: Arc<Mutex<Vec<(usize, Result<Ws, ConnError>, Duration)>>> =
-        Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
+    let results: Arc<Mutex<Vec<Attempt>>> = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
     let _progress = Progress::start("connecting", n, joined.clone(), quiet);
     let mut workers = Vec::new();
     for _ in 0..concurrency.clamp(1, n.max(1) as usize) {

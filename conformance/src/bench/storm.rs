@@ -76,7 +76,7 @@ async fn client(target: WsTarget, index: usize, mut ws: Ws, deadline: Instant) -
 pub async fn measure(opts: &BenchOptions, subject: &mut Subject) -> Result<Report, BenchError> {
     let target = subject.target(opts)?;
     let connected = connect_all(
-        &[target.clone()],
+        std::slice::from_ref(&target),
         opts.clients,
         opts.concurrency,
         opts.timeout,
