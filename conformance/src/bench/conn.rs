@@ -90,11 +90,13 @@ impl WsTarget {
         })
     }
 
-    /// The source address of connection `index`: `127.0.0.(1 + index / PER_SOURCE)` toward a
-    /// 127.x target, the system's choice otherwise.
+    /// The source address of connection `index`: the system's choice for the first
+    /// [`PER_SOURCE`], then `127.0.0.(1 + index / PER_SOURCE)` toward a 127.x target. (Binding
+    /// before connecting makes the kernel pick a port without knowing the destination: slow,
+    /// and it runs out of ports early, so it is done only where it is needed.)
     fn source(&self, index: usize) -> Option<IpAddr> {
         match self.addr.ip() {
-            IpAddr::V4(ip) if ip.is_loopback() => {
+            IpAddr::V4(ip) if ip.is_loopback() && index >= PER_SOURCE => {
                 let k = (1 + index / PER_SOURCE).min(254) as u8;
                 Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, k)))
             }
@@ -407,7 +409,7 @@ mod tests {
         let t =
             WsTarget::parse("ws://127.0.0.1:4000/socket", "ping", Duration::from_secs(1)).unwrap();
         assert_eq!(t.url, "ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0");
-        assert_eq!(t.source(0), Some("127.0.0.1".parse().unwrap()));
+        assert_eq!(t.source(0), None);
         assert_eq!(t.source(PER_SOURCE), Some("127.0.0.2".parse().unwrap()));
         let t = WsTarget::parse(
             "ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0",

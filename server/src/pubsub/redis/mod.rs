@@ -51,8 +51,11 @@ pub use standalone::{publish, PublishError, Published};
 
 /// The default channel prefix (the channel is `"<prefix>:broadcast"`).
 pub const DEFAULT_PREFIX: &str = "phx:HelloSockets";
-/// The default publish queue bound.
-pub const DEFAULT_QUEUE: usize = 10_000;
+/// The default publish queue bound, in broadcasts. Large enough that a burst from one control
+/// call or one `lists:foreach` loop (tens of thousands of broadcasts, made faster than any
+/// Redis round trip) is published rather than dropped while Redis is healthy; each queued
+/// broadcast costs its encoded size plus about 60 bytes.
+pub const DEFAULT_QUEUE: usize = 100_000;
 
 /// How to reach Redis and how to behave when it goes away.
 #[derive(Clone, Debug)]
