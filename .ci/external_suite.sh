@@ -15,9 +15,10 @@ free_port() {
   echo "no free port" >&2; return 1
 }
 
-wait_port() {
-  for _ in $(seq 1 200); do
+wait_port() { # port [pid]: until something listens, the process exits, or 20 s pass
+  for _ in $(seq 1 400); do
     (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+    if [ -n "${2:-}" ] && ! kill -0 "$2" 2>/dev/null; then break; fi
     sleep 0.05
   done
   echo "nothing listens on 127.0.0.1:$1" >&2; return 1
@@ -35,15 +36,27 @@ pids+=($!)
 wait_port "$redis_port"
 
 token=phx-external-suite
-start_node() { # name port
-  "$bin" serve --host 127.0.0.1 --port "$2" --node-name "$1@127.0.0.1" \
-    --pubsub "redis://127.0.0.1:$redis_port" --control --control-token "$token" \
-    --recurring-interval-ms 150 --dedupe-window-ms 200 >/dev/null 2>&1 &
-  pids+=($!)
+logs=$(mktemp -d)
+# start_node NAME: starts a node on a free port and prints the port. The port is free when
+# picked but another process may take it first, so a node that does not come up is retried
+# on another port (its log is shown if all attempts fail).
+start_node() {
+  local port pid
+  for _ in 1 2 3; do
+    port=$(free_port)
+    "$bin" serve --host 127.0.0.1 --port "$port" --node-name "$1@127.0.0.1" \
+      --pubsub "redis://127.0.0.1:$redis_port" --control --control-token "$token" \
+      --recurring-interval-ms 150 --dedupe-window-ms 200 >"$logs/$1.log" 2>&1 &
+    pid=$!
+    if wait_port "$port" "$pid" 2>/dev/null; then
+      echo "$port $pid"; return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+  done
+  echo "phx-server $1 did not start:" >&2; cat "$logs/$1.log" >&2; return 1
 }
-a=$(free_port); start_node server18 "$a"
-b=$(free_port); start_node remote18 "$b"
-wait_port "$a"; wait_port "$b"
+read -r a pid_a < <(start_node server18); pids+=("$pid_a")
+read -r b pid_b < <(start_node remote18); pids+=("$pid_b")
 
 echo "== cargo test -p phx-conformance against phx-server processes on :$a and :$b"
 PHX_URL="ws://127.0.0.1:$a/socket" \

@@ -73,7 +73,7 @@ pub fn all() -> &'static [CaseInfo] {
         CaseInfo { id: TcpClose, name: "tcp_close", fault: "the proxy closes both TCP connections (FIN)", expect: "reconnect, rejoin every topic", needs_heartbeat: false },
         CaseInfo { id: BlackHole, name: "black_hole", fault: "the connection stays open but nothing is forwarded either way", expect: "notice by heartbeat timeout, reconnect, rejoin", needs_heartbeat: true },
         CaseInfo { id: RefuseConnections, name: "refuse_connections", fault: "the connection is reset and new connections are refused for the outage (--outage-ms)", expect: "retry with a growing delay (no storm), then reconnect and rejoin", needs_heartbeat: false },
-        CaseInfo { id: Latency, name: "latency", fault: "every byte is delayed by a fifth of the heartbeat interval each way (20-200 ms)", expect: "stay connected; echoes and heartbeats keep working", needs_heartbeat: false },
+        CaseInfo { id: Latency, name: "latency", fault: "every byte is delayed by a tenth of the heartbeat interval each way (20-200 ms), well inside a heartbeat timeout of one interval", expect: "stay connected; echoes and heartbeats keep working", needs_heartbeat: false },
         CaseInfo { id: ServerSideCut, name: "server_side_cut", fault: "only the proxy-to-server connection is cut; the client's stays open and silent", expect: "notice by heartbeat timeout, reconnect, rejoin", needs_heartbeat: true },
         CaseInfo { id: ServerRestart, name: "server_restart", fault: "the server stops (close 1012) and starts again on the same port 500 ms later", expect: "reconnect to the new server, rejoin every topic (no already_joined)", needs_heartbeat: false },
         CaseInfo { id: DisconnectSocketId, name: "disconnect_socket_id", fault: "Endpoint.broadcast(socket_id, \"disconnect\", %{})", expect: "reconnect, rejoin every topic", needs_heartbeat: false },
@@ -170,19 +170,6 @@ impl Harness<'_> {
 
     fn conns(&self) -> Vec<ConnView> {
         observer::connections(&self.obs.snapshot())
-    }
-
-    /// The first upgraded connection accepted at or after `after` with every topic joined.
-    async fn wait_joined(&self, after: Duration, limit: Duration) -> Option<(u64, Duration)> {
-        let topics = self.s.topics.clone();
-        self.obs
-            .wait_for(limit, |log| {
-                observer::connections(log)
-                    .iter()
-                    .filter(|c| c.accepted >= after && c.upgraded())
-                    .find_map(|c| c.all_joined(&topics).map(|at| (c.id, at)))
-            })
-            .await
     }
 
     async fn wait_heartbeats(&self, conn: u64, n: usize, limit: Duration) -> bool {
@@ -373,7 +360,32 @@ impl Harness<'_> {
         } else {
             Duration::from_secs(10)
         };
-        let ready = self.wait_joined(Duration::ZERO, ready_limit).await;
+        let obs = self.obs.clone();
+        let wanted = topics.clone();
+        let joined = obs.wait_for(ready_limit, move |log| {
+            observer::connections(log)
+                .iter()
+                .filter(|c| c.upgraded())
+                .find_map(|c| c.all_joined(&wanted).map(|at| (c.id, at)))
+        });
+        let child = &mut self.child;
+        let exited = async {
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        // A client that dies before joining ends the wait at once.
+        let ready = tokio::select! {
+            r = joined => r,
+            status = exited => {
+                self.obs.mark(format!("the client exited ({status})"));
+                self.check("ready", false, format!("the client exited ({status}) before joining every topic"));
+                return Flow::Abort;
+            }
+        };
         let Some((conn, ready_at)) = ready else {
             let conns = self.conns();
             let why = match conns.first() {
@@ -527,7 +539,7 @@ impl Harness<'_> {
                 self.backoff_check(at);
             }
             CaseId::Latency => {
-                let l = (hb / 5).clamp(Duration::from_millis(20), Duration::from_millis(200));
+                let l = (hb / 10).clamp(Duration::from_millis(20), Duration::from_millis(200));
                 let at = self.mark_fault(&format!("latency {} ms each way", ms(l)));
                 self.proxy.latency(l);
                 let r = self.echo(&topics, Duration::from_secs(3) + l * 4).await;

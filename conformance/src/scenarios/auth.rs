@@ -105,9 +105,9 @@ pub fn scenarios() -> Vec<Scenario> {
         Scenario {
             id: "disconnect",
             name: "a disconnect broadcast to the socket id closes the socket",
-            about: "Endpoint.broadcast(\"auth_socket:1\", \"disconnect\", %{}) closes the WebSocket with no phx_close first: code 1000 on 1.7 with Cowboy (1011 with Bandit), 1001 on 1.8.",
+            about: "Endpoint.broadcast(\"auth_socket:1\", \"disconnect\", %{}) closes the WebSocket with no phx_close first: code 1000 with Cowboy (1011 with Bandit) before 1.8.8, 1001 on every adapter from 1.8.8.",
             tags: &["auth", "disconnect"],
-            versions: Versions::ALL,
+            versions: Versions::depends(&[phx_protocol::version::Behaviour::DisconnectGoingAway]),
             needs: &[Need::Socket(Socket::Auth), Need::Trigger(Capability::Sign), Need::Trigger(Capability::Actions)],
             steps: |ctx| {
                 let mut s = vec![sign("{ok}", SALT, 0), connect_auth("user1", "vsn=2.0.0&token={ok}", 101)];
