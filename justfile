@@ -17,9 +17,9 @@ serve:
 check:
     cargo run -p phx-conformance --bin phx -- check
 
-# Load bench against the embedded server.
-bench:
-    cargo run --release -p phx-conformance --bin phx -- bench
+# Load bench (release build): `just bench fanout --baseline`, `just bench joins`, … (see README).
+bench *ARGS:
+    cargo run --release -p phx-conformance --bin phx -- bench {{ARGS}}
 
 # Review pending insta snapshots.
 snap:

@@ -18,13 +18,12 @@
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record` (TLS on either side).
+//! - [`bench`]: `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
+//!   cross-node) with exact per-connection delivery counts and a same-run baseline.
 //! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
 //!   a fault proxy in front of an embedded phx-server.
 //! - [`cli`]: the `phx` command line, one module per subcommand; `cli::tls_args` holds the
 //!   `--cacert`/`--insecure` flags every dialling command shares.
-//!
-//! A load bench (`bench`) would sit beside [`runner`] and reuse [`target`], [`triggers`] and
-//! [`report`].
 //!
 //! ## Example
 //! ```no_run
@@ -38,6 +37,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod bench;
 pub mod certify;
 pub mod cli;
 pub mod record;

@@ -5,6 +5,7 @@
 //! or parsed; 3 the target cannot be reached or refused the connection (or the output cannot be
 //! written).
 
+pub mod bench;
 pub mod certify;
 pub mod check;
 pub mod connect;
@@ -41,6 +42,8 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Connect to a Phoenix socket like wscat, with heartbeats, reconnects and rejoins.
     Connect(connect::ConnectArgs),
+    /// Load-test a Phoenix endpoint: fan-out, joins, idle, reconnect storm, cross-node.
+    Bench(bench::BenchArgs),
     /// Certify a client's reconnect and rejoin under injected faults (`-- CMD ARGS...`).
     Certify(certify::CertifyArgs),
 }
@@ -55,6 +58,7 @@ pub fn main() -> ExitCode {
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Connect(args) => connect::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Certify(args) => certify::run(args),
     }
 }

@@ -116,6 +116,11 @@ fn free_port() -> u16 {
 }
 
 fn start_cluster(control: Option<&str>) -> Option<ErlangCluster> {
+    start_named_cluster(control, if control.is_some() { "fwd" } else { "" })
+}
+
+/// `start_cluster` with a node-name suffix of its own, for tests that run at the same time.
+fn start_named_cluster(control: Option<&str>, suffix: &str) -> Option<ErlangCluster> {
     if Command::new("erlc")
         .arg("-help")
         .stdout(Stdio::null())
@@ -166,7 +171,6 @@ fn start_cluster(control: Option<&str>) -> Option<ErlangCluster> {
     if let Some(c) = control {
         erl.env("STUB_CONTROL", c);
     }
-    let suffix = if control.is_some() { "fwd" } else { "" };
     let node = format!("stub{}{suffix}@127.0.0.1", std::process::id());
     let erl = erl
         // A short net_ticktime: the node drops a silent peer after about 4 s.
@@ -538,4 +542,50 @@ fn phx_check_passes_with_erlang_rpc_triggers() {
     // --erlang-node-b) are skipped: every trigger went by RPC.
     assert_eq!(report["skipped"], 2, "{report:#}");
     drop(target);
+}
+
+#[test]
+fn phx_bench_fanout_publishes_through_an_erlang_rpc_trigger() {
+    // `--trigger erl:NODE:COOKIE` evaluates the broadcast loop inside the node by RPC; the
+    // stand-in endpoint forwards each `broadcast/3` to phx-server's control API, so the stamped
+    // broadcasts reach real WebSocket clients and are counted.
+    let rt = support::runtime();
+    let server = rt.block_on(phx_server::testing::TestServer::start(phx_server::Config {
+        control: true,
+        ..phx_server::Config::default()
+    }));
+    let Some(cluster) = start_named_cluster(Some(&server.addr().to_string()), "bench") else {
+        return;
+    };
+    rt.block_on(connect_when_ready(&cluster));
+    let trigger = format!("erl:{}:{COOKIE}", cluster.node);
+    let out = assert_cmd::Command::cargo_bin("phx")
+        .expect("phx")
+        .args(["bench", "fanout", "--url", &server.ws_url("/socket")])
+        .args(["--clients", "5", "--messages", "20", "--trigger", &trigger])
+        .args(["--json", "--timeout", "30"])
+        .env("ERL_EPMD_PORT", cluster.epmd_port.to_string())
+        .timeout(Duration::from_secs(90))
+        .output()
+        .expect("run phx bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "{e}: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    assert_eq!(out.status.code(), Some(0), "{v}");
+    assert_eq!(v["delivered"], 100, "{v}");
+    assert_eq!(v["missing"], 0, "{v}");
+    assert_eq!(v["duplicated"], 0, "{v}");
+    let calls = rt.block_on(async {
+        let node = connect_when_ready(&cluster).await;
+        recorded_calls(&node).await
+    });
+    let broadcasts = calls.iter().filter(|c| c.contains("ping:bench")).count();
+    assert_eq!(
+        broadcasts, 20,
+        "one Endpoint.broadcast per message: {calls:?}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The phx-conformance integration tests: one binary, one module per area.
 
 mod certify;
+mod cli_bench;
 mod cli_check;
 mod cli_connect;
 #[cfg(feature = "tls")]

@@ -2,8 +2,8 @@
 //! pub/sub, as `Phoenix.PubSub.Redis` does. See `server/CLUSTER.md` for the operator's view.
 //!
 //! - [`envelope`]: the documented, versioned message format and the channel name.
-//! - `publisher`: one task draining a bounded queue into `PUBLISH` pipelines; reconnects with
-//!   backoff; counts what it drops.
+//! - `publisher`: one task draining a bounded queue into v2 batch envelopes sent as one `PUBLISH`
+//!   pipeline; reconnects with backoff; counts what it drops.
 //! - `subscriber`: one task holding the `SUBSCRIBE` connection, health-checked by `PING`;
 //!   resubscribes with backoff; delivers to every attached node except the sender.
 //! - `standalone`: publishing without being a node (`phx-server broadcast --pubsub`).
@@ -51,8 +51,11 @@ pub use standalone::{publish, PublishError, Published};
 
 /// The default channel prefix (the channel is `"<prefix>:broadcast"`).
 pub const DEFAULT_PREFIX: &str = "phx:HelloSockets";
-/// The default publish queue bound.
-pub const DEFAULT_QUEUE: usize = 10_000;
+/// The default publish queue bound, in broadcasts. Large enough that a burst from one control
+/// call or one `lists:foreach` loop (tens of thousands of broadcasts, made faster than any
+/// Redis round trip) is published rather than dropped while Redis is healthy; each queued
+/// broadcast costs its encoded size plus about 60 bytes.
+pub const DEFAULT_QUEUE: usize = 100_000;
 
 /// How to reach Redis and how to behave when it goes away.
 #[derive(Clone, Debug)]
@@ -205,8 +208,9 @@ impl Shared {
         format!("{}/{}/{}", node.name, self.nonce, node.instance)
     }
 
-    /// Delivers a message from Redis to every attached node except its sender.
-    fn deliver(&self, origin: &str, broadcast: &Broadcast) {
+    /// Delivers the broadcasts of one Redis message, in order, to every attached node except
+    /// their sender.
+    fn deliver(&self, origin: &str, broadcasts: &[Broadcast]) {
         let targets: Vec<LocalDelivery> = match self.nodes.read() {
             Ok(nodes) => nodes
                 .iter()
@@ -216,10 +220,14 @@ impl Shared {
             Err(_) => return,
         };
         if !targets.is_empty() {
-            self.counters.received.fetch_add(1, Ordering::Relaxed);
+            self.counters
+                .received
+                .fetch_add(broadcasts.len() as u64, Ordering::Relaxed);
         }
-        for local in targets {
-            local.deliver(broadcast);
+        for broadcast in broadcasts {
+            for local in &targets {
+                local.deliver(broadcast);
+            }
         }
     }
 }
@@ -228,7 +236,7 @@ impl Shared {
 /// [`crate::Endpoint::builder`]; dropping the last handle stops its tasks.
 pub struct RedisBackplane {
     shared: Arc<Shared>,
-    queue: mpsc::Sender<Vec<u8>>,
+    queue: mpsc::Sender<publisher::Queued>,
     _stop: watch::Sender<()>,
 }
 
@@ -325,8 +333,11 @@ impl Backplane for RedisBackplane {
     }
 
     fn publish(&self, origin: &NodeId, broadcast: &Broadcast) {
-        let bytes = envelope::encode(&self.shared.origin(origin), broadcast);
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(bytes) {
+        let queued = publisher::Queued {
+            origin: Arc::from(self.shared.origin(origin)),
+            entry: envelope::encode_entry(broadcast),
+        };
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.queue.try_send(queued) {
             let n = self
                 .shared
                 .counters

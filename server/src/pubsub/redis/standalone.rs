@@ -8,6 +8,9 @@ use phx_protocol::Broadcast;
 
 use super::{envelope, publisher, RedisConfig};
 
+/// PUBLISH commands per pipeline (one round trip).
+const PIPELINE: usize = 256;
+
 /// Why [`publish`] failed. Nothing was published unless `Failed` says otherwise.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -72,7 +75,9 @@ pub async fn publish(
     let total = broadcasts.len() as u64;
     let mut published = 0u64;
     let mut receivers = 0u64;
-    for chunk in broadcasts.chunks(publisher::MAX_BATCH) {
+    // v1 envelopes, one per broadcast: readable by every node version, and `receivers` is
+    // Redis's count for the last one.
+    for chunk in broadcasts.chunks(PIPELINE) {
         let mut pipe = redis::pipe();
         for b in chunk {
             pipe.cmd("PUBLISH")

@@ -56,7 +56,7 @@ pub(crate) async fn run(
             tokio::select! {
                 _ = stop.changed() => return,
                 msg = stream.next() => match msg {
-                    Some(msg) => handle(&shared, msg.get_payload_bytes()),
+                    Some(msg) => handle(&shared, msg.get_payload_bytes()).await,
                     None => {
                         tracing::warn!(
                             url = %config.redacted_url(), channel = %shared.channel,
@@ -77,9 +77,21 @@ pub(crate) async fn run(
     }
 }
 
-fn handle(shared: &Shared, bytes: &[u8]) {
+/// Broadcasts delivered between two yields, as the control API's publishing loop does: a batch
+/// from Redis must not reach each socket's bounded queue faster than a local burst would.
+const YIELD_EVERY: usize = 64;
+
+async fn handle(shared: &Shared, bytes: &[u8]) {
     match envelope::decode(bytes) {
-        Ok(env) => shared.deliver(&env.origin, &env.broadcast),
+        Ok(env) => {
+            let mut chunks = env.broadcasts.chunks(YIELD_EVERY).peekable();
+            while let Some(chunk) = chunks.next() {
+                shared.deliver(&env.origin, chunk);
+                if chunks.peek().is_some() {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }
         Err(e) => {
             let n = shared.counters.malformed.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
