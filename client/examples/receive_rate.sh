@@ -21,9 +21,10 @@ fi
 cargo build --release -q -p phx-server --bin phx-server
 cargo build --release -q -p phx-client --example receive_rate
 
-# A large outbound queue: the server must not drop either client as a slow consumer, so a
-# client that falls behind is measured, not disconnected.
-target/release/phx-server serve --port "$PORT" --control --idle-timeout-ms 600000 --outbound-queue 10000000 2>/dev/null &
+# The outbound queue is bounded in bytes (64 MiB per connection by default), and a client that
+# keeps reading is never dropped as a slow consumer, so a client that falls behind is measured,
+# not disconnected.
+target/release/phx-server serve --port "$PORT" --control --idle-timeout-ms 600000 2>/dev/null &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true' EXIT
 for _ in $(seq 100); do

@@ -27,16 +27,12 @@ pub struct EmbeddedServer {
 }
 
 impl EmbeddedServer {
-    /// The configuration the bench uses: defaults, control API on, named `node`, and a deeper
-    /// outbound queue (16,384 frames instead of 1,024): a burst of M broadcasts published as
-    /// fast as the server can is a deliberate overload, and on a loaded machine the default
-    /// bound would measure the slow-consumer cut-off instead of the delivery rate. Measure a
-    /// `phx-server serve` with `--url` for its defaults.
+    /// The configuration the bench uses: defaults (the outbound queue is bounded in bytes and
+    /// a client that keeps reading gets a whole burst), control API on, named `node`.
     pub fn config(node: &str) -> Config {
         Config {
             node_name: node.into(),
             control: true,
-            outbound_queue: 16 * 1024,
             shutdown_grace: Duration::from_millis(500),
             ..Config::default()
         }
