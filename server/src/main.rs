@@ -30,7 +30,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve HelloSockets (UserSocket on /socket, AuthSocket on /auth_socket).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Broadcast through a running server's control API, or into a cluster with --pubsub.
     Broadcast(cli_broadcast::BroadcastArgs),
 }
@@ -189,7 +189,7 @@ fn main() -> ExitCode {
     };
     runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(*args).await,
             Command::Broadcast(args) => cli_broadcast::run(args).await,
         }
     })
