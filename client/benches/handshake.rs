@@ -8,6 +8,10 @@
 //! for `PHX_BENCH_SECS` (2) seconds per round; the modes alternate for `PHX_BENCH_ROUNDS` (5)
 //! rounds and the median round of each is reported, with its ratio to ws:// from the same run.
 //!
+//! The client resets each connection (SO_LINGER 0) instead of closing it, so the run leaves no
+//! TIME_WAIT sockets holding loopback ports; each task stops after `PHX_BENCH_MAX` (20,000)
+//! connects per round as a backstop.
+//!
 //! Modes: `ws`; `wss` with one shared `TlsConfig`, as a socket's reconnects use it (TLS 1.3
 //! session resumption can apply); `wss-full`, a fresh `TlsConfig` per connect (full handshake
 //! every time, plus building the config).
@@ -18,7 +22,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use phx_client::{TcpConnector, TlsConfig, TlsOptions};
+use futures_util::future::BoxFuture;
+use phx_client::{BoxIo, Connector, TlsConfig, TlsOptions};
 use phx_server::testing::certs::TestCa;
 use phx_server::testing::TestServer;
 use phx_server::Config;
@@ -47,9 +52,23 @@ impl Mode {
     }
 }
 
+/// TCP with `TCP_NODELAY` and SO_LINGER 0: dropping the stream resets it (no TIME_WAIT).
+struct ResetOnDrop;
+
+impl Connector for ResetOnDrop {
+    fn connect(&self, host: String, port: u16) -> BoxFuture<'static, std::io::Result<BoxIo>> {
+        Box::pin(async move {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), port)).await?;
+            stream.set_nodelay(true)?;
+            stream.set_zero_linger()?;
+            Ok(Box::new(stream) as BoxIo)
+        })
+    }
+}
+
 /// One connect: stream (TLS for wss), WebSocket upgrade, drop.
 async fn connect_once(url: &url::Url, tls: &TlsConfig) -> Result<(), String> {
-    let io = phx_client::transport::open_stream(&TcpConnector, tls, url)
+    let io = phx_client::transport::open_stream(&ResetOnDrop, tls, url)
         .await
         .map_err(|e| e.to_string())?;
     let (ws, _) = tokio_tungstenite::client_async(url.as_str(), io)
@@ -59,7 +78,12 @@ async fn connect_once(url: &url::Url, tls: &TlsConfig) -> Result<(), String> {
     Ok(())
 }
 
-async fn round(mode: Mode, url: &url::Url, options: &TlsOptions, secs: u64, conc: u64) -> f64 {
+async fn round(
+    mode: Mode,
+    url: &url::Url,
+    options: &TlsOptions,
+    (secs, conc, max): (u64, u64, u64),
+) -> f64 {
     let shared = TlsConfig::new(options).unwrap();
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
@@ -70,7 +94,7 @@ async fn round(mode: Mode, url: &url::Url, options: &TlsOptions, secs: u64, conc
             (url.clone(), options.clone(), shared.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             // Bounded by time, and by count as a backstop.
-            for _ in 0..1_000_000u32 {
+            for _ in 0..max {
                 if Instant::now() >= until {
                     break;
                 }
@@ -99,6 +123,7 @@ async fn main() {
     let secs = env_num("PHX_BENCH_SECS", 2);
     let rounds = env_num("PHX_BENCH_ROUNDS", 5).max(1);
     let conc = env_num("PHX_BENCH_CONCURRENCY", 8).max(1);
+    let max = env_num("PHX_BENCH_MAX", 20_000);
     let ca = TestCa::new("bench CA").unwrap();
     let leaf = ca.issue(&["127.0.0.1"]).unwrap();
     let any: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
@@ -120,7 +145,7 @@ async fn main() {
     for r in 0..rounds {
         for (i, mode) in modes.iter().enumerate() {
             let url = if *mode == Mode::Ws { &ws_url } else { &wss_url };
-            let rate = round(*mode, url, &options, secs, conc).await;
+            let rate = round(*mode, url, &options, (secs, conc, max)).await;
             println!("round {r} {:<8} {rate:>9.0} connects/s", mode.name());
             rates[i].push(rate);
         }

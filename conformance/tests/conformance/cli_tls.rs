@@ -181,7 +181,7 @@ fn tls_failures_exit_3_with_a_clear_error() {
 }
 
 #[test]
-fn an_unreadable_cacert_is_a_usage_error() {
+fn an_unreadable_cacert_or_certificate_is_a_usage_error() {
     phx(&["check", "--url", "wss://127.0.0.1:1/socket"])
         .args(["--cacert", "/no/such/ca.pem"])
         .assert()
@@ -195,6 +195,22 @@ fn an_unreadable_cacert_is_a_usage_error() {
     ])
     .assert()
     .code(2);
+    phx(&[
+        "record",
+        "--listen",
+        "127.0.0.1:0",
+        "--upstream",
+        "wss://127.0.0.1:1",
+    ])
+    .args([
+        "--tls-cert",
+        "/no/such/cert.pem",
+        "--tls-key",
+        "/no/such/key.pem",
+    ])
+    .assert()
+    .code(2)
+    .stderr(predicate::str::contains("/no/such/cert.pem"));
 }
 
 #[test]
