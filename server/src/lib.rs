@@ -23,6 +23,8 @@
 //! - [`channel`]: the [`Channel`] trait (join, handle_in, handle_out, handle_info, terminate).
 //! - [`pubsub`]: sharded local registry with fastlane dispatch, the [`pubsub::Backplane`] trait
 //!   the in-process bus and the Redis backplane ([`pubsub::redis`], see `CLUSTER.md`).
+//! - [`presence`]: [`Presence`] (Phoenix.Presence): track, update, untrack, list, the
+//!   `presence_diff` broadcasts, and sharing them across the cluster's backplane.
 //! - [`apps::hello_sockets`]: UserSocket, AuthSocket and their channels.
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …).
 //! - [`token`]: Phoenix.Token for the endpoint.
@@ -35,6 +37,7 @@ pub mod channel;
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod presence;
 pub mod pubsub;
 pub mod server;
 pub mod socket;
@@ -48,6 +51,7 @@ pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
 pub use config::{Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
 pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
+pub use presence::{Presence, Tracked};
 pub use server::{serve, serve_tls, serve_with, ServeError};
 pub use socket::SocketHandler;
 pub use tls::{TlsAcceptor, TlsSetupError};

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::apps::App;
 use crate::config::Config;
+use crate::presence::Presence;
 use crate::pubsub::{Backplane, NodeId, PubSub};
 use crate::socket::handle::Kill;
 pub use crate::socket::registry::JoinedChannel;
@@ -61,6 +62,7 @@ struct Mounted {
 struct Inner {
     config: Config,
     pubsub: PubSub,
+    presence: Presence,
     mounts: Vec<Mount>,
     apps: Vec<Mounted>,
     /// Owns the live connections (drain, disconnect, introspection).
@@ -99,13 +101,20 @@ impl EndpointBuilder {
         self
     }
 
-    /// The endpoint, attached to its backplane.
+    /// The endpoint, attached to its backplane. With a backplane and inside a tokio runtime,
+    /// its [`Presence`] joins the cluster's (see [`Presence::start_cluster`]).
     pub fn build(self) -> Endpoint {
+        let clustered = self.backplane.is_some();
         let pubsub = PubSub::new(NodeId::new(self.config.node_name.clone()), self.backplane);
+        let presence = Presence::new(pubsub.clone());
+        if clustered && tokio::runtime::Handle::try_current().is_ok() {
+            presence.start_cluster();
+        }
         Endpoint {
             inner: Arc::new(Inner {
                 config: self.config,
                 pubsub,
+                presence,
                 mounts: self.mounts,
                 apps: self.apps,
                 conns: Arc::new(Registry::default()),
@@ -148,6 +157,11 @@ impl Endpoint {
     /// The node's pub/sub.
     pub fn pubsub(&self) -> &PubSub {
         &self.inner.pubsub
+    }
+
+    /// The node's presences (Phoenix.Presence), for channels to track.
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
     }
 
     /// The socket mounted at `path` (e.g. `"/socket"`).

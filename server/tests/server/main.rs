@@ -13,6 +13,7 @@ mod cluster;
 mod control;
 mod custom;
 mod phoenix_js;
+mod presence;
 mod props;
 mod smoke;
 mod sockets;
