@@ -5,17 +5,20 @@ use std::time::Duration;
 
 use phx_protocol::Payload;
 use serde::Serialize;
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::config::JoinPayload;
 use crate::connection::command::{ChannelId, Command};
-use crate::error::{EventsError, JoinError, LeaveError, PushError, WaitError};
-use crate::reply::{ChannelEvent, Reply};
+use crate::error::{JoinError, LeaveError, PushError, WaitError};
+use crate::events::EventQueue;
+pub use crate::events::Events;
+use crate::reply::Reply;
 use crate::socket::{wait_watch, Socket};
 use crate::status::ChannelStatus;
 
-/// A channel handle; clones share the same channel. Subscribe to [`Channel::events`] before
-/// joining so no event is missed.
+/// A channel handle; clones share the same channel. Its event queue exists from
+/// [`crate::Socket::channel`] on, so an [`Events`] made after `join()` returns still gets every
+/// event that arrived in between.
 #[derive(Clone)]
 pub struct Channel {
     inner: Arc<Inner>,
@@ -27,7 +30,13 @@ struct Inner {
     topic: String,
     status: watch::Sender<ChannelStatus>,
     join_ref: watch::Sender<Option<String>>,
-    events: broadcast::Sender<ChannelEvent>,
+    events: Arc<EventQueue>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.events.close();
+    }
 }
 
 impl std::fmt::Debug for Channel {
@@ -48,7 +57,7 @@ impl Channel {
                 topic,
                 status: watch::Sender::new(ChannelStatus::Closed),
                 join_ref: watch::Sender::new(None),
-                events: broadcast::Sender::new(capacity),
+                events: EventQueue::new(capacity),
             }),
         }
     }
@@ -185,70 +194,14 @@ impl Channel {
         wait_watch(&mut rx, timeout, pred).await
     }
 
-    /// Every event of this channel from now on.
+    /// Every event of this channel: those no receiver has taken yet (all of them, for the
+    /// first receiver, since the channel was created), then every new one.
     pub fn events(&self) -> Events {
-        Events {
-            rx: self.inner.events.subscribe(),
-            name: None,
-        }
+        Events::new(&self.inner.events, None)
     }
 
-    /// Events named `name` only (e.g. `"new_token"`).
+    /// Events named `name` only (e.g. `"new_token"`), with the same start as [`Channel::events`].
     pub fn on(&self, name: impl Into<String>) -> Events {
-        Events {
-            rx: self.inner.events.subscribe(),
-            name: Some(name.into()),
-        }
-    }
-}
-
-/// A stream of channel events, optionally filtered by name. Bounded: see [`EventsError::Lagged`].
-#[derive(Debug)]
-pub struct Events {
-    rx: broadcast::Receiver<ChannelEvent>,
-    name: Option<String>,
-}
-
-impl Events {
-    /// The next event. A left channel produces nothing until it is joined again;
-    /// `Err(Closed)` comes once every handle of the channel is dropped.
-    pub async fn recv(&mut self) -> Result<ChannelEvent, EventsError> {
-        loop {
-            match self.rx.recv().await {
-                Ok(ev) if self.name.as_ref().is_none_or(|n| *n == ev.event) => return Ok(ev),
-                Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(n)) => return Err(EventsError::Lagged(n)),
-                Err(broadcast::error::RecvError::Closed) => return Err(EventsError::Closed),
-            }
-        }
-    }
-
-    /// As a `futures` stream; it ends when the channel's handles are all gone.
-    pub fn into_stream(
-        self,
-    ) -> impl futures_util::Stream<Item = Result<ChannelEvent, EventsError>> + Send {
-        futures_util::stream::unfold(self, |mut events| async move {
-            match events.recv().await {
-                Err(EventsError::Closed) => None,
-                item => Some((item, events)),
-            }
-        })
-    }
-
-    /// The next event if one is already waiting.
-    pub fn try_recv(&mut self) -> Option<Result<ChannelEvent, EventsError>> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(ev) if self.name.as_ref().is_none_or(|n| *n == ev.event) => return Some(Ok(ev)),
-                Ok(_) => continue,
-                Err(broadcast::error::TryRecvError::Empty) => return None,
-                Err(broadcast::error::TryRecvError::Lagged(n)) => {
-                    return Some(Err(EventsError::Lagged(n)))
-                }
-                Err(broadcast::error::TryRecvError::Closed) => {
-                    return Some(Err(EventsError::Closed))
-                }
-            }
-        }
+        Events::new(&self.inner.events, Some(name.into()))
     }
 }

@@ -108,11 +108,17 @@ pub struct SocketConfig {
     /// Pushes one channel may buffer while not joined (default 100); beyond it a push fails
     /// with `PushError::BufferFull`.
     pub max_buffered_pushes: usize,
-    /// Events retained per channel for slow receivers (default 1024); a receiver further
-    /// behind gets `EventsError::Lagged` with the count.
+    /// Events a channel's queue holds (default 1024). When it is full the socket stops reading
+    /// until a receiver catches up (backpressure: nothing is dropped); the queue grows to it on
+    /// demand, nothing is pre-allocated. Also the ring size of `Socket::messages` and
+    /// `Socket::status_events`, allocated on their first use.
     pub event_capacity: usize,
     /// Opens the byte stream (default TCP).
     pub connector: Arc<dyn Connector>,
+    /// The WebSocket read buffer, allocated per connection (default 4 KiB: tungstenite's own
+    /// default of 128 KiB would make it most of an idle socket's memory). Larger frames still
+    /// arrive whole; a bigger buffer only means fewer reads under a flood.
+    pub read_buffer_size: usize,
     /// TLS for `wss://` (default: Mozilla's roots); shared by every reconnect.
     pub tls: TlsConfig,
     /// Keep reconnecting after a terminal TLS error (an untrusted or expired certificate, a
@@ -165,6 +171,7 @@ impl SocketBuilder {
             max_buffered_pushes: 100,
             event_capacity: 1024,
             connector: Arc::new(TcpConnector),
+            read_buffer_size: 4096,
             tls: TlsConfig::default(),
             retry_tls_errors: false,
         });
@@ -251,9 +258,14 @@ impl SocketBuilder {
         self.with(|c| c.max_buffered_pushes = n)
     }
 
-    /// Per-channel event buffer (default 1024, minimum 1).
+    /// Per-channel event queue bound before backpressure (default 1024, minimum 1).
     pub fn event_capacity(self, n: usize) -> Self {
         self.with(|c| c.event_capacity = n.max(1))
+    }
+
+    /// The WebSocket read buffer per connection (default 4 KiB, minimum 256 bytes).
+    pub fn read_buffer_size(self, bytes: usize) -> Self {
+        self.with(|c| c.read_buffer_size = bytes.max(256))
     }
 
     /// The byte-stream connector (default TCP).

@@ -179,11 +179,13 @@ pub enum WaitError {
 /// Receiving a channel event failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventsError {
-    /// This receiver fell behind and `0` events were skipped (the buffer is bounded); keep
-    /// receiving to continue with the oldest retained event.
-    #[error("lagged: {0} events were skipped")]
+    /// `0` events arrived while the channel had no receiver at all and were dropped once more
+    /// than `event_capacity` waited (a receiver that exists is never lagged: it backpressures
+    /// the socket instead). Reported once, first; keep receiving for the events kept. Create
+    /// the receiver before traffic starts to never see this.
+    #[error("lagged: {0} events were dropped while the channel had no receiver")]
     Lagged(u64),
-    /// Every handle of the channel is gone (and it is not joined): no more events will come.
+    /// Every handle of the channel is gone and the queued events are taken: no more will come.
     #[error("no more events: the channel is closed")]
     Closed,
 }

@@ -5,9 +5,20 @@
 //!
 //! ## Layout
 //! - [`socket`]: [`Socket`], a cheap `Clone` handle: connect, disconnect, status, channels.
-//! - [`channel`]: [`Channel`]: join (payload or closure), leave, typed push, [`Events`].
-//! - `connection` (private): the one task that owns the WebSocket, every channel's state and
-//!   every pending push; its `State` enum documents each phase.
+//! - [`channel`]: [`Channel`]: join (payload or closure), leave, typed push.
+//! - [`events`]: each channel's event queue and its receivers, [`Events`]: backpressure, no
+//!   loss for lag, nothing lost between `join()` and `events()`.
+//! - `connection` (private), split sans-IO style:
+//!   - `connection::machine`: the pure state machine: the socket's phase, every channel and
+//!     every pending push. Inputs (decoded messages, commands, connect results, closes,
+//!     timeouts) in; outputs (frames, connect/close orders, status changes, events, answers)
+//!     and the next deadline out. Unit-tested transition by transition without sockets.
+//!   - `connection::deadlines`: its one deadline queue (timers as data).
+//!   - `connection::entry`: its record of one channel (phase, join_ref, push buffer).
+//!   - `connection::command`: what the handles send to the task.
+//!   - `connection` itself: the driver task. It owns the read half, the one timer and the
+//!     handles' views, and spawns a writer task per connection (frames queued, bounded in
+//!     bytes), so a peer that stops reading never stalls reads, commands or timers.
 //! - [`config`]: [`SocketBuilder`] and [`SocketConfig`]: URL, params (static or closure), auth
 //!   token, vsn, heartbeat, schedules, timeouts, close policy, buffer bounds.
 //! - [`backoff`]: the [`Backoff`] trait, phoenix.js's [`Stepped`] schedules and [`Jitter`].
@@ -32,6 +43,14 @@
 //!   closes it with no rejoin; a join error is retried on the rejoin schedule.
 //! - Pushes made while not joined are buffered (bounded) and sent after the join with their
 //!   timeout running. Every push ends in exactly one reply or one [`PushError`].
+//! - A channel's events are never dropped for lag: each channel has one queue from
+//!   [`Socket::channel`] on, every [`Events`] sees every event from where it starts, and when a
+//!   receiver falls `event_capacity` behind the socket stops reading (TCP pushes back on the
+//!   server) until it catches up. A receiver that stalls longer than the heartbeat timeout
+//!   therefore costs a reconnect. Only events nobody listens to are bounded by dropping (the
+//!   next [`Events`] gets [`EventsError::Lagged`] first). See [`events`].
+//! - Writes never wait inline: a peer that stops reading is detected by the heartbeat, and more
+//!   than 4 MiB of unsent frames counts as a dead link.
 //! - Improvements over phoenix.js: pushes in flight when the connection drops fail at once with
 //!   [`PushError::ConnectionLost`] and on `phx_error` with [`PushError::ChannelErrored`] (phoenix.js
 //!   lets them time out); the push buffer is bounded and fails with [`PushError::BufferFull`]
@@ -62,6 +81,7 @@ pub mod config;
 mod connection;
 pub mod endpoint;
 pub mod error;
+pub mod events;
 pub mod reply;
 pub mod socket;
 pub mod status;

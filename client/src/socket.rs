@@ -46,11 +46,7 @@ impl Socket {
     pub(crate) fn start(config: SocketConfig) -> Result<Socket, ConfigError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let (tx, rx) = mpsc::channel(256);
-        let shared = Arc::new(Shared {
-            status: watch::Sender::new(SocketStatus::Idle),
-            messages: broadcast::Sender::new(config.event_capacity),
-            transitions: broadcast::Sender::new(config.event_capacity),
-        });
+        let shared = Arc::new(Shared::new(config.event_capacity));
         runtime.spawn(Task::new(config.clone(), rx, shared.clone()).run());
         Ok(Socket {
             inner: Arc::new(Inner {
@@ -127,13 +123,13 @@ impl Socket {
     /// Every status transition of the socket and its channels from now on, in order (the
     /// `watch` views coalesce; this does not). Bounded: a slow receiver gets `Lagged`.
     pub fn status_events(&self) -> broadcast::Receiver<StatusEvent> {
-        self.inner.shared.transitions.subscribe()
+        self.inner.shared.transitions().subscribe()
     }
 
     /// Every message the server sends, decoded, before channel routing (heartbeat replies and
     /// stale messages included). Bounded: a slow receiver gets `Lagged`.
     pub fn messages(&self) -> broadcast::Receiver<ServerMessage> {
-        self.inner.shared.messages.subscribe()
+        self.inner.shared.messages().subscribe()
     }
 
     /// Sends a raw frame as is, bypassing channels (for tools; the server may close on garbage).

@@ -262,16 +262,15 @@ mod imp {
             .get_ref()
             .and_then(|inner| inner.downcast_ref::<rustls::Error>())
         else {
-            return match e.kind() {
-                std::io::ErrorKind::UnexpectedEof => TlsError::NotTls {
-                    host,
-                    reason: "the connection closed during the TLS handshake".into(),
-                },
-                _ => TlsError::Handshake {
-                    host,
-                    reason: e.to_string(),
-                },
+            // A close mid-handshake may be a server restarting, so it stays retryable (not
+            // `NotTls`); a plain HTTP server answers bytes instead, which rustls names below.
+            let reason = match e.kind() {
+                std::io::ErrorKind::UnexpectedEof => {
+                    "the server closed the connection during the TLS handshake (is it TLS?)".into()
+                }
+                _ => e.to_string(),
             };
+            return TlsError::Handshake { host, reason };
         };
         match tls {
             rustls::Error::InvalidCertificate(cert) => match cert {

@@ -11,6 +11,7 @@ use futures_util::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::WebSocketStream;
 use url::Url;
 
@@ -57,8 +58,11 @@ pub(crate) fn open(
     let connector = config.connector.clone();
     let tls = config.tls.clone();
     let timeout = config.connect_timeout;
+    // tungstenite allocates its read buffer per connection (128 KiB by default).
+    let ws_config = WebSocketConfig::default().read_buffer_size(config.read_buffer_size);
     async move {
-        match tokio::time::timeout(timeout, open_inner(connector, tls, url, subprotocols)).await {
+        let attempt = open_inner(connector, tls, url, subprotocols, ws_config);
+        match tokio::time::timeout(timeout, attempt).await {
             Ok(result) => result,
             Err(_) => Err(ConnectError::Timeout(timeout)),
         }
@@ -98,6 +102,7 @@ async fn open_inner(
     tls: TlsConfig,
     url: Url,
     subprotocols: Option<String>,
+    ws_config: WebSocketConfig,
 ) -> Result<Ws, ConnectError> {
     let io = open_stream(connector.as_ref(), &tls, &url).await?;
     let mut request = url
@@ -111,7 +116,7 @@ async fn open_inner(
             .headers_mut()
             .insert("sec-websocket-protocol", value);
     }
-    match tokio_tungstenite::client_async(request, io).await {
+    match tokio_tungstenite::client_async_with_config(request, io, Some(ws_config)).await {
         Ok((ws, _response)) => Ok(ws),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
             let body = response

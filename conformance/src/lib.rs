@@ -12,13 +12,16 @@
 //! - [`scenarios`]: the scenario library, one file per area, each scenario named like Phoenix's
 //!   own tests and declaring the Phoenix versions it applies to.
 //! - [`target`]: what the suite runs against: the embedded phx-server (in-process, port 0) or an
-//!   external URL.
+//!   external URL, `ws://` or `wss://` (the target's `tls` is phx-client's `TlsConfig`), and the
+//!   expected [`target::PhoenixVersion`] (phx-protocol's version type, with its behaviour table;
+//!   phx-server's `Compat` is the same type).
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
-//! - [`record`]: the recording proxy behind `phx record`.
+//! - [`record`]: the recording proxy behind `phx record` (TLS on either side).
 //! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
 //!   a fault proxy in front of an embedded phx-server.
-//! - [`cli`]: the `phx` command line, one module per subcommand.
+//! - [`cli`]: the `phx` command line, one module per subcommand; `cli::tls_args` holds the
+//!   `--cacert`/`--insecure` flags every dialling command shares.
 //!
 //! A load bench (`bench`) would sit beside [`runner`] and reuse [`target`], [`triggers`] and
 //! [`report`].

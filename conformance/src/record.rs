@@ -3,7 +3,7 @@
 //! be TLS: clients reach the proxy over `wss://` when it has a [`TlsAcceptor`], and a `wss://`
 //! upstream is dialled with the [`TlsConfig`] given.
 
-use crate::transcript::{Dir, Entry};
+use crate::transcript::{Dir, Entry, Event};
 use futures_util::{SinkExt, StreamExt};
 use phx_client::{TcpConnector, TlsConfig};
 use phx_server::TlsAcceptor;
@@ -79,6 +79,11 @@ struct Shared {
 }
 
 impl Shared {
+    /// An event line, printed by [`Event`]'s one `Display`.
+    fn event(&self, conn: &str, event: Event, extra: serde_json::Value) {
+        self.log(Dir::Event, conn, event.to_string(), false, extra);
+    }
+
     fn log(
         &self,
         dir: Dir,
@@ -174,6 +179,25 @@ pub async fn run(
     drop(shared);
     let _ = writer.await;
     Ok(())
+}
+
+/// Records the upstream's close frame.
+fn log_close(
+    shared: &Shared,
+    conn: &str,
+    cf: Option<&tokio_tungstenite::tungstenite::protocol::CloseFrame>,
+    client_closed: bool,
+) {
+    let code = cf.map_or(1005, |c| u16::from(c.code));
+    let reason = cf.map(|c| c.reason.to_string()).unwrap_or_default();
+    shared.event(
+        conn,
+        Event::Closed {
+            code,
+            reason: Some(reason.clone()),
+        },
+        json!({"close_frame_received": {"code": code, "reason": reason}, "server_initiated": !client_closed}),
+    );
 }
 
 /// Request headers the proxy passes on: they can change what the server does (origin check,
@@ -307,23 +331,17 @@ where
         return;
     };
     let url = format!("{}{target}", shared.upstream);
-    shared.log(
-        Dir::Event,
+    shared.event(
         &conn,
-        format!("connect {url}"),
-        false,
+        Event::Connect {
+            target: url.clone(),
+        },
         json!({}),
     );
     let request = match upstream_request(&url, &headers) {
         Ok(r) => r,
         Err(e) => {
-            shared.log(
-                Dir::Event,
-                &conn,
-                format!("bad request: {e}"),
-                false,
-                json!({}),
-            );
+            shared.event(&conn, Event::Note(format!("bad request: {e}")), json!({}));
             return;
         }
     };
@@ -336,11 +354,9 @@ where
     let upstream = match upstream {
         Ok(io) => tokio_tungstenite::client_async(request, io).await,
         Err(e) => {
-            shared.log(
-                Dir::Event,
+            shared.event(
                 &conn,
-                format!("upstream unreachable: {e}"),
-                false,
+                Event::Note(format!("upstream unreachable: {e}")),
                 json!({}),
             );
             return;
@@ -355,11 +371,12 @@ where
                 .as_ref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
                 .unwrap_or_default();
-            shared.log(
-                Dir::Event,
+            shared.event(
                 &conn,
-                "http status on upgrade",
-                false,
+                Event::HttpStatus {
+                    status,
+                    detail: Some("on upgrade".into()),
+                },
                 json!({"http_status": status, "body": body}),
             );
             // The request head was read already: answer with the upstream's status.
@@ -368,11 +385,9 @@ where
             return;
         }
         Err(e) => {
-            shared.log(
-                Dir::Event,
+            shared.event(
                 &conn,
-                format!("upstream unreachable: {e}"),
-                false,
+                Event::Note(format!("upstream unreachable: {e}")),
                 json!({}),
             );
             return;
@@ -396,11 +411,12 @@ where
     let Ok(client) = tokio_tungstenite::accept_hdr_async(replayed, echo).await else {
         return;
     };
-    shared.log(
-        Dir::Event,
+    shared.event(
         &conn,
-        "http status 101 on upgrade (websocket open)",
-        false,
+        Event::HttpStatus {
+            status: 101,
+            detail: Some("on upgrade (websocket open)".into()),
+        },
         json!({"http_status": 101}),
     );
     let (mut up_tx, mut up_rx) = upstream.split();
@@ -416,25 +432,31 @@ where
                         WsMessage::Close(cf) => {
                             client_closed = true;
                             let code = cf.as_ref().map_or(1005, |c| u16::from(c.code));
-                            shared.log(Dir::Event, &conn, format!("client closing with code={code}"), false, json!({}));
+                            shared.event(&conn, Event::ClientClosing { code }, json!({}));
                         }
                         _ => {}
                     }
                     if up_tx.send(msg).await.is_err() { break; }
                 }
-                _ => break,
+                _ => {
+                    // The client's stream ends as soon as tungstenite has answered its close,
+                    // possibly before the upstream's close arrives: wait for that (bounded), so
+                    // the transcript does not lose the server's side of the handshake.
+                    if client_closed {
+                        let wait = std::time::Duration::from_millis(500);
+                        if let Ok(Some(Ok(WsMessage::Close(cf)))) = tokio::time::timeout(wait, up_rx.next()).await {
+                            log_close(&shared, &conn, cf.as_ref(), client_closed);
+                        }
+                    }
+                    break;
+                }
             },
             m = up_rx.next() => match m {
                 Some(Ok(msg)) => {
                     match &msg {
                         WsMessage::Text(t) => shared.log(Dir::Recv, &conn, t.to_string(), false, json!({})),
                         WsMessage::Binary(b) => shared.log(Dir::Recv, &conn, hex::encode(b), true, json!({})),
-                        WsMessage::Close(cf) => {
-                            let code = cf.as_ref().map_or(1005, |c| u16::from(c.code));
-                            let reason = cf.as_ref().map(|c| c.reason.to_string()).unwrap_or_default();
-                            shared.log(Dir::Event, &conn, format!("connection closed code={code} reason='{reason}'"), false,
-                                json!({"close_frame_received": {"code": code, "reason": reason}, "server_initiated": !client_closed}));
-                        }
+                        WsMessage::Close(cf) => log_close(&shared, &conn, cf.as_ref(), client_closed),
                         _ => {}
                     }
                     if cl_tx.send(msg).await.is_err() { break; }

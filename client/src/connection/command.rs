@@ -1,13 +1,15 @@
 //! Requests from the [`crate::Socket`] and [`crate::Channel`] handles to the connection task.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use phx_protocol::{Frame, Payload};
-use tokio::sync::{broadcast, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use crate::config::JoinPayload;
 use crate::error::{ConnectError, JoinError, LeaveError, PushError, SendError};
-use crate::reply::{ChannelEvent, Reply};
+use crate::events::EventQueue;
+use crate::reply::Reply;
 use crate::status::ChannelStatus;
 
 /// The id of one `Channel` handle family (clones share it).
@@ -26,7 +28,7 @@ pub(crate) enum Command {
         payload: JoinPayload,
         status: watch::Sender<ChannelStatus>,
         join_ref: watch::Sender<Option<String>>,
-        events: broadcast::Sender<ChannelEvent>,
+        events: Arc<EventQueue>,
         done: oneshot::Sender<Result<Payload, JoinError>>,
     },
     Leave {

@@ -172,19 +172,6 @@ impl Harness<'_> {
         observer::connections(&self.obs.snapshot())
     }
 
-    /// The first upgraded connection accepted at or after `after` with every topic joined.
-    async fn wait_joined(&self, after: Duration, limit: Duration) -> Option<(u64, Duration)> {
-        let topics = self.s.topics.clone();
-        self.obs
-            .wait_for(limit, |log| {
-                observer::connections(log)
-                    .iter()
-                    .filter(|c| c.accepted >= after && c.upgraded())
-                    .find_map(|c| c.all_joined(&topics).map(|at| (c.id, at)))
-            })
-            .await
-    }
-
     async fn wait_heartbeats(&self, conn: u64, n: usize, limit: Duration) -> bool {
         self.obs
             .wait_for(limit, |log| {
@@ -373,7 +360,32 @@ impl Harness<'_> {
         } else {
             Duration::from_secs(10)
         };
-        let ready = self.wait_joined(Duration::ZERO, ready_limit).await;
+        let obs = self.obs.clone();
+        let wanted = topics.clone();
+        let joined = obs.wait_for(ready_limit, move |log| {
+            observer::connections(log)
+                .iter()
+                .filter(|c| c.upgraded())
+                .find_map(|c| c.all_joined(&wanted).map(|at| (c.id, at)))
+        });
+        let child = &mut self.child;
+        let exited = async {
+            loop {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return status;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        // A client that dies before joining ends the wait at once.
+        let ready = tokio::select! {
+            r = joined => r,
+            status = exited => {
+                self.obs.mark(format!("the client exited ({status})"));
+                self.check("ready", false, format!("the client exited ({status}) before joining every topic"));
+                return Flow::Abort;
+            }
+        };
         let Some((conn, ready_at)) = ready else {
             let conns = self.conns();
             let why = match conns.first() {

@@ -113,6 +113,16 @@ pub enum SpawnError {
     /// No command was given.
     #[error("no client command given (phx certify [flags] -- CMD ARGS...)")]
     Empty,
+    /// It started but exited without ever connecting.
+    #[error(
+        "the client command `{command}` exited without ever connecting; its last output:\n{output}"
+    )]
+    NeverConnected {
+        /// The command line.
+        command: String,
+        /// Its last lines of output.
+        output: String,
+    },
     /// The OS refused to start it.
     #[error("cannot start the client command `{command}`: {source}")]
     Spawn {
@@ -134,6 +144,13 @@ pub async fn certify(
     for case in selected {
         let r = cases::run(case, settings).await?;
         progress(&r);
+        if r.never_connected {
+            // Every further case would end the same way.
+            return Err(SpawnError::NeverConnected {
+                command: settings.command.join(" "),
+                output: r.client_output.join("\n"),
+            });
+        }
         out.push(r);
     }
     Ok(out)

@@ -331,6 +331,9 @@ async fn run_conn(
     let why: &'static str = loop {
         let due = queue.front().map(|(t, _, _)| *t);
         tokio::select! {
+            // Faults first: one sent before the server acts (SwallowClose, EchoAfterError)
+            // must be in force when the server's frame arrives.
+            biased;
             fault = faults.recv() => {
                 let Some(fault) = fault else { break "proxy stopped" };
                 match fault {

@@ -6,7 +6,7 @@ use super::step::{Expected, Outgoing, Step};
 use crate::target::Target;
 use crate::transcript::matcher::{self, Bindings};
 use crate::transcript::{normalise, replay};
-use crate::transcript::{Dir, Entry, Transcript};
+use crate::transcript::{Dir, Entry, Event, Transcript};
 use crate::triggers::TriggerError;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -93,6 +93,12 @@ struct Recorder {
 }
 
 impl Recorder {
+    /// An event line (printed by [`Event`]'s one `Display`).
+    fn event(&mut self, conn: Option<&str>, event: Event) {
+        let t = self.start.elapsed().as_secs_f64() * 1000.0;
+        self.entries.push(Entry::event(t, conn, &event));
+    }
+
     fn push(&mut self, dir: Dir, conn: Option<&str>, frame: String, binary: bool) {
         let mut e = Entry::new(self.start.elapsed().as_secs_f64() * 1000.0, dir, frame);
         e.conn = conn.map(str::to_owned);
@@ -114,7 +120,11 @@ fn describe(r: &Received) -> String {
     match r {
         Received::Text(t) => t.clone(),
         Received::Binary(b) => format!("binary {}", hex::encode(b)),
-        Received::Closed { code, frame: true } => format!("connection closed code={code}"),
+        Received::Closed { code, frame: true } => Event::Closed {
+            code: *code,
+            reason: None,
+        }
+        .to_string(),
         Received::Closed { frame: false, .. } => "connection dropped without a close frame".into(),
         Received::Timeout => "nothing arrived".into(),
     }
@@ -223,21 +233,19 @@ impl<'t> Engine<'t> {
             Received::Text(t) => self.rec.push(Dir::Recv, Some(conn), t.clone(), false),
             Received::Binary(b) => self.rec.push(Dir::Recv, Some(conn), hex::encode(b), true),
             Received::Closed { code, frame: true } => {
-                self.rec.push(
-                    Dir::Event,
+                self.rec.event(
                     Some(conn),
-                    format!("connection closed code={code}"),
-                    false,
+                    Event::Closed {
+                        code: *code,
+                        reason: None,
+                    },
                 );
                 self.rec
                     .extra("close_frame_received", serde_json::json!({"code": code}));
                 self.rec
                     .extra("server_initiated", serde_json::Value::Bool(true));
             }
-            Received::Closed { frame: false, .. } => {
-                self.rec
-                    .push(Dir::Event, Some(conn), "connection dropped".into(), false)
-            }
+            Received::Closed { frame: false, .. } => self.rec.event(Some(conn), Event::Dropped),
             Received::Timeout => {}
         }
     }
@@ -245,7 +253,7 @@ impl<'t> Engine<'t> {
     async fn step(&mut self, i: usize, step: &Step) -> Flow {
         match step {
             Step::Note(s) => {
-                self.rec.push(Dir::Event, None, s.clone(), false);
+                self.rec.event(None, Event::Note(s.clone()));
                 Flow::Next
             }
             Step::Connect {
@@ -264,17 +272,22 @@ impl<'t> Engine<'t> {
                 for (var, token) in self.tokens.iter().filter(|(v, _)| !v.is_empty()) {
                     q = q.replace(var.as_str(), token);
                 }
-                self.rec.push(
-                    Dir::Event,
+                self.rec.event(
                     Some(conn),
-                    format!("connect {}?{q}", socket.label()),
-                    false,
+                    Event::Connect {
+                        target: format!("{}?{q}", socket.label()),
+                    },
                 );
                 let url = format!("{base}/websocket?{q}");
                 match RawConn::connect(&url, &self.target.tls).await {
                     Ok(c) => {
-                        self.rec
-                            .push(Dir::Event, Some(conn), "http status 101".into(), false);
+                        self.rec.event(
+                            Some(conn),
+                            Event::HttpStatus {
+                                status: 101,
+                                detail: None,
+                            },
+                        );
                         self.rec.extra("http_status", 101.into());
                         self.conns.insert(conn.clone(), c);
                         if *status != 101 {
@@ -288,11 +301,12 @@ impl<'t> Engine<'t> {
                         Flow::Next
                     }
                     Err(ConnectError::Refused { status: got, body }) => {
-                        self.rec.push(
-                            Dir::Event,
+                        self.rec.event(
                             Some(conn),
-                            format!("http status {got} body={body:?}"),
-                            false,
+                            Event::HttpStatus {
+                                status: got,
+                                detail: Some(format!("body={body:?}")),
+                            },
                         );
                         self.rec.extra("http_status", got.into());
                         if got != *status {
@@ -381,7 +395,11 @@ impl<'t> Engine<'t> {
                     other => self.fail(
                         i,
                         Some(conn),
-                        format!("connection closed code={code}"),
+                        Event::Closed {
+                            code: *code,
+                            reason: None,
+                        }
+                        .to_string(),
                         describe(&other),
                     ),
                 }
@@ -433,13 +451,14 @@ impl<'t> Engine<'t> {
                     }
                 }
                 if seen != *recorded {
-                    let note = format!(
-                        "tolerated: pipelined phx_leave + phx_join on {conn} answered {} (recorded {})",
+                    let what = format!(
+                        "pipelined phx_leave + phx_join on {conn} answered {} (recorded {})",
                         race::show(&seen),
                         race::show(recorded)
                     );
-                    self.rec.push(Dir::Event, Some(conn), note.clone(), false);
-                    self.out.tolerances.push(note);
+                    let event = Event::Tolerated(what);
+                    self.out.tolerances.push(event.to_string());
+                    self.rec.event(Some(conn), event);
                 }
                 Flow::Next
             }
@@ -462,12 +481,8 @@ impl<'t> Engine<'t> {
                 let Some(mut c) = self.conns.remove(conn) else {
                     return self.fail(i, Some(conn), "an open connection", "no such connection");
                 };
-                self.rec.push(
-                    Dir::Event,
-                    Some(conn),
-                    "client closing with code=1000".into(),
-                    false,
-                );
+                self.rec
+                    .event(Some(conn), Event::ClientClosing { code: 1000 });
                 let (early, code) = c.close(self.opts.frame_timeout).await;
                 let early: Vec<_> = early
                     .into_iter()
@@ -493,12 +508,8 @@ impl<'t> Engine<'t> {
                 }
                 match code {
                     Some(code) => {
-                        self.rec.push(
-                            Dir::Event,
-                            Some(conn),
-                            format!("connection closed code={code}"),
-                            false,
-                        );
+                        self.rec
+                            .event(Some(conn), Event::Closed { code, reason: None });
                         self.rec
                             .extra("close_frame_received", serde_json::json!({"code": code}));
                         self.rec
@@ -511,11 +522,17 @@ impl<'t> Engine<'t> {
             Step::Trigger(action) => {
                 let cmd = replay::render_action(action);
                 self.rec
-                    .push(Dir::Event, None, format!("ctl {cmd} (triggered)"), false);
+                    .event(None, Event::CtlTriggered { cmd: cmd.clone() });
                 match self.target.triggers.run(action).await {
                     Ok(()) => {
-                        self.rec
-                            .push(Dir::Event, None, format!("ctl {cmd} -> rc=0 :ok"), false);
+                        self.rec.event(
+                            None,
+                            Event::CtlResult {
+                                cmd,
+                                rc: 0,
+                                value: Some(":ok".into()),
+                            },
+                        );
                         Flow::Next
                     }
                     Err(TriggerError::Unsupported(what)) => {
@@ -528,14 +545,16 @@ impl<'t> Engine<'t> {
             Step::Sign { var, request } => {
                 let cmd = replay::render_sign(request);
                 self.rec
-                    .push(Dir::Event, None, format!("ctl {cmd} (triggered)"), false);
+                    .event(None, Event::CtlTriggered { cmd: cmd.clone() });
                 match self.target.triggers.sign(request).await {
                     Ok(token) => {
-                        self.rec.push(
-                            Dir::Event,
+                        self.rec.event(
                             None,
-                            format!("ctl {cmd} -> rc=0 {token}"),
-                            false,
+                            Event::CtlResult {
+                                cmd,
+                                rc: 0,
+                                value: Some(token.clone()),
+                            },
                         );
                         self.tokens.push((var.clone(), token));
                         Flow::Next

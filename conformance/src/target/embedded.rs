@@ -91,7 +91,10 @@ pub async fn start(version: PhoenixVersion) -> Result<Target, TargetError> {
         secret_key_base: None,
     };
     Ok(Target {
-        description: format!("embedded phx-server (Phoenix {version})"),
+        description: format!(
+            "embedded phx-server (Phoenix {version}{})",
+            super::inferred_note(version)
+        ),
         version,
         adapter: super::Adapter::Cowboy,
         socket_url: base(&a),

@@ -138,6 +138,17 @@ pub struct External {
     pub tls: TlsConfig,
 }
 
+/// `""` for a recorded release; for any other, a note that its expectations come from the
+/// version table, not from a recording.
+pub fn inferred_note(version: PhoenixVersion) -> &'static str {
+    match version.evidence() {
+        phx_protocol::version::Evidence::Recorded => "",
+        phx_protocol::version::Evidence::Inferred => {
+            ": expectations inferred from the version table, not recorded"
+        }
+    }
+}
+
 /// `host:port` of a `ws://host:port/…` URL.
 pub fn authority(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
@@ -224,7 +235,11 @@ impl External {
         }
         let version = self.version.unwrap_or(PhoenixVersion::V1_8);
         Ok(Target {
-            description: format!("{url} (Phoenix {version}, {})", self.adapter.as_str()),
+            description: format!(
+                "{url} (Phoenix {version}{}, {})",
+                inferred_note(version),
+                self.adapter.as_str()
+            ),
             version,
             adapter: self.adapter,
             idle_url: self.idle_timeout.map(|_| url.clone()),

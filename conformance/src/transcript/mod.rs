@@ -2,13 +2,18 @@
 //! `fixtures/phoenix-1.7.14/README.md`, "Transcript format"), plus normalising and matching.
 //!
 //! - [`Entry`]/[`Transcript`]: one line per frame or event, read and written as JSONL.
+//! - [`event`]: the typed harness event ([`Event`]) of an `event` line: one way to print it and
+//!   one to parse it, for the engine, `phx record` and replay.
 //! - [`normalise`]: replaces volatile values (tokens, node names, ports, times) with placeholders.
 //! - [`matcher`]: compares an expected frame (with placeholders) against a received one.
 //! - [`replay`]: turns a recorded transcript into engine steps (the client side of it).
 
+pub mod event;
 pub mod matcher;
 pub mod normalise;
 pub mod replay;
+
+pub use event::Event;
 
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -56,6 +61,18 @@ impl Entry {
             opcode: None,
             extra: serde_json::Map::new(),
         }
+    }
+
+    /// An `event` line for `event` on `conn`.
+    pub fn event(t_ms: f64, conn: Option<&str>, event: &Event) -> Self {
+        let mut e = Entry::new(t_ms, Dir::Event, event.to_string());
+        e.conn = conn.map(str::to_owned);
+        e
+    }
+
+    /// The typed event of an `event` line (None for frames).
+    pub fn as_event(&self) -> Option<Event> {
+        (self.dir == Dir::Event).then(|| Event::parse(&self.frame))
     }
 
     /// True when the frame is a binary frame written as hex.
@@ -137,10 +154,11 @@ impl Transcript {
         out
     }
 
-    /// The first line's description without its `scenario ` prefix, if it has one.
-    pub fn title(&self) -> Option<&str> {
-        self.entries
-            .first()
-            .and_then(|e| e.frame.strip_prefix("scenario "))
+    /// The first line's scenario title, if it starts with one.
+    pub fn title(&self) -> Option<String> {
+        match self.entries.first()?.as_event()? {
+            Event::ScenarioStart(title) => Some(title),
+            _ => None,
+        }
     }
 }

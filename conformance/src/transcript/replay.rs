@@ -21,7 +21,7 @@
 //!   replayed against the target's idle socket.
 
 use super::normalise;
-use super::{Dir, Entry, Transcript};
+use super::{Dir, Entry, Event, Transcript};
 use crate::runner::step::{Expected, Outgoing, Socket, Step};
 use crate::triggers::{Action, Node, SignRequest};
 use serde_json::Value;
@@ -317,8 +317,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     let mut idle_conns = Vec::new();
     for e in entries {
         let conn = e.conn.clone().unwrap_or_default();
-        if e.dir == Dir::Event
-            && e.frame.starts_with("connection closed")
+        if matches!(e.as_event(), Some(Event::Closed { .. }))
             && e.extra.get("server_initiated") == Some(&Value::Bool(true))
         {
             if let Some(prev) = last_t.get(&conn) {
@@ -327,7 +326,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                 }
             }
         }
-        if e.dir != Dir::Event || e.frame.starts_with("connect ") {
+        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
             last_t.insert(conn, e.t_ms);
         }
     }
@@ -393,12 +392,11 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                     within,
                 });
             }
-            Dir::Event => {
-                let f = e.frame.as_str();
-                if let Some(target) = f.strip_prefix("connect ") {
+            Dir::Event => match Event::parse(&e.frame) {
+                Event::Connect { target } => {
                     let (socket, query) = if target.starts_with("ws") {
                         let parsed =
-                            url::Url::parse(target).map_err(|x| ReplayError::Malformed {
+                            url::Url::parse(&target).map_err(|x| ReplayError::Malformed {
                                 line,
                                 reason: x.to_string(),
                             })?;
@@ -418,7 +416,7 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                         (socket, parsed.query().unwrap_or("").to_owned())
                     } else {
                         // The engine's own form: `connect [node-b |idle ]/path?query`.
-                        let (label, query) = target.split_once('?').unwrap_or((target, ""));
+                        let (label, query) = target.split_once('?').unwrap_or((&target, ""));
                         let socket = [Socket::Main, Socket::Auth, Socket::NodeB, Socket::Idle]
                             .into_iter()
                             .find(|s| s.label() == label)
@@ -428,10 +426,16 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             })?;
                         (socket, query.to_owned())
                     };
+                    // The upgrade's status: the `http_status` field of the connection's next
+                    // status line (or the number its event carries).
                     let status = entries[i + 1..]
                         .iter()
-                        .find(|n| n.conn == e.conn && n.frame.starts_with("http status"))
-                        .and_then(|n| n.extra_u64("http_status"))
+                        .filter(|n| n.conn == e.conn)
+                        .find_map(|n| match (n.extra_u64("http_status"), n.as_event()) {
+                            (Some(s), _) => Some(s),
+                            (None, Some(Event::HttpStatus { status, .. })) => Some(status.into()),
+                            _ => None,
+                        })
                         .unwrap_or(101);
                     let status = u16_field(status, "http_status", line)?;
                     out.push(Step::Connect {
@@ -440,9 +444,9 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                         query,
                         status,
                     });
-                } else if f.starts_with("client closing") {
-                    out.push(Step::Close { conn: conn.clone() });
-                } else if f.starts_with("connection closed") {
+                }
+                Event::ClientClosing { .. } => out.push(Step::Close { conn: conn.clone() }),
+                Event::Closed { .. } => {
                     if e.extra.get("server_initiated") == Some(&Value::Bool(true)) {
                         let code = e
                             .extra
@@ -462,32 +466,35 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             within,
                         });
                     }
-                } else if let Some(cmd) = f
-                    .strip_prefix("ctl ")
-                    .and_then(|c| c.strip_suffix(" (triggered)"))
-                {
-                    let answer = format!("ctl {cmd} -> ");
-                    let result = entries[i + 1..]
-                        .iter()
-                        .find_map(|n| n.frame.strip_prefix(answer.as_str()))
-                        .map(|r| r.split_once(' ').map_or(r, |(_, v)| v));
-                    let step = ctl_step(cmd, result).ok_or_else(|| ReplayError::UnknownCtl {
-                        line,
-                        text: f.to_owned(),
+                }
+                Event::CtlTriggered { cmd } => {
+                    let result = entries[i + 1..].iter().find_map(|n| match n.as_event() {
+                        Some(Event::CtlResult { cmd: c, value, .. }) if c == cmd => {
+                            Some(value.unwrap_or_default())
+                        }
+                        _ => None,
+                    });
+                    let step = ctl_step(&cmd, result.as_deref()).ok_or_else(|| {
+                        ReplayError::UnknownCtl {
+                            line,
+                            text: e.frame.clone(),
+                        }
                     })?;
                     out.push(step);
-                } else if f.starts_with("http status")
-                    || f.starts_with("ctl ")
-                    || f.starts_with("not sent")
-                    || f == "scenario end"
-                {
-                    // Consumed by the connect/ctl lines above, or nothing to do.
-                } else {
-                    out.push(Step::Note(f.to_owned()));
                 }
-            }
+                // Consumed by the connect/ctl lines above, or nothing to do.
+                Event::HttpStatus { .. }
+                | Event::CtlResult { .. }
+                | Event::NotSent(_)
+                | Event::ScenarioEnd
+                | Event::Tolerated(_) => {}
+                Event::Note(_) if e.extra_u64("http_status").is_some() => {}
+                other @ (Event::Note(_) | Event::ScenarioStart(_) | Event::Dropped) => {
+                    out.push(Step::Note(other.to_string()))
+                }
+            },
         }
-        if e.dir != Dir::Event || e.frame.starts_with("connect ") {
+        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
             prev_t.insert(conn, e.t_ms);
         }
     }

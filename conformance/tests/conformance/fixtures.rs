@@ -83,16 +83,24 @@ fn a_changed_expectation_is_reported_as_a_difference() {
 
 #[test]
 fn phoenix_1_7_14_presence_recordings_replay_cleanly() {
-    insta::glob!("../../../fixtures", "phoenix-1.7.14/presence/**/*.jsonl", |path| {
-        insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_7));
-    });
+    insta::glob!(
+        "../../../fixtures",
+        "phoenix-1.7.14/presence/**/*.jsonl",
+        |path| {
+            insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_7));
+        }
+    );
 }
 
 #[test]
 fn phoenix_1_8_12_presence_recordings_replay_cleanly() {
-    insta::glob!("../../../fixtures", "phoenix-1.8.12/presence/**/*.jsonl", |path| {
-        insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_8));
-    });
+    insta::glob!(
+        "../../../fixtures",
+        "phoenix-1.8.12/presence/**/*.jsonl",
+        |path| {
+            insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_8));
+        }
+    );
 }
 
 #[test]
@@ -120,4 +128,49 @@ fn a_presence_ref_that_changes_identity_is_a_difference() {
         let f = out.failure.expect("a difference");
         assert!(f.expected.contains("phx_ref_prev"), "{f}");
     });
+}
+
+/// Every event line the real recordings have prints back exactly from its typed [`Event`], and
+/// the typed kinds the replayer relies on are recognised (not left as notes).
+#[test]
+fn every_recorded_event_line_parses_and_prints_back_exactly() {
+    use phx_conformance::transcript::{Dir, Event};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
+    let mut lines = 0;
+    let mut typed = 0;
+    for version in ["phoenix-1.7.14", "phoenix-1.8.12"] {
+        let dir = root.join(version).join("transcripts");
+        for f in std::fs::read_dir(&dir).expect("fixtures dir") {
+            let path = f.expect("entry").path();
+            let t = Transcript::read(&path).expect("read transcript");
+            for e in t.entries.iter().filter(|e| e.dir == Dir::Event) {
+                let event = Event::parse(&e.frame);
+                assert_eq!(event.to_string(), e.frame, "{}", path.display());
+                let looks_typed = [
+                    "connect ",
+                    "http status ",
+                    "connection closed",
+                    "client closing",
+                    "ctl ",
+                    "scenario ",
+                    "not sent (",
+                ]
+                .iter()
+                .any(|p| e.frame.starts_with(p));
+                assert_eq!(
+                    looks_typed,
+                    !matches!(event, Event::Note(_)),
+                    "{}: {:?} parsed as {event:?}",
+                    path.display(),
+                    e.frame
+                );
+                lines += 1;
+                typed += usize::from(looks_typed);
+            }
+        }
+    }
+    assert!(
+        lines > 100 && typed > 80,
+        "{lines} event lines, {typed} typed"
+    );
 }

@@ -93,3 +93,48 @@ fn scenario_ids_are_unique_and_each_applies_to_some_version() {
         );
     }
 }
+
+/// A release between the recorded ones: 1.8.5 has the stale join_ref rule but not yet the
+/// null join_ref fix (#6800), the 1001 disconnect, the channel limit or the phx_error reason.
+/// The embedded server imitates it from the same version table the scenarios read, so every
+/// scenario that applies passes (no snapshots: these expectations are inferred, not recorded).
+#[test]
+fn every_scenario_passes_as_the_inferred_release_1_8_5() {
+    let v: PhoenixVersion = "1.8.5".parse().expect("version");
+    let rt = support::runtime();
+    rt.block_on(async {
+        let target = phx_conformance::target::Target::embedded(v)
+            .await
+            .expect("embedded");
+        assert!(
+            target.description.contains("inferred"),
+            "{}",
+            target.description
+        );
+        let results = runner::run_all(
+            &target,
+            &scenarios::all(),
+            &EngineOptions::default(),
+            |_| {},
+        )
+        .await;
+        let failed: Vec<String> = results
+            .iter()
+            .filter_map(|r| match &r.status {
+                Status::Failed(f) => Some(format!("{}: {f}", r.id)),
+                _ => None,
+            })
+            .collect();
+        assert!(failed.is_empty(), "{}", failed.join("\n"));
+        let skipped: Vec<_> = results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Skipped(_)))
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(
+            skipped,
+            ["max_channels"],
+            "only the channel limit does not apply"
+        );
+    });
+}

@@ -1,5 +1,7 @@
 //! The official phoenix.js client (npm `phoenix`, `ws` transport) against the server: join,
-//! push/reply, a broadcast, and an automatic reconnect + rejoin after the server drops it.
+//! push/reply, a broadcast, and an automatic reconnect + rejoin after the server drops it; over
+//! ws:// and over wss:// (the server serving TLS with a per-run test CA that node trusts through
+//! `NODE_EXTRA_CA_CERTS`).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -32,6 +34,9 @@ async fn ensure_phoenix_js() -> Option<PathBuf> {
         eprintln!("NOTICE: skipping the phoenix.js test: `node` not found (install nodejs and npm to run it)");
         return None;
     }
+    // Both tests of this module may get here at once: one npm install at a time.
+    static INSTALL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _installing = INSTALL.lock().await;
     let dir = js_dir();
     if !dir.join("node_modules/phoenix").exists() || !dir.join("node_modules/ws").exists() {
         std::fs::create_dir_all(&dir).expect("create js dir");
@@ -59,9 +64,56 @@ async fn phoenix_js_joins_pushes_receives_broadcasts_and_rejoins_after_a_drop() 
         return;
     };
     let server = start(Compat::V1_8).await;
-    let mut child = Command::new("node")
-        .arg(&script)
-        .arg(format!("ws://{}/socket", server.addr()))
+    let url = format!("ws://{}/socket", server.addr());
+    drive_phoenix_js(&script, &server, &url, None).await;
+}
+
+#[tokio::test]
+async fn phoenix_js_over_wss_trusting_the_test_ca() {
+    use phx_server::testing::certs::TestCa;
+    let Some(script) = ensure_phoenix_js().await else {
+        return;
+    };
+    let ca = TestCa::new("phx test CA").expect("ca");
+    let leaf = ca.issue(&["localhost", "127.0.0.1"]).expect("leaf");
+    let server = phx_server::testing::TestServer::start_tls(
+        "127.0.0.1:0".parse().expect("address"),
+        config(Compat::V1_8),
+        leaf.acceptor().expect("acceptor"),
+    )
+    .await
+    .expect("start the TLS server");
+    let dir = tempfile_dir();
+    let ca_file = ca.write_pem(&dir).expect("write ca.pem");
+    let url = format!("wss://localhost:{}/socket", server.addr().port());
+    drive_phoenix_js(&script, &server, &url, Some(&ca_file)).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A fresh directory under the test target dir (this crate has no tempfile dependency).
+fn tempfile_dir() -> PathBuf {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("phoenix-js-ca-{}-{n}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create the CA dir");
+    dir
+}
+
+/// Runs the phoenix.js script against `url` and drives it: join, push, broadcast, drop, rejoin.
+async fn drive_phoenix_js(
+    script: &Path,
+    server: &phx_server::testing::TestServer,
+    url: &str,
+    extra_ca: Option<&Path>,
+) {
+    let mut node = Command::new("node");
+    if let Some(ca) = extra_ca {
+        node.env("NODE_EXTRA_CA_CERTS", ca);
+    }
+    let mut child = node
+        .arg(script)
+        .arg(url)
         .current_dir(js_dir())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
