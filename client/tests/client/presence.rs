@@ -98,12 +98,29 @@ async fn views_follow_the_server_through_joins_updates_leaves_and_a_rejoin() {
     assert!(view["bob"]["metas"][0]["phx_ref_prev"].is_string());
 
     s3.disconnect().await;
+    server
+        .wait_until("the tablet leaves", WAIT, |s| {
+            s.endpoint().presence().list(TOPIC)["alice"]["metas"]
+                .as_array()
+                .map(Vec::len)
+                == Some(1)
+        })
+        .await
+        .unwrap();
     let changes = until_synced(&mut p1, &server).await;
     assert!(changes.iter().any(|c| matches!(c, PresenceChange::Leave { key, current, .. } if key == "alice" && current.metas.len() == 1)), "{changes:?}");
 
     // Every connection drops; both sockets reconnect and rejoin. While they are away bob's
     // presence is gone from the server for a moment, and each view ends equal to the list again.
     server.drop_all_connections();
+    // Both members are back on the server under fresh refs before the views are compared.
+    server
+        .wait_until("both rejoin", WAIT, |s| {
+            let l = s.endpoint().presence().list(TOPIC);
+            l.get("alice").is_some() && l.get("bob").is_some()
+        })
+        .await
+        .unwrap();
     until_synced(&mut p1, &server).await;
     until_synced(&mut p2, &server).await;
     let mut list = keys(&p1);
@@ -128,6 +145,12 @@ async fn a_rejoin_reports_leaves_for_members_that_vanished_meanwhile() {
     // bob, and the view reports his leave.
     c1.leave().await.unwrap();
     s2.disconnect().await;
+    server
+        .wait_until("bob leaves", WAIT, |s| {
+            s.endpoint().presence().list(TOPIC).get("bob").is_none()
+        })
+        .await
+        .unwrap();
     c1.join(json!({"user_id": "alice", "device": "web"}))
         .await
         .unwrap();
