@@ -112,12 +112,17 @@ async fn views_follow_the_server_through_joins_updates_leaves_and_a_rejoin() {
 
     // Every connection drops; both sockets reconnect and rejoin. While they are away bob's
     // presence is gone from the server for a moment, and each view ends equal to the list again.
+    let before = server.endpoint().presence().list(TOPIC);
     server.drop_all_connections();
     // Both members are back on the server under fresh refs before the views are compared.
     server
         .wait_until("both rejoin", WAIT, |s| {
             let l = s.endpoint().presence().list(TOPIC);
-            l.get("alice").is_some() && l.get("bob").is_some()
+            let fresh = |k: &str| {
+                l.get(k).is_some()
+                    && l[k]["metas"][0]["phx_ref"] != before[k]["metas"][0]["phx_ref"]
+            };
+            fresh("alice") && fresh("bob")
         })
         .await
         .unwrap();
