@@ -3,7 +3,8 @@
 //! Each node owns the presences its channels track and publishes every change as a delta on
 //! the internal topic [`CLUSTER_TOPIC`]; every node applies the others' deltas to its view and
 //! broadcasts them to its own subscribers as ordinary `presence_diff`s. Every [`BEAT`] a node
-//! publishes a heartbeat with a digest (count and hash of its entries). A node that sees a digest
+//! that tracks presences publishes a heartbeat with a digest (count and hash of its entries;
+//! a node with none stays silent). A node that sees a digest
 //! differ from its view of the sender (it started late, missed messages in a Redis outage) asks
 //! for that node's state and replaces its view with it, reporting the differences as joins and
 //! leaves. A node not heard from for [`NODE_TIMEOUT`] (killed, cut off) has its presences
@@ -239,10 +240,13 @@ impl Presence {
                 let Some(inner) = weak.upgrade() else { return };
                 let p = Presence { inner };
                 {
-                    // Queued under the lock, so the digest matches the deltas before it.
+                    // Queued under the lock, so the digest matches the deltas before it. A node
+                    // without presences is silent: the others' view of it is empty anyway, and
+                    // after the timeout they drop nothing, so apps that never track add no
+                    // traffic to the backplane.
                     let state = p.state();
                     let (count, sum) = state.digest(p.node());
-                    if let Some(link) = p.inner.cluster.get() {
+                    if let (true, Some(link)) = (count > 0, p.inner.cluster.get()) {
                         link.send(
                             "beat",
                             json!({"node": p.node(), "count": count, "sum": sum}),
@@ -265,9 +269,12 @@ impl Presence {
                     Err(_) => Vec::new(),
                 };
                 for node in dead {
-                    tracing::warn!(%node, "presence: node silent for {NODE_TIMEOUT:?}, its presences leave");
                     let mut state = p.state();
-                    for (topic, diff) in state.remove_node(&node) {
+                    let gone = state.remove_node(&node);
+                    if !gone.is_empty() {
+                        tracing::warn!(%node, "presence: node silent for {NODE_TIMEOUT:?}, its presences leave");
+                    }
+                    for (topic, diff) in gone {
                         p.changed(&topic, &diff);
                     }
                 }
