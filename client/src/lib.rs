@@ -19,6 +19,9 @@
 //!   - `connection` itself: the driver task. It owns the read half, the one timer and the
 //!     handles' views, and spawns a writer task per connection (frames queued, bounded in
 //!     bytes), so a peer that stops reading never stalls reads, commands or timers.
+//! - [`presence`]: [`Presence`], phoenix.js's Presence (syncState/syncDiff, diffs held until the
+//!   state of the current join, one ordered stream of joins, leaves and syncs, `list_by`), over a
+//!   channel's events; [`PresenceSync`] is its sans-IO core.
 //! - [`config`]: [`SocketBuilder`] and [`SocketConfig`]: URL, params (static or closure), auth
 //!   token, vsn, heartbeat, schedules, timeouts, close policy, buffer bounds.
 //! - [`backoff`]: the [`Backoff`] trait, phoenix.js's [`Stepped`] schedules and [`Jitter`].
@@ -82,6 +85,7 @@ mod connection;
 pub mod endpoint;
 pub mod error;
 pub mod events;
+pub mod presence;
 pub mod reply;
 pub mod socket;
 pub mod status;
@@ -96,6 +100,7 @@ pub use error::{
     ConfigError, ConnectError, EventsError, JoinError, LeaveError, PushError, SendError, WaitError,
 };
 pub use phx_protocol::{Frame, Payload, Vsn};
+pub use presence::{Presence, PresenceChange, PresenceEntry, PresenceError, PresenceSync};
 pub use reply::{ChannelEvent, DecodePayloadError, Reply};
 pub use socket::Socket;
 pub use status::{ChannelStatus, SocketStatus, StatusEvent};

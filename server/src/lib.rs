@@ -34,6 +34,8 @@
 //! - [`pubsub`]: sharded local registry with fastlane dispatch to [`pubsub::Subscriber`]s, the
 //!   [`pubsub::Backplane`] trait, the in-process bus and the Redis backplane
 //!   ([`pubsub::redis`], see `CLUSTER.md`).
+//! - [`presence`]: [`Presence`] (Phoenix.Presence): track, update, untrack, list, the
+//!   `presence_diff` broadcasts, and sharing them across the cluster's backplane.
 //! - [`apps`]: the [`App`] trait (mounts and control routes); [`apps::hello_sockets`]: the
 //!   tutorial's app, its config and its `/api/dedupe` route; [`run`] serves it.
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …, then apps'
@@ -49,6 +51,7 @@ pub mod channel;
 pub mod config;
 pub mod control;
 pub mod endpoint;
+pub mod presence;
 pub mod pubsub;
 pub mod server;
 pub mod socket;
@@ -62,6 +65,7 @@ pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
 pub use config::{process_secret_key_base, Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
 pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
+pub use presence::{Presence, Tracked};
 pub use server::{serve, serve_tls, serve_with, ServeError};
 pub use socket::SocketHandler;
 pub use tls::{TlsAcceptor, TlsSetupError};

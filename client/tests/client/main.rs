@@ -14,6 +14,7 @@ mod buffering;
 mod channel_lifecycle;
 mod event_delivery;
 mod heartbeat;
+mod presence;
 mod reconnect;
 mod schedules;
 mod scripted;

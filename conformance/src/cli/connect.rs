@@ -9,6 +9,10 @@
 //! [..] or {..}               send the line as a raw frame
 //! ```
 //!
+//! With `--presence`, every joined channel also keeps a [`phx_client::Presence`] view and the
+//! synced list is printed whenever it changes (`type`: `presence`, `list`: `{key: {"metas":
+//! [...]}}`; human: `~ TOPIC presence: key ×metas, …`).
+//!
 //! Every received message and every status change is printed; with `--json`, as one JSON object
 //! per line (`type`: `message`, `socket`, `channel`, `reply`, `push_error`, `join_error`,
 //! `error`). It runs until interrupted (Ctrl-C / SIGINT or SIGTERM). In human mode stdin's end
@@ -54,6 +58,9 @@ pub struct ConnectArgs {
     /// Send this auth token through Sec-WebSocket-Protocol (Phoenix ≥1.8 `auth_token: true`).
     #[arg(long, value_name = "TOKEN")]
     auth_token: Option<String>,
+    /// Keep a Presence view of every joined channel and print the synced list when it changes.
+    #[arg(long)]
+    presence: bool,
     /// Heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     heartbeat_ms: u64,
@@ -325,8 +332,16 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     }
 
     let mut channels: HashMap<String, Channel> = HashMap::new();
+    let presence = args.presence;
     for topic in &args.joins {
-        join(&socket, &mut channels, out, topic.clone(), json!({}));
+        join(
+            &socket,
+            &mut channels,
+            out,
+            presence,
+            topic.clone(),
+            json!({}),
+        );
     }
 
     let mut stdin = stdin_lines();
@@ -351,7 +366,7 @@ async fn connect(args: ConnectArgs) -> ExitCode {
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             line = stdin.recv(), if stdin_open => match line {
-                Some(Ok(line)) => handle_line(&socket, &mut channels, out, &line).await,
+                Some(Ok(line)) => handle_line(&socket, &mut channels, out, presence, &line).await,
                 Some(Err(e)) => {
                     out.error(&format!("cannot read stdin: {e}"));
                     break;
@@ -396,6 +411,7 @@ fn join(
     socket: &Socket,
     channels: &mut HashMap<String, Channel>,
     out: Out,
+    presence: bool,
     topic: String,
     payload: Value,
 ) {
@@ -408,6 +424,9 @@ fn join(
     }
     let channel = socket.channel(topic.clone());
     channels.insert(topic.clone(), channel.clone());
+    if presence {
+        print_presence(out, &channel);
+    }
     tokio::spawn(async move {
         if let Err(e) = channel.join(payload).await {
             out.line(
@@ -418,15 +437,46 @@ fn join(
     });
 }
 
+/// Follows `channel`'s presence (from before its join, so nothing is missed) and prints the list
+/// after every sync that changed it.
+fn print_presence(out: Out, channel: &Channel) {
+    let mut presence = phx_client::Presence::new(channel);
+    let topic = channel.topic().to_owned();
+    tokio::spawn(async move {
+        let mut shown: Option<Value> = None;
+        loop {
+            match presence.next().await {
+                Ok(phx_client::PresenceChange::Sync) => {
+                    let list = presence.to_value();
+                    if shown.as_ref() == Some(&list) {
+                        continue;
+                    }
+                    let human = presence
+                        .list_by(|k, p| format!("{k} ×{}", p.metas.len()))
+                        .join(", ");
+                    out.line(
+                        || json!({ "type": "presence", "topic": topic, "list": list }),
+                        || format!("~ {topic} presence: {human}"),
+                    );
+                    shown = Some(list);
+                }
+                Ok(_) => {}
+                Err(e) => out.error(&format!("{topic}: {e}")),
+            }
+        }
+    });
+}
+
 async fn handle_line(
     socket: &Socket,
     channels: &mut HashMap<String, Channel>,
     out: Out,
+    presence: bool,
     line: &str,
 ) {
     match parse_input(line) {
         Ok(Input::Nothing) => {}
-        Ok(Input::Join { topic, payload }) => join(socket, channels, out, topic, payload),
+        Ok(Input::Join { topic, payload }) => join(socket, channels, out, presence, topic, payload),
         Ok(Input::Push {
             topic,
             event,

@@ -462,6 +462,45 @@ impl<'t> Engine<'t> {
                 }
                 Flow::Next
             }
+            Step::ExpectUnordered {
+                conn,
+                frames,
+                within,
+            } => {
+                let within = within.unwrap_or(self.opts.frame_timeout);
+                let wanted = || {
+                    let all: Vec<String> = frames.iter().map(ToString::to_string).collect();
+                    format!("in any order: {}", all.join(" | "))
+                };
+                let mut left: Vec<usize> = (0..frames.len()).collect();
+                let mut order = Vec::new();
+                while !left.is_empty() {
+                    let probe = self.out.bindings.clone();
+                    let any = |r: &Received| {
+                        left.iter()
+                            .any(|&k| frame_matches(&frames[k], r, &mut probe.clone()))
+                    };
+                    let Some(r) = self.read(conn, within, any).await else {
+                        return self.fail(i, Some(conn), wanted(), "no such connection");
+                    };
+                    self.record_received(conn, &r);
+                    let Some(pos) = left
+                        .iter()
+                        .position(|&k| frame_matches(&frames[k], &r, &mut self.out.bindings))
+                    else {
+                        return self.fail(i, Some(conn), wanted(), describe(&r));
+                    };
+                    order.push(left.remove(pos));
+                }
+                if order.windows(2).any(|w| w[0] > w[1]) {
+                    let event = Event::Tolerated(format!(
+                        "{conn} received frames {order:?} of an unordered group in that order"
+                    ));
+                    self.out.tolerances.push(event.to_string());
+                    self.rec.event(Some(conn), event);
+                }
+                Flow::Next
+            }
             Step::ExpectSilence { conn, quiet } => {
                 let Some(r) = self.read(conn, *quiet, |_| false).await else {
                     return self.fail(i, Some(conn), "silence", "no such connection");

@@ -117,6 +117,17 @@ pub enum Step {
         /// How long to wait for each frame (default: the engine's frame timeout).
         within: Option<Duration>,
     },
+    /// The next `frames.len()` frames on `conn` must match `frames` in any order (frames that
+    /// Phoenix 1.8.12 may deliver in either order, such as an update's reply and its presence
+    /// diff). An order other than the listed one is recorded as tolerated.
+    ExpectUnordered {
+        /// The connection label.
+        conn: String,
+        /// The expected frames, in their usual order.
+        frames: Vec<Expected>,
+        /// How long to wait for each frame (default: the engine's frame timeout).
+        within: Option<Duration>,
+    },
     /// Nothing may arrive on `conn` for this long.
     ExpectSilence {
         /// The connection label.
@@ -218,6 +229,23 @@ pub mod build {
     }
 
     /// Expect nothing for `ms` milliseconds.
+    /// Expect these JSON frames next, in any order (see [`Step::ExpectUnordered`]).
+    pub fn expect_unordered(conn: &str, jsons: &[&str]) -> Step {
+        let frames = jsons
+            .iter()
+            .filter_map(|j| match expect(conn, j) {
+                Step::Expect { frame, .. } => Some(frame),
+                _ => None,
+            })
+            .collect();
+        Step::ExpectUnordered {
+            conn: conn.into(),
+            frames,
+            within: None,
+        }
+    }
+
+    /// Nothing may arrive on `conn` for `ms` milliseconds.
     pub fn silence(conn: &str, ms: u64) -> Step {
         Step::ExpectSilence {
             conn: conn.into(),

@@ -7,13 +7,15 @@
 //!
 //! One file per area: [`heartbeat`], [`channels`] (join, leave, replies, stop, crash),
 //! [`serializers`] (V1, V2 binary, invalid frames, vsn), [`broadcast`] (intercept, fastlane,
-//! dedupe, two nodes), [`auth`] (tokens, authorization, recurring, disconnect), [`idle`].
+//! dedupe, two nodes), [`auth`] (tokens, authorization, recurring, disconnect), [`idle`],
+//! [`presence`] (Phoenix.Presence on one node and across two).
 
 pub mod auth;
 pub mod broadcast;
 pub mod channels;
 pub mod heartbeat;
 pub mod idle;
+pub mod presence;
 pub mod serializers;
 
 use crate::runner::step::{Socket, Step};
@@ -157,6 +159,7 @@ pub fn all() -> Vec<Scenario> {
     v.extend(broadcast::scenarios());
     v.extend(auth::scenarios());
     v.extend(idle::scenarios());
+    v.extend(presence::scenarios());
     v
 }
 

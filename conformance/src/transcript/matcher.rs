@@ -4,6 +4,8 @@
 //! - `[token]` matches any Phoenix.Token string;
 //! - `[any]` matches any value;
 //! - `[node:NAME]` matches any string and binds NAME to it: later uses must see the same value.
+//! - `[ref:Rn]` (a presence `phx_ref`, renamed by first appearance) binds the same way: the
+//!   identity of each ref is compared, not its random value.
 //!
 //! [`race`] decides which orders of a pipelined `phx_leave` + `phx_join` are valid.
 
@@ -43,7 +45,9 @@ fn matches_inner(expected: &Value, actual: &Value, b: &mut Bindings) -> bool {
     match (expected, actual) {
         (Value::String(e), _) if e == "[any]" => true,
         (Value::String(e), Value::String(a)) if e == TOKEN_PLACEHOLDER => is_token(a),
-        (Value::String(e), Value::String(a)) if e.starts_with("[node:") && e.ends_with(']') => {
+        (Value::String(e), Value::String(a))
+            if (e.starts_with("[node:") || e.starts_with("[ref:")) && e.ends_with(']') =>
+        {
             match b.values.get(e) {
                 Some(bound) => bound == a,
                 // Two placeholders never bind one value: two nodes must have two names.

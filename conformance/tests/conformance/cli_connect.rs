@@ -325,3 +325,51 @@ async fn a_closed_stdout_is_not_a_crash() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(output.status.code(), Some(0), "{stderr}");
 }
+
+/// `--presence`: the synced list is printed when it changes: own join, another member, a leave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presence_mode_prints_the_synced_list_when_it_changes() {
+    let server = TestServer::start(Config::default()).await;
+    let url = format!("ws://{}/socket", server.addr());
+    let mut phx = Phx::spawn(&[&url, "--presence", "--json", "--exit-on-eof"]);
+    phx.expect("connected", |v| {
+        v["type"] == "socket" && v["status"] == "connected"
+    })
+    .await;
+    phx.send(r#"join presence:lobby {"user_id":"cli","device":"term"}"#);
+    let keys = |v: &Value| -> Vec<String> {
+        v["list"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let first = phx
+        .expect("the own presence", |v| v["type"] == "presence")
+        .await;
+    assert_eq!(first["topic"], "presence:lobby");
+    assert_eq!(keys(&first), vec!["cli"]);
+    assert_eq!(first["list"]["cli"]["metas"][0]["device"], "term");
+
+    let mut alice = server
+        .client("/socket", &[("vsn", "2.0.0")])
+        .await
+        .expect("connect");
+    alice
+        .send_text(r#"["1","1","presence:lobby","phx_join",{"user_id":"alice","device":"web"}]"#)
+        .await
+        .expect("send");
+    let both = phx
+        .expect("alice in the list", |v| {
+            v["type"] == "presence" && keys(v).len() == 2
+        })
+        .await;
+    assert_eq!(keys(&both), vec!["alice", "cli"]);
+    alice.close().await;
+    let after = phx
+        .expect("alice gone", |v| {
+            v["type"] == "presence" && keys(v).len() == 1
+        })
+        .await;
+    assert_eq!(keys(&after), vec!["cli"]);
+    assert_eq!(phx.finish(), 0);
+}

@@ -81,6 +81,55 @@ fn a_changed_expectation_is_reported_as_a_difference() {
     });
 }
 
+#[test]
+fn phoenix_1_7_14_presence_recordings_replay_cleanly() {
+    insta::glob!(
+        "../../../fixtures",
+        "phoenix-1.7.14/presence/**/*.jsonl",
+        |path| {
+            insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_7));
+        }
+    );
+}
+
+#[test]
+fn phoenix_1_8_12_presence_recordings_replay_cleanly() {
+    insta::glob!(
+        "../../../fixtures",
+        "phoenix-1.8.12/presence/**/*.jsonl",
+        |path| {
+            insta::assert_snapshot!(replay_file(path, PhoenixVersion::V1_8));
+        }
+    );
+}
+
+#[test]
+fn a_presence_ref_that_changes_identity_is_a_difference() {
+    // The update's phx_ref_prev must be bob's join ref; point it at alice's instead.
+    let base = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/phoenix-1.7.14/presence/presence_basic.jsonl");
+    let text = std::fs::read_to_string(base).expect("fixture");
+    let tampered = text.replacen(
+        r#"\"phx_ref_prev\":\"GO04oPqh20uC-gTC\""#,
+        r#"\"phx_ref_prev\":\"GO04oIMO7HqC-gSi\""#,
+        1,
+    );
+    assert_ne!(text, tampered);
+    let steps =
+        replay::steps(&Transcript::parse(&tampered, "tampered").expect("parse")).expect("steps");
+    let rt = support::runtime();
+    rt.block_on(async {
+        let target = Target::embedded(PhoenixVersion::V1_7)
+            .await
+            .expect("embedded");
+        let out = Engine::new(&target, EngineOptions::default())
+            .run(&steps)
+            .await;
+        let f = out.failure.expect("a difference");
+        assert!(f.expected.contains("phx_ref_prev"), "{f}");
+    });
+}
+
 /// Every event line the real recordings have prints back exactly from its typed [`Event`], and
 /// the typed kinds the replayer relies on are recognised (not left as notes).
 #[test]

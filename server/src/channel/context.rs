@@ -5,7 +5,7 @@ use std::time::Duration;
 use phx_protocol::{Payload, Ref};
 use serde_json::Value;
 
-use super::Info;
+use super::{Deferred, Info};
 use crate::endpoint::Endpoint;
 use crate::socket::handle::Inbox;
 use crate::socket::Assigns;
@@ -58,6 +58,7 @@ pub struct ChannelContext<'a> {
     pub(crate) me: Option<(&'a tokio::sync::mpsc::Sender<Inbox>, u64)>,
     pub(crate) pushes: Vec<(String, Payload)>,
     pub(crate) timers: Vec<(Duration, Info)>,
+    pub(crate) deferred: Vec<Deferred>,
 }
 
 impl<'a> ChannelContext<'a> {
@@ -77,6 +78,7 @@ impl<'a> ChannelContext<'a> {
             me: None,
             pushes: Vec::new(),
             timers: Vec::new(),
+            deferred: Vec::new(),
         }
     }
 
@@ -136,6 +138,13 @@ impl<'a> ChannelContext<'a> {
     /// `Process.send_after(self(), msg, delay)`: `msg` comes back to `handle_info`.
     pub fn send_after(&mut self, delay: Duration, msg: Info) {
         self.timers.push((delay, msg));
+    }
+
+    /// Runs `work` once this callback has returned and its pushes and reply are queued, in the
+    /// order deferred. Presence uses it so that a diff follows the reply of the `handle_in` that
+    /// caused it, as the Tracker's asynchronous diffs do in every recording.
+    pub(crate) fn defer(&mut self, work: impl FnOnce() + Send + 'static) {
+        self.deferred.push(Box::new(work));
     }
 
     /// `Endpoint.broadcast(topic, event, payload)` on this node (and the cluster).

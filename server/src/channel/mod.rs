@@ -17,6 +17,9 @@ pub use context::{ChannelContext, ChannelGone, ChannelHandle};
 /// (Phoenix's `Process.send_after(self(), msg, ms)`). Channels downcast it.
 pub type Info = Box<dyn Any + Send>;
 
+/// Work a callback leaves for after its frames: see [`ChannelContext::defer`].
+pub(crate) type Deferred = Box<dyn FnOnce() + Send>;
+
 /// The outcome of [`Channel::join`].
 #[derive(Debug, Clone, PartialEq)]
 pub enum JoinOutcome {

@@ -20,6 +20,7 @@ use serde_json::Value;
 
 use crate::apps::App;
 use crate::config::Config;
+use crate::presence::Presence;
 use crate::pubsub::{Backplane, NodeId, PubSub};
 use crate::socket::handle::ConnHandle;
 use crate::socket::handle::Kill;
@@ -63,6 +64,7 @@ struct Mounted {
 struct Inner {
     config: Config,
     pubsub: PubSub,
+    presence: Presence,
     mounts: Vec<Mount>,
     apps: Vec<Mounted>,
     /// Owns the live connections (drain, disconnect, introspection).
@@ -103,14 +105,21 @@ impl EndpointBuilder {
         self
     }
 
-    /// The endpoint, attached to its backplane.
+    /// The endpoint, attached to its backplane. With a backplane and inside a tokio runtime,
+    /// its [`Presence`] joins the cluster's (see [`Presence::start_cluster`]).
     pub fn build(self) -> Endpoint {
+        let clustered = self.backplane.is_some();
         let pubsub = PubSub::new(NodeId::new(self.config.node_name.clone()), self.backplane);
+        let presence = Presence::new(pubsub.clone());
+        if clustered && tokio::runtime::Handle::try_current().is_ok() {
+            presence.start_cluster();
+        }
         Endpoint {
             inner: Arc::new(Inner {
                 outbound: Arc::new(Totals::new(self.config.outbound_total_bytes)),
                 config: self.config,
                 pubsub,
+                presence,
                 mounts: self.mounts,
                 apps: self.apps,
                 conns: Arc::new(Registry::default()),
@@ -153,6 +162,11 @@ impl Endpoint {
     /// The node's pub/sub.
     pub fn pubsub(&self) -> &PubSub {
         &self.inner.pubsub
+    }
+
+    /// The node's presences (Phoenix.Presence), for channels to track.
+    pub fn presence(&self) -> &Presence {
+        &self.inner.presence
     }
 
     /// The socket mounted at `path` (e.g. `"/socket"`).

@@ -131,6 +131,8 @@ impl Driver<'_> {
                 Effect::Joined { topic, join_ref } => self.conn.set_joined(&topic, Some(&join_ref)),
                 Effect::Left { topic } => self.conn.set_joined(&topic, None),
                 Effect::Close(code) => close = Some(code),
+                Effect::Run(work) => work(),
+                Effect::Release(channel) => drop(channel),
             }
         }
         close

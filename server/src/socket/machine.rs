@@ -19,7 +19,7 @@ use serde_json::json;
 use super::handle::Inbox;
 use super::{Assigns, SocketHandler};
 use crate::channel::{
-    Channel, ChannelContext, Crash, Info, JoinOutcome, Outcome, ReplyWith, StopReason,
+    Channel, ChannelContext, Crash, Deferred, Info, JoinOutcome, Outcome, ReplyWith, StopReason,
 };
 use crate::config::{Adapter, Compat, Config};
 use crate::endpoint::Endpoint;
@@ -86,6 +86,13 @@ pub(crate) enum Effect {
     Left { topic: String },
     /// Close the WebSocket with this code; nothing more is sent.
     Close(u16),
+    /// Work a callback deferred with [`ChannelContext::defer`] (Presence's track/update/untrack
+    /// and their diffs): run once the callback's frames and reply are queued.
+    Run(Deferred),
+    /// A channel that has gone (leave, stop, crash, duplicate join, socket close): dropped here,
+    /// after its last frames and its unsubscribe, so side effects of its `Drop` (Presence's
+    /// leave diff, like the Tracker seeing the process DOWN) never reach its own client.
+    Release(Box<dyn Channel>),
 }
 
 impl std::fmt::Debug for Effect {
@@ -104,6 +111,8 @@ impl std::fmt::Debug for Effect {
             Effect::Joined { topic, join_ref } => write!(f, "Joined({topic:?}, {join_ref})"),
             Effect::Left { topic } => write!(f, "Left({topic:?})"),
             Effect::Close(code) => write!(f, "Close({code})"),
+            Effect::Run(_) => write!(f, "Run"),
+            Effect::Release(_) => write!(f, "Release"),
         }
     }
 }
@@ -298,9 +307,10 @@ impl SocketMachine {
         )
         .with_handle(host.inbox, key);
         let result = guarded(|| channel.join(&msg.topic, msg.payload.clone(), &mut ctx));
-        let (pushes, timers) = (
+        let (pushes, timers, deferred) = (
             std::mem::take(&mut ctx.pushes),
             std::mem::take(&mut ctx.timers),
+            std::mem::take(&mut ctx.deferred),
         );
         match result {
             Ok(JoinOutcome::Ok(response)) => {
@@ -318,6 +328,7 @@ impl SocketMachine {
                 self.send(ServerMessage::Reply(Reply::ok(&msg, response)));
                 self.emit_pushes(&chan_join_ref, &msg.topic, pushes);
                 self.arm(key, timers);
+                self.run_deferred(deferred);
                 self.channels.insert(
                     msg.topic,
                     Joined {
@@ -330,6 +341,8 @@ impl SocketMachine {
             }
             Ok(JoinOutcome::Error(response)) => {
                 self.send(ServerMessage::Reply(Reply::error(&msg, response)));
+                self.run_deferred(deferred);
+                self.effects.push(Effect::Release(channel));
             }
             Err(crash) => {
                 tracing::error!(topic = %msg.topic, "join crashed: {}", crash.reason);
@@ -337,8 +350,14 @@ impl SocketMachine {
                     &msg,
                     json!({"reason": events::JOIN_CRASHED}),
                 )));
+                self.run_deferred(deferred);
+                self.effects.push(Effect::Release(channel));
             }
         }
+    }
+
+    fn run_deferred(&mut self, deferred: Vec<Deferred>) {
+        self.effects.extend(deferred.into_iter().map(Effect::Run));
     }
 
     fn duplicate_join(&mut self, msg: Message, host: Host<'_>) {
@@ -365,6 +384,7 @@ impl SocketMachine {
             events::CLOSE,
             Payload::empty_object(),
         ));
+        self.effects.push(Effect::Release(old.channel));
     }
 
     fn leave(&mut self, msg: Message, host: Host<'_>) {
@@ -391,6 +411,7 @@ impl SocketMachine {
             &StopReason::ShutdownWith("left".into()),
             host,
         );
+        self.effects.push(Effect::Release(joined.channel));
     }
 
     fn handle_in(&mut self, msg: Message, host: Host<'_>) {
@@ -471,9 +492,10 @@ impl SocketMachine {
         .with_handle(host.inbox, joined.key);
         let channel = &mut joined.channel;
         let result = guarded(|| f(channel.as_mut(), &mut ctx));
-        let (pushes, timers) = (
+        let (pushes, timers, deferred) = (
             std::mem::take(&mut ctx.pushes),
             std::mem::take(&mut ctx.timers),
+            std::mem::take(&mut ctx.deferred),
         );
         let (key, chan_join_ref) = (joined.key, joined.chan_join_ref.clone());
         self.emit_pushes(&chan_join_ref, topic, pushes);
@@ -490,18 +512,21 @@ impl SocketMachine {
             })
         };
         match result {
-            Ok(Outcome::NoReply) => {}
+            Ok(Outcome::NoReply) => self.run_deferred(deferred),
             Ok(Outcome::Reply(ReplyWith { status, payload })) => {
-                self.effects.extend(reply(status, payload))
+                self.effects.extend(reply(status, payload));
+                self.run_deferred(deferred);
             }
             Ok(Outcome::Stop { reason, reply: r }) => {
                 if let Some(ReplyWith { status, payload }) = r {
                     self.effects.extend(reply(status, payload));
                 }
+                self.run_deferred(deferred);
                 self.stop(topic, reason, host);
             }
             Err(crash) => {
                 tracing::error!(topic, "channel crashed: {}", crash.reason);
+                self.run_deferred(deferred);
                 self.crashed(topic);
             }
         }
@@ -532,6 +557,7 @@ impl SocketMachine {
                 payload,
             ));
         }
+        self.effects.push(Effect::Release(joined.channel));
     }
 
     fn crashed(&mut self, topic: &str) {
@@ -546,6 +572,7 @@ impl SocketMachine {
             events::ERROR,
             payload,
         ));
+        self.effects.push(Effect::Release(joined.channel));
     }
 
     fn error_payload(&self) -> Payload {
@@ -586,11 +613,13 @@ impl SocketMachine {
             Ok(())
         });
         let pushes = std::mem::take(&mut ctx.pushes);
+        let deferred = std::mem::take(&mut ctx.deferred);
         self.emit_pushes(&joined.chan_join_ref, topic, pushes);
+        self.run_deferred(deferred);
     }
 
     /// The socket is going away: every channel terminates with `{:shutdown, :closed}`. Nothing
-    /// more is sent or armed; only the unsubscribe and left effects remain.
+    /// more is sent or armed; only the unsubscribe, left, deferred and release effects remain.
     pub(crate) fn terminate_all(&mut self, host: Host<'_>) {
         let topics: Vec<String> = self.channels.keys().cloned().collect();
         for topic in topics {
@@ -602,12 +631,17 @@ impl SocketMachine {
                     &StopReason::ShutdownWith("closed".into()),
                     host,
                 );
+                self.effects.push(Effect::Release(joined.channel));
             }
         }
         self.effects.retain(|e| {
             matches!(
                 e,
-                Effect::Unsubscribe { .. } | Effect::Left { .. } | Effect::Close(_)
+                Effect::Unsubscribe { .. }
+                    | Effect::Left { .. }
+                    | Effect::Close(_)
+                    | Effect::Run(_)
+                    | Effect::Release(_)
             )
         });
     }

@@ -4,6 +4,7 @@
 //! in CI (env `CI` set), where they fail with install instructions.
 
 mod node;
+mod presence;
 mod redis_server;
 mod replay;
 mod ws;

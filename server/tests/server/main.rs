@@ -16,6 +16,7 @@ mod control;
 mod custom;
 mod hostile;
 mod phoenix_js;
+mod presence;
 mod props;
 mod smoke;
 mod sockets;

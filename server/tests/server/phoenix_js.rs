@@ -165,3 +165,119 @@ async fn drive_phoenix_js(
         .await
         .unwrap();
 }
+
+/// Each meta list sorted by `phx_ref`, keys sorted (serde_json's map): a view's identity.
+fn view_by_ref(mut v: serde_json::Value) -> serde_json::Value {
+    if let Some(o) = v.as_object_mut() {
+        for p in o.values_mut() {
+            if let Some(a) = p["metas"].as_array_mut() {
+                a.sort_by(|x, y| x["phx_ref"].as_str().cmp(&y["phx_ref"].as_str()));
+            }
+        }
+    }
+    v
+}
+
+/// phoenix.js's own `Presence` class shows what the server lists, through another member's
+/// join, a second meta, an update and leaves (phx-client's `Presence` is held to the same list
+/// in the client crate's `presence` tests).
+#[tokio::test]
+async fn phoenix_js_presence_shows_the_servers_list() {
+    use tokio::io::AsyncWriteExt;
+    let Some(script) = ensure_phoenix_js().await else {
+        return;
+    };
+    let presence_js = js_dir().join("phoenix_presence.js");
+    std::fs::write(&presence_js, include_str!("js/phoenix_presence.js")).expect("write script");
+    let _ = script;
+    let server = start(Compat::V1_8).await;
+    let mut child = Command::new("node")
+        .arg(&presence_js)
+        .arg(format!("ws://{}/socket", server.addr()))
+        .arg("js")
+        .current_dir(js_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    // Reads syncs until phoenix.js's view equals the server's list.
+    // `what` names the change and `ready` says when the server's list shows it, so that an
+    // unchanged view never counts as caught up.
+    let mut until_same = async |what: &str, ready: &dyn Fn(&serde_json::Value) -> bool| {
+        server
+            .wait_until(what, WAIT, |s| {
+                ready(&s.endpoint().presence().list("presence:lobby"))
+            })
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        let mut last = String::new();
+        loop {
+            let want = view_by_ref(server.endpoint().presence().list("presence:lobby"));
+            if last
+                .strip_prefix("sync ")
+                .and_then(|j| serde_json::from_str(j).ok())
+                == Some(want.clone())
+            {
+                return;
+            }
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match timeout(left, lines.next_line()).await {
+                Ok(Ok(Some(l))) => last = l,
+                other => {
+                    panic!("{what}: phoenix.js never showed {want} (last {last:?}, {other:?})")
+                }
+            }
+        }
+    };
+    let metas = |v: &serde_json::Value, k: &str| v[k]["metas"].as_array().map_or(0, Vec::len);
+    until_same("own join", &|v| metas(v, "js") == 1).await;
+    let mut alice = v2(&server).await;
+    send(
+        &mut alice,
+        r#"["1","1","presence:lobby","phx_join",{"user_id":"alice","device":"web"}]"#,
+    )
+    .await;
+    until_same("alice joins", &|v| metas(v, "alice") == 1).await;
+    let mut tablet = v2(&server).await;
+    send(
+        &mut tablet,
+        r#"["1","1","presence:lobby","phx_join",{"user_id":"alice","device":"tablet"}]"#,
+    )
+    .await;
+    until_same("a second meta under alice", &|v| metas(v, "alice") == 2).await;
+    send(
+        &mut alice,
+        r#"["1","2","presence:lobby","update",{"status":"away"}]"#,
+    )
+    .await;
+    until_same("alice's update", &|v| {
+        v["alice"]["metas"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|m| m["status"] == "away"))
+    })
+    .await;
+    assert_eq!(
+        server.endpoint().presence().list("presence:lobby")["alice"]["metas"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
+    tablet.close().await;
+    until_same("the tablet closes", &|v| metas(v, "alice") == 1).await;
+    send(&mut alice, r#"["1","3","presence:lobby","phx_leave",{}]"#).await;
+    until_same("alice leaves", &|v| {
+        metas(v, "alice") == 0 && metas(v, "js") == 1
+    })
+    .await;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let _ = stdin.write_all(b"quit\n").await;
+    let status = timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("node exits")
+        .expect("wait");
+    assert!(status.success(), "node exited with {status}");
+}

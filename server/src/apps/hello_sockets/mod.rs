@@ -2,7 +2,7 @@
 //!
 //! - [`HelloSockets`]: the [`App`]: its mounts, its config ([`HelloSocketsConfig`]) and its
 //!   control route `POST /api/dedupe` (see [`control`]).
-//! - [`UserSocket`] (`/socket`): `ping`, `ping:*`, `wild:*`, `dupe`.
+//! - [`UserSocket`] (`/socket`): `ping`, `ping:*`, `wild:*`, `dupe`, `presence:*`.
 //! - [`AuthSocket`] (`/auth_socket`): token auth; `ping`, `recurring`, `user:*`.
 
 mod auth_channel;
@@ -10,6 +10,7 @@ mod auth_socket;
 pub mod control;
 mod dedupe_channel;
 mod ping_channel;
+mod presence_channel;
 mod recurring_channel;
 mod user_socket;
 mod wildcard_channel;
@@ -22,6 +23,7 @@ pub use auth_channel::AuthChannel;
 pub use auth_socket::{AuthSocket, AUTH_MAX_AGE, AUTH_SALT};
 pub use dedupe_channel::{broadcast_numbers, DedupeChannel};
 pub use ping_channel::PingChannel;
+pub use presence_channel::PresenceChannel;
 pub use recurring_channel::RecurringChannel;
 pub use user_socket::UserSocket;
 pub use wildcard_channel::WildcardChannel;

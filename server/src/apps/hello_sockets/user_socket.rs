@@ -4,7 +4,7 @@ use crate::channel::Channel;
 use crate::endpoint::Endpoint;
 use crate::socket::{Assigns, ConnectRefused, Params, SocketHandler};
 
-use super::{DedupeChannel, PingChannel, WildcardChannel};
+use super::{DedupeChannel, PingChannel, PresenceChannel, WildcardChannel};
 
 /// `socket "/socket", UserSocket`.
 #[derive(Debug, Default, Clone, Copy)]
@@ -30,6 +30,8 @@ impl SocketHandler for UserSocket {
             Some(Box::new(WildcardChannel))
         } else if topic == "dupe" {
             Some(Box::new(DedupeChannel::default()))
+        } else if topic.starts_with("presence:") {
+            Some(Box::new(PresenceChannel::default()))
         } else {
             None
         }

@@ -73,7 +73,7 @@ pub struct Node {
     pub name: String,
     pub addr: SocketAddr,
     pub log: Log,
-    _child: Child,
+    child: Child,
 }
 
 impl Node {
@@ -130,8 +130,13 @@ impl Node {
             name: name.into(),
             addr,
             log,
-            _child: child,
+            child,
         }
+    }
+
+    /// `kill -9`: the process dies at once, saying goodbye to no one.
+    pub async fn kill9(&mut self) {
+        let _ = self.child.kill().await;
     }
 
     pub fn ws_url(&self, path_and_query: &str) -> String {
