@@ -7,11 +7,17 @@
 //! - [`normalise`]: replaces volatile values (tokens, node names, ports, times) with placeholders.
 //! - [`matcher`]: compares an expected frame (with placeholders) against a received one.
 //! - [`replay`]: turns a recorded transcript into engine steps (the client side of it).
+//! - [`redact`]: redaction rules (a JSON path and/or a regex) that turn volatile values into
+//!   placeholders; [`rules`]: rules files and the per-topic order tolerances ([`rules::Unordered`]).
+//!
+//! The format, written for editing by hand, is documented in `conformance/TRANSCRIPTS.md`.
 
 pub mod event;
 pub mod matcher;
 pub mod normalise;
+pub mod redact;
 pub mod replay;
+pub mod rules;
 
 pub use event::Event;
 
@@ -33,8 +39,11 @@ pub enum Dir {
 /// One transcript line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Milliseconds since the scenario started (timing only; never compared).
-    pub t_ms: f64,
+    /// Milliseconds since the scenario started (timing only; never compared). Optional: a
+    /// hand-written line may leave it out (replay then allows the default wait), and
+    /// `phx record --no-timing` does not write it, so that recordings compare byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_ms: Option<f64>,
     /// Direction.
     pub dir: Dir,
     /// The frame text, binary frames as lowercase hex, or the event's description.
@@ -54,7 +63,7 @@ impl Entry {
     /// A line with no connection and no extra fields.
     pub fn new(t_ms: f64, dir: Dir, frame: impl Into<String>) -> Self {
         Entry {
-            t_ms,
+            t_ms: Some(t_ms),
             dir,
             frame: frame.into(),
             conn: None,

@@ -321,13 +321,13 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
             && e.extra.get("server_initiated") == Some(&Value::Bool(true))
         {
             if let Some(prev) = last_t.get(&conn) {
-                if e.t_ms - prev > IDLE_GAP_MS {
+                if e.t_ms.is_some_and(|t| t - prev > IDLE_GAP_MS) {
                     idle_conns.push(conn.clone());
                 }
             }
         }
-        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
-            last_t.insert(conn, e.t_ms);
+        if let (None | Some(Event::Connect { .. }), Some(t)) = (e.as_event(), e.t_ms) {
+            last_t.insert(conn, t);
         }
     }
 
@@ -338,7 +338,11 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     for (i, e) in entries.iter().enumerate() {
         let line = i + 1;
         let conn = e.conn.clone().unwrap_or_default();
-        let gap = prev_t.get(&conn).map_or(0.0, |p| (e.t_ms - p).max(0.0));
+        // Without t_ms (a hand-written or `--no-timing` line) the gap is 0: the default wait.
+        let gap = match (prev_t.get(&conn), e.t_ms) {
+            (Some(p), Some(t)) => (t - p).max(0.0),
+            _ => 0.0,
+        };
         let within = Some(Duration::from_millis(gap as u64) + SLACK);
         match e.dir {
             Dir::Send => {
@@ -380,7 +384,9 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             out.push(Step::Note(format!(
                                 "not expected: {conn}'s own presence_diff on {topic} after its phx_close (Phoenix 1.8.12 only)"
                             )));
-                            prev_t.insert(conn, e.t_ms);
+                            if let Some(t) = e.t_ms {
+                                prev_t.insert(conn, t);
+                            }
                             continue;
                         }
                         _ => {}
@@ -494,8 +500,8 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                 }
             },
         }
-        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
-            prev_t.insert(conn, e.t_ms);
+        if let (None | Some(Event::Connect { .. }), Some(t)) = (e.as_event(), e.t_ms) {
+            prev_t.insert(conn, t);
         }
     }
     Ok(leave_join_races(out))
