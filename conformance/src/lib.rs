@@ -22,6 +22,8 @@
 //!   cross-node) with exact per-connection delivery counts and a same-run baseline.
 //! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
 //!   a fault proxy in front of an embedded phx-server.
+//! - [`testkit`] (feature `testkit`, on by default): the cargo-test API, [`replay_dir!`]: a
+//!   directory of transcripts replayed against the `PHX_*` target with insta snapshots.
 //! - [`cli`]: the `phx` command line, one module per subcommand; `cli::tls_args` holds the
 //!   `--cacert`/`--insecure` flags every dialling command shares.
 //!
@@ -45,6 +47,8 @@ pub mod report;
 pub mod runner;
 pub mod scenarios;
 pub mod target;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod transcript;
 pub mod triggers;
 
