@@ -125,6 +125,9 @@ struct Lines {
     stable: bool,
     /// Server-side lines since the last client action (stable mode only).
     pending: Vec<Entry>,
+    /// A client's close waiting for the server's answer, which the proxy logs whenever it
+    /// comes: lines after it wait too, so that the answer is written next to it every time.
+    closing: Option<(Entry, Vec<Entry>)>,
 }
 
 /// `c2` < `c10`: by number when both labels are `c<N>`.
@@ -138,6 +141,15 @@ fn conn_order(e: &Entry) -> (usize, String) {
 }
 
 impl Lines {
+    fn new(redactions: Vec<Redaction>, stable: bool) -> Self {
+        Lines {
+            redactor: Redactor::new(redactions),
+            stable,
+            pending: Vec::new(),
+            closing: None,
+        }
+    }
+
     /// The lines to write now for `e`.
     fn push(&mut self, mut e: Entry) -> Vec<Entry> {
         self.redactor.entry(&mut e);
@@ -145,24 +157,63 @@ impl Lines {
             return vec![e];
         }
         e.t_ms = None;
+        self.accept(e)
+    }
+
+    /// Stable mode: a redacted line in, the lines it lets out.
+    fn accept(&mut self, e: Entry) -> Vec<Entry> {
+        let event = e.as_event();
+        if let Some((close, queued)) = &mut self.closing {
+            if e.conn != close.conn || !matches!(event, Some(Event::Closed { .. })) {
+                queued.push(e);
+                return Vec::new();
+            }
+            let Some((close, queued)) = self.closing.take() else {
+                return Vec::new();
+            };
+            let mut out = vec![close, e];
+            for q in queued {
+                out.extend(self.accept(q));
+            }
+            return out;
+        }
         let client_action = e.dir == Dir::Send
             || matches!(
-                e.as_event(),
+                event,
                 Some(Event::Connect { .. } | Event::ClientClosing { .. })
             );
         if !client_action {
             self.pending.push(e);
             return Vec::new();
         }
-        let mut out = self.finish();
-        out.push(e);
+        let mut out = self.flush();
+        if matches!(event, Some(Event::ClientClosing { .. })) {
+            self.closing = Some((e, Vec::new()));
+        } else {
+            out.push(e);
+        }
         out
     }
 
     /// Whatever is pending, grouped by connection (a stable sort keeps each one's order).
-    fn finish(&mut self) -> Vec<Entry> {
+    fn flush(&mut self) -> Vec<Entry> {
         let mut out = std::mem::take(&mut self.pending);
         out.sort_by_key(conn_order);
+        out
+    }
+
+    /// Everything left, at the end of the recording.
+    fn finish(&mut self) -> Vec<Entry> {
+        let mut out = Vec::new();
+        // A close the server never answered: written with what followed it.
+        while let Some((close, queued)) = self.closing.take() {
+            out.extend(self.flush());
+            out.push(close);
+            for q in queued {
+                out.extend(self.accept(q));
+            }
+        }
+        out.extend(self.flush());
         out
     }
 }
@@ -215,11 +266,7 @@ pub async fn run(
         upstream,
         upstream_tls: opts.upstream_tls.clone(),
     });
-    let mut lines = Lines {
-        redactor: Redactor::new(opts.redactions.clone()),
-        stable: opts.stable,
-        pending: Vec::new(),
-    };
+    let mut lines = Lines::new(opts.redactions.clone(), opts.stable);
     let writer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
             let out = lines.push(e);

@@ -444,7 +444,6 @@ macro_rules! replay_dir {
         let results = suite.run_or_panic();
         let mut settings = $crate::testkit::insta::Settings::clone_current();
         settings.set_omit_expression(true);
-        settings.set_description(suite.dir().display().to_string());
         settings.bind(|| {
             for r in &results {
                 $crate::testkit::insta::assert_snapshot!(r.name.as_str(), r.snapshot.as_str());

@@ -28,6 +28,7 @@
 //! is written back compactly with its object keys sorted; frames no rule touches stay byte for
 //! byte.
 
+use super::matcher::is_placeholder;
 use super::{Dir, Entry, Transcript};
 use regex::Regex;
 use serde_json::Value;
@@ -486,6 +487,8 @@ impl Redactor {
                 continue;
             };
             let text = match &old {
+                // Already a placeholder (a redacted transcript redacted again): kept.
+                Value::String(s) if is_placeholder(s) => continue,
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
@@ -532,6 +535,9 @@ impl Redactor {
             let span = &text[start..end];
             let quoted = span.len() >= 2 && span.starts_with('"') && span.ends_with('"');
             let inner = if quoted { &span[1..span.len() - 1] } else { span };
+            if is_placeholder(inner) {
+                continue;
+            }
             let old = Value::String(inner.to_owned());
             let new = self.replacement(rep, &old, true);
             out.push_str(&text[last..start]);
@@ -654,6 +660,10 @@ mod tests {
             b.frame,
             r#"[null,null,"p","presence_diff",{"joins":{"u":{"metas":[{"online_at":"[any:string]","phx_ref":"[ref:2]","phx_ref_prev":"[ref:1]"}]}}}]"#
         );
+        // Redacting again changes nothing.
+        let before = b.frame.clone();
+        r.entry(&mut b);
+        assert_eq!(b.frame, before);
         // Sent frames are replayed as recorded: never redacted.
         let mut s = Entry::new(0.0, Dir::Send, r#"{"phx_ref":"X"}"#);
         r.entry(&mut s);

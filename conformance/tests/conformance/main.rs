@@ -12,3 +12,5 @@ mod fixtures;
 mod properties;
 mod scenarios;
 mod support;
+#[cfg(feature = "testkit")]
+mod testkit;
