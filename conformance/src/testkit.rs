@@ -372,10 +372,7 @@ impl Suite {
             if let Some(f) = &r.failure {
                 problems.push(f.clone());
             } else if let Some(s) = &r.skipped {
-                problems.push(format!(
-                    "{} did not run to its end: {s}",
-                    r.path.display()
-                ));
+                problems.push(format!("{} did not run to its end: {s}", r.path.display()));
             }
         }
         assert!(
@@ -479,7 +476,10 @@ mod tests {
         assert_eq!(choose(env(&[("PHX_SKIP", "0")]), None), Choice::Missing);
         assert_eq!(choose(env(&[("PHX_SKIP", "1")]), None), Choice::Skip);
         assert_eq!(
-            choose(env(&[("PHX_URL", "ws://h:1/socket"), ("PHX_SKIP", "1")]), None),
+            choose(
+                env(&[("PHX_URL", "ws://h:1/socket"), ("PHX_SKIP", "1")]),
+                None
+            ),
             Choice::External
         );
         assert_eq!(

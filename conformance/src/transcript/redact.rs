@@ -455,12 +455,10 @@ impl Redactor {
             };
             match out {
                 Some(Ok(text)) => e.frame = text,
-                Some(Err(())) => {
-                    if !self.broken.contains(&rule.text) {
-                        self.broken.push(rule.text.clone());
-                    }
+                Some(Err(())) if !self.broken.contains(&rule.text) => {
+                    self.broken.push(rule.text.clone());
                 }
-                None => {}
+                Some(Err(())) | None => {}
             }
         }
     }
@@ -534,7 +532,11 @@ impl Redactor {
             }
             let span = &text[start..end];
             let quoted = span.len() >= 2 && span.starts_with('"') && span.ends_with('"');
-            let inner = if quoted { &span[1..span.len() - 1] } else { span };
+            let inner = if quoted {
+                &span[1..span.len() - 1]
+            } else {
+                span
+            };
             if is_placeholder(inner) {
                 continue;
             }
@@ -624,7 +626,10 @@ mod tests {
         let r = Redaction::parse("$..x => [any]").expect("rule");
         assert_eq!(r.replacement, Replacement::Literal("[any]".into()));
         assert_eq!(Redaction::parse("  "), Err(RedactionError::Empty));
-        assert_eq!(Redaction::parse("$.a =>"), Err(RedactionError::EmptyReplacement));
+        assert_eq!(
+            Redaction::parse("$.a =>"),
+            Err(RedactionError::EmptyReplacement)
+        );
         assert!(matches!(
             Redaction::parse("re:(unclosed"),
             Err(RedactionError::Regex { .. })
@@ -708,7 +713,7 @@ mod tests {
 
     #[test]
     fn a_regex_that_would_break_the_json_keeps_the_frame_and_says_so() {
-        let mut r = Redactor::new(vec![Redaction::parse(r#"re:\{"# ).expect("r")]);
+        let mut r = Redactor::new(vec![Redaction::parse(r#"re:\{"#).expect("r")]);
         let mut e = recv(r#"{"a":1}"#);
         r.entry(&mut e);
         assert_eq!(e.frame, r#"{"a":1}"#);

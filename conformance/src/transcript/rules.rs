@@ -109,7 +109,10 @@ impl Unordered {
     /// True for a V2 array or V1 object frame the rule covers.
     pub fn covers_frame(&self, v: &Value) -> bool {
         let te = match v {
-            Value::Array(a) => a.get(2).and_then(Value::as_str).zip(a.get(3).and_then(Value::as_str)),
+            Value::Array(a) => a
+                .get(2)
+                .and_then(Value::as_str)
+                .zip(a.get(3).and_then(Value::as_str)),
             Value::Object(o) => o
                 .get("topic")
                 .and_then(Value::as_str)
@@ -249,9 +252,15 @@ mod tests {
             "{e}"
         );
         let e = Rules::parse("redcat $..a", "f.rules").expect_err("bad");
-        assert!(e.to_string().contains("f.rules:1: unknown rule \"redcat\""), "{e}");
+        assert!(
+            e.to_string().contains("f.rules:1: unknown rule \"redcat\""),
+            "{e}"
+        );
         let e = Rules::parse("unordered presence_diff", "f.rules").expect_err("bad");
-        assert!(e.to_string().contains("f.rules:1: invalid unordered rule"), "{e}");
+        assert!(
+            e.to_string().contains("f.rules:1: invalid unordered rule"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -145,7 +145,10 @@ fn a_redacted_presence_recording_is_byte_identical_across_runs() {
     assert!(t.entries.iter().all(|e| e.t_ms.is_none()));
     assert!(first.contains(r#"\"phx_ref\":\"[ref:1]\""#), "{first}");
     assert!(first.contains(r#"\"phx_ref_prev\":\"[ref:2]\""#), "{first}");
-    assert!(first.contains("connect ws://127.0.0.1:4000/socket"), "{first}");
+    assert!(
+        first.contains("connect ws://127.0.0.1:4000/socket"),
+        "{first}"
+    );
     assert!(first.contains(r#"\"online_at\":\"[any]\""#), "{first}");
     let refs = t
         .entries
