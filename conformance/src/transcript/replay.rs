@@ -844,6 +844,96 @@ mod tests {
     }
 
     #[test]
+    fn covered_runs_become_unordered_groups_and_other_steps_end_them() {
+        let line = |dir: &str, conn: &str, frame: &str| {
+            format!(
+                r#"{{"dir":"{dir}","frame":{},"conn":"{conn}"}}"#,
+                Value::String(frame.into())
+            )
+        };
+        let diff = r#"[null,null,"room:1","presence_diff",{"joins":{},"leaves":{}}]"#;
+        let state = r#"["1",null,"room:1","presence_state",{}]"#;
+        let reply = r#"["1","1","room:1","phx_reply",{"response":{},"status":"ok"}]"#;
+        let jsonl = [
+            line("send", "c1", r#"["1","1","room:1","phx_join",{}]"#),
+            line("recv", "c1", reply),
+            line("recv", "c1", diff),
+            line("recv", "c2", diff),
+            line("recv", "c1", state),
+            line("send", "c1", r#"["1","2","room:1","x",{}]"#),
+            line("recv", "c1", diff),
+            line("recv", "c1", state),
+        ]
+        .join("\n");
+        let t = Transcript::parse(&jsonl, "test").expect("parses");
+        let kinds = |steps: &[Step]| -> Vec<String> {
+            steps
+                .iter()
+                .map(|s| match s {
+                    Step::Send { conn, .. } => format!("send {conn}"),
+                    Step::Expect { conn, .. } => format!("expect {conn}"),
+                    Step::ExpectUnordered { conn, frames, .. } => {
+                        format!("unordered {conn} {}", frames.len())
+                    }
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        // Defaults: the own diff and state (c2's diff in between does not break the run; it is
+        // kept after the group); the send ends the first run.
+        let got = kinds(&steps(&t).expect("steps"));
+        assert_eq!(
+            got,
+            [
+                "send c1",
+                "expect c1",
+                "unordered c1 2",
+                "expect c2",
+                "send c1",
+                "unordered c1 2"
+            ]
+        );
+        let strict = ReplayOptions {
+            default_unordered: false,
+            ..ReplayOptions::default()
+        };
+        let got = kinds(&steps_with(&t, &strict).expect("steps"));
+        assert_eq!(got.iter().filter(|k| k.starts_with("unordered")).count(), 0);
+        // A rule for another topic changes nothing; one for this topic groups the reply too.
+        let other = ReplayOptions {
+            default_unordered: false,
+            unordered: vec![
+                Unordered::parse("room:*:phx_reply,presence_diff,presence_state").expect("rule"),
+            ],
+            ..ReplayOptions::default()
+        };
+        let got = kinds(&steps_with(&t, &other).expect("steps"));
+        assert_eq!(got[1], "unordered c1 3");
+    }
+
+    #[test]
+    fn replay_redactions_turn_recorded_values_into_placeholders() {
+        let jsonl =
+            r#"{"dir":"recv","frame":"[null,null,\"p\",\"e\",{\"at\":\"17\"}]","conn":"c1"}"#;
+        let t = Transcript::parse(jsonl, "test").expect("parses");
+        let opts = ReplayOptions {
+            redactions: vec![Redaction::parse("$..at").expect("rule")],
+            ..ReplayOptions::default()
+        };
+        let s = steps_with(&t, &opts).expect("steps");
+        assert_eq!(
+            s,
+            vec![Step::Expect {
+                conn: "c1".into(),
+                frame: Expected::Json(
+                    serde_json::json!([null, null, "p", "e", {"at": "[any:string]"}])
+                ),
+                within: Some(SLACK),
+            }]
+        );
+    }
+
+    #[test]
     fn ctl_lines_become_triggers() {
         let s = ctl_step(
             r#"eval HelloSocketsWeb.Endpoint.broadcast("ping", "bin", {:binary, <<1, 2, 3>>})"#,

@@ -212,7 +212,7 @@ fn the_presence_race_tolerance_passes_a_reordered_transcript_and_strict_order_fa
     let ok = Command::cargo_bin("phx")
         .expect("phx")
         .env_remove("PHX_URL")
-        .arg("replay")
+        .args(["replay", "--phoenix", "1.8"])
         .arg(&path)
         .timeout(Duration::from_secs(60))
         .assert()
@@ -225,7 +225,7 @@ fn the_presence_race_tolerance_passes_a_reordered_transcript_and_strict_order_fa
     let strict = Command::cargo_bin("phx")
         .expect("phx")
         .env_remove("PHX_URL")
-        .args(["replay", "--strict-order"])
+        .args(["replay", "--phoenix", "1.8", "--strict-order"])
         .arg(&path)
         .timeout(Duration::from_secs(60))
         .assert()
@@ -307,4 +307,41 @@ fn without_a_target_the_testkit_fails_or_prints_skipped() {
         stderr.contains("SKIPPED phx_conformance::testkit: 1 transcript(s) in"),
         "{stderr}"
     );
+}
+
+/// The real 1.8.12 presence recording with its `online_at` values changed to timestamps (what a
+/// typical app sends): the replay differs until `--redact` turns them into placeholders.
+#[test]
+fn a_volatile_recorded_value_fails_replay_until_redacted() {
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fixtures/phoenix-1.8.12/presence/presence_basic.jsonl");
+    let text = std::fs::read_to_string(fixture).expect("fixture");
+    let changed = text.replace(r#"\"online_at\":\"0\""#, r#"\"online_at\":\"1733000000\""#);
+    assert_ne!(text, changed);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("presence_basic.jsonl");
+    std::fs::write(&path, changed).expect("write");
+    let replay = |extra: &[&str]| {
+        Command::cargo_bin("phx")
+            .expect("phx")
+            .env_remove("PHX_URL")
+            .arg("replay")
+            .arg(&path)
+            .args(["--phoenix", "1.8"])
+            .args(extra)
+            .timeout(Duration::from_secs(60))
+            .assert()
+    };
+    let out = replay(&[]).code(1);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(
+        stdout.contains("DIFF") && stdout.contains("1733000000"),
+        "{stdout}"
+    );
+    let out = replay(&["--redact", r#"re:"online_at":"(\d+)""#]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("ok   "), "{stdout}");
+    let out = replay(&["--redact", "$..online_at => [any:string]"]).success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("ok   "), "{stdout}");
 }
