@@ -1,6 +1,6 @@
 //! Volatile values and the cargo-test API, end to end (conformance/TRANSCRIPTS.md, "Worked
 //! example"): a Presence session recorded through `phx record`'s proxy with redactions gives the
-//! same bytes every time (and the committed `tests/phx/presence_lobby.jsonl`); the testkit
+//! same bytes every time (and the committed `tests/phx/presence_session.jsonl`); the testkit
 //! replays that directory with stable insta snapshots; the presence race tolerance makes a
 //! reordered transcript pass, and fails it without; no target is never a silent pass.
 
@@ -56,7 +56,7 @@ async fn connect(url: &str) -> RawConn {
     }
 }
 
-/// Two clients on `presence:lobby` through a `phx record --stable --redact-file phx.rules`
+/// Two clients on `presence:testkit` through a `phx record --stable --redact-file phx.rules`
 /// proxy in front of `target`: alice joins, bob joins, bob updates and leaves, both close. Each
 /// step waits for every frame it causes, as a test driving phoenix.js would. Returns the bytes.
 async fn record_presence_session(target: &Target) -> String {
@@ -78,7 +78,8 @@ async fn record_presence_session(target: &Target) -> String {
         let _ = stop_rx.await;
     }));
     let url = format!("ws://{listen}/socket/websocket?vsn=2.0.0");
-    let topic = "presence:lobby";
+    // Not the scenarios' `presence:lobby`: against one external server they run side by side.
+    let topic = "presence:testkit";
     let mut alice = connect(&url).await;
     alice
         .send_text(&format!(
@@ -156,7 +157,7 @@ fn a_redacted_presence_recording_is_byte_identical_across_runs() {
         .filter(|e| e.dir == Dir::Recv && e.frame.contains("phx_ref"))
         .count();
     assert!(refs >= 6, "{refs} presence frames");
-    let committed = example_dir().join("presence_lobby.jsonl");
+    let committed = example_dir().join("presence_session.jsonl");
     if std::env::var_os("PHX_RECORD_UPDATE").is_some() {
         std::fs::write(&committed, &first).expect("update the committed transcript");
     }
@@ -176,7 +177,7 @@ fn the_example_directory_replays_through_the_testkit_with_stable_snapshots() {
     let suite = Suite::new(example_dir()).embedded_when_unset(PhoenixVersion::V1_8);
     let results = phx_conformance::replay_dir!(suite = suite.clone());
     let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["presence_lobby"]);
+    assert_eq!(names, ["presence_session"]);
     // A second run gives the same snapshot text (refs are new random values on every run).
     let again = suite.run_or_panic();
     assert_eq!(again[0].snapshot, results[0].snapshot);
@@ -188,7 +189,7 @@ fn the_example_directory_replays_through_the_testkit_with_stable_snapshots() {
 /// Phoenix 1.8.12 was seen to do (fixtures/presence-README.md). phx-server sends the diff first.
 fn reordered_example(dir: &Path) -> PathBuf {
     let text =
-        std::fs::read_to_string(example_dir().join("presence_lobby.jsonl")).expect("example");
+        std::fs::read_to_string(example_dir().join("presence_session.jsonl")).expect("example");
     let mut lines: Vec<&str> = text.lines().collect();
     let diff = lines
         .iter()
@@ -219,7 +220,7 @@ fn the_presence_race_tolerance_passes_a_reordered_transcript_and_strict_order_fa
         .success();
     let out = String::from_utf8_lossy(&ok.get_output().stdout).into_owned();
     assert!(
-        out.contains("tolerated: c1 received presence_diff on presence:lobby, presence_state on presence:lobby (recorded presence_state on presence:lobby, presence_diff on presence:lobby)"),
+        out.contains("tolerated: c1 received presence_diff on presence:testkit, presence_state on presence:testkit (recorded presence_state on presence:testkit, presence_diff on presence:testkit)"),
         "{out}"
     );
     let strict = Command::cargo_bin("phx")
