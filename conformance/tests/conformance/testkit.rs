@@ -318,7 +318,7 @@ fn without_a_target_the_testkit_fails_or_prints_skipped() {
     assert!(passed, "{stdout}\n{stderr}");
     // Printed although cargo captures the test's output.
     assert!(
-        stderr.contains("SKIPPED phx_conformance::testkit: 1 transcript(s) in"),
+        stderr.contains("SKIPPED phx_conformance::testkit: 2 transcript(s) in"),
         "{stderr}"
     );
 }
