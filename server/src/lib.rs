@@ -63,7 +63,9 @@ pub mod token;
 pub use apps::hello_sockets::run;
 pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{process_secret_key_base, Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use config::{
+    process_secret_key_base, Adapter, Breakage, Compat, Config, FIXTURE_SECRET_KEY_BASE,
+};
 pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
 pub use presence::{Presence, Tracked};
 pub use server::{serve, serve_tls, serve_with, ServeError};
