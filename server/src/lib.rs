@@ -37,7 +37,8 @@
 //! - [`presence`]: [`Presence`] (Phoenix.Presence): track, update, untrack, list, the
 //!   `presence_diff` broadcasts, and sharing them across the cluster's backplane.
 //! - [`apps`]: the [`App`] trait (mounts and control routes); [`apps::hello_sockets`]: the
-//!   tutorial's app, its config and its `/api/dedupe` route; [`run`] serves it.
+//!   tutorial's app, its config and its `/api/dedupe` route; [`run`] serves it;
+//!   [`apps::rooms`]: a second app unlike it (a join param, pushes after the join, Presence).
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …, then apps'
 //!   routes) and its one typed client, [`control::Client`].
 //! - [`token`]: Phoenix.Token for the endpoint.
