@@ -18,7 +18,7 @@
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record` (TLS on either side).
-//! - [`bench`]: `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
+//! - [`bench`](mod@bench): `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
 //!   cross-node) with exact per-connection delivery counts and a same-run baseline.
 //! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
 //!   a fault proxy in front of an embedded phx-server.
