@@ -4,6 +4,7 @@ mod certify;
 mod cli_bench;
 mod cli_check;
 mod cli_connect;
+mod cli_env;
 #[cfg(feature = "tls")]
 mod cli_tls;
 mod cli_token;
