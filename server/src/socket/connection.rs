@@ -354,9 +354,7 @@ async fn progressing<F: Future>(fut: F, rx: &Receiver, stall: Duration) -> Optio
     if let Poll::Ready(r) = std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
         return Some(r);
     }
-    let Some(out) = rx.outbound() else {
-        return Some(fut.await);
-    };
+    let out = rx.outbound();
     loop {
         let since = out.since_progress();
         if since >= stall {

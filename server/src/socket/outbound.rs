@@ -14,16 +14,21 @@
 //! "Slow" is a socket that takes no bytes: [`Metered`] stamps the progress clock on every write
 //! the kernel accepts, and the writer drops a connection whose pending write made no progress for
 //! `slow_consumer_timeout`. A client that keeps reading, however slowly, is never cut.
+//!
+//! The queue itself is a `VecDeque` under a mutex that the writer swaps with its own batch: it
+//! allocates nothing until the first frame (an idle connection holds two empty deques, not a
+//! channel's 1.8 KiB first block), and the writer takes a whole batch per lock.
 
+use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 
@@ -126,10 +131,19 @@ pub(crate) enum PushError {
     Closed,
 }
 
+/// The frames not yet taken by the writer; `closed` once the writer is gone.
+#[derive(Debug, Default)]
+struct Frames {
+    queue: VecDeque<WsMessage>,
+    closed: bool,
+}
+
 /// The sending side and the shared counters of one connection's queue.
 #[derive(Debug)]
 pub(crate) struct Outbound {
-    tx: mpsc::UnboundedSender<WsMessage>,
+    frames: Mutex<Frames>,
+    /// A frame arrived in an empty queue (a stored permit if the writer is not waiting yet).
+    ready: Notify,
     queued: AtomicUsize,
     progress_ms: AtomicU64,
     paused: AtomicBool,
@@ -141,9 +155,9 @@ pub(crate) struct Outbound {
 impl Outbound {
     /// A queue and its receiving end (for the writer, wrapped in [`Receiver`]).
     pub(crate) fn new(limits: Limits, totals: Arc<Totals>) -> (Arc<Outbound>, Receiver) {
-        let (tx, rx) = mpsc::unbounded_channel();
         let out = Arc::new(Outbound {
-            tx,
+            frames: Mutex::new(Frames::default()),
+            ready: Notify::new(),
             queued: AtomicUsize::new(0),
             progress_ms: AtomicU64::new(now_ms()),
             paused: AtomicBool::new(false),
@@ -151,7 +165,18 @@ impl Outbound {
             limits,
             totals,
         });
-        (out.clone(), Receiver { rx, out: Some(out) })
+        (
+            out.clone(),
+            Receiver {
+                batch: VecDeque::new(),
+                out,
+            },
+        )
+    }
+
+    /// The queue; a writer that panicked while holding it poisons nothing worth keeping.
+    fn frames(&self) -> MutexGuard<'_, Frames> {
+        self.frames.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The endpoint-wide totals this queue counts into.
@@ -205,9 +230,17 @@ impl Outbound {
         if up > 0 && self.totals.step(up) > self.totals.cap as isize {
             self.totals.over.notify_one();
         }
-        if self.tx.send(msg).is_err() {
+        let mut frames = self.frames();
+        if frames.closed {
+            drop(frames);
             self.uncount(c);
             return Err(PushError::Closed);
+        }
+        frames.queue.push_back(msg);
+        let first = frames.queue.len() == 1;
+        drop(frames);
+        if first {
+            self.ready.notify_one();
         }
         Ok(())
     }
@@ -255,53 +288,57 @@ impl Outbound {
 /// The writer's end of the queue. Dropping it (the writer ended or was aborted) closes the queue
 /// and uncounts and frees whatever was still in it.
 pub(crate) struct Receiver {
-    rx: mpsc::UnboundedReceiver<WsMessage>,
-    out: Option<Arc<Outbound>>,
+    /// Frames taken from the shared queue in one swap, not yet handed on.
+    batch: VecDeque<WsMessage>,
+    out: Arc<Outbound>,
 }
 
 impl Receiver {
-    /// The next frame; None once every sender is gone.
+    /// The next frame; None once the queue is closed (it is closed only by dropping this).
     pub(crate) async fn recv(&mut self) -> Option<WsMessage> {
-        if self.rx.is_empty() {
-            let msg = self.rx.recv().await;
+        loop {
+            if let Some(msg) = self.try_recv() {
+                return Some(msg);
+            }
+            if self.out.frames().closed {
+                return None;
+            }
+            // A frame pushed after the check above leaves a permit: this returns at once.
+            self.out.ready.notified().await;
             // The writer starts working now: the stall clock starts here, not at the last
             // write before an idle spell.
-            if let Some(out) = &self.out {
-                out.progressed();
-            }
-            return msg;
+            self.out.progressed();
         }
-        self.rx.recv().await
     }
 
     /// A frame already queued, if any.
     pub(crate) fn try_recv(&mut self) -> Option<WsMessage> {
-        self.rx.try_recv().ok()
+        if self.batch.is_empty() {
+            std::mem::swap(&mut self.batch, &mut self.out.frames().queue);
+        }
+        self.batch.pop_front()
     }
 
     /// Marks a received frame's bytes as handed on.
     pub(crate) fn done(&self, c: usize) {
-        if let Some(out) = &self.out {
-            out.taken(c);
-        }
+        self.out.taken(c);
     }
 
     /// The shared queue state.
-    pub(crate) fn outbound(&self) -> Option<&Arc<Outbound>> {
-        self.out.as_ref()
+    pub(crate) fn outbound(&self) -> &Arc<Outbound> {
+        &self.out
     }
 }
 
 impl Drop for Receiver {
     fn drop(&mut self) {
-        self.rx.close();
-        let mut freed = 0;
-        while let Ok(msg) = self.rx.try_recv() {
-            freed += cost(&msg);
-        }
-        if let Some(out) = self.out.take() {
-            out.taken(freed);
-        }
+        let rest = {
+            let mut frames = self.out.frames();
+            frames.closed = true;
+            std::mem::take(&mut frames.queue)
+        };
+        let freed: usize = self.batch.iter().chain(rest.iter()).map(cost).sum();
+        self.out.taken(freed);
     }
 }
 
@@ -453,5 +490,44 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(5), totals.over_cap())
             .await
             .expect("signalled");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_pushers_reach_a_waiting_writer_in_order_and_nothing_is_lost() {
+        let (out, mut rx, totals) = queue(1 << 30, 1 << 30, 1 << 40);
+        const PER: u32 = 20_000;
+        let pushers: Vec<_> = (0..4u8)
+            .map(|p| {
+                let out = out.clone();
+                tokio::spawn(async move {
+                    for i in 0..PER {
+                        let mut bytes = vec![p];
+                        bytes.extend_from_slice(&i.to_be_bytes());
+                        out.push(WsMessage::Binary(bytes.into())).unwrap();
+                        if i % 1000 == 0 {
+                            tokio::task::yield_now().await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut next = [0u32; 4];
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while next.iter().sum::<u32>() < 4 * PER {
+            let m = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .expect("every frame arrives")
+                .expect("open");
+            rx.done(cost(&m));
+            let b = m.into_data();
+            let (p, i) = (b[0] as usize, u32::from_be_bytes([b[1], b[2], b[3], b[4]]));
+            assert_eq!(i, next[p], "pusher {p} out of order");
+            next[p] += 1;
+        }
+        for p in pushers {
+            p.await.unwrap();
+        }
+        assert_eq!((out.queued(), totals.queued()), (0, 0));
+        assert!(rx.try_recv().is_none());
     }
 }
