@@ -2,11 +2,15 @@
 //!
 //! - [`step`]: the step model ([`Step`]) and small constructors ([`step::build`]).
 //! - [`conn`]: a raw WebSocket connection.
+//! - [`pattern`]: expected frames with matchers and captures (scenario files).
+//! - [`call`]: the generic triggers of scenario files (Erlang RPC, control API, HTTP).
 //! - [`engine`]: executes steps, records the transcript, stops at the first difference.
 //! - [`run_scenario`] / [`run_all`]: scenarios against a target, with skip reasons.
 
+pub mod call;
 pub mod conn;
 pub mod engine;
+pub mod pattern;
 pub mod step;
 
 pub use engine::{Engine, EngineOptions, Failure, RunOutcome};
