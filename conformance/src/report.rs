@@ -146,8 +146,8 @@ fn junit(target: &str, results: &[ScenarioResult]) -> String {
     for r in results {
         out.push_str(&format!(
             "<testcase classname=\"phx.{}\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(r.id),
-            xml_escape(r.name),
+            xml_escape(&r.id),
+            xml_escape(&r.name),
             r.duration.as_secs_f64()
         ));
         match &r.status {
