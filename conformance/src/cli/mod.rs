@@ -12,6 +12,7 @@ pub mod connect;
 pub mod list;
 pub mod record;
 pub mod replay;
+pub mod scenario_args;
 pub mod target_args;
 pub mod tls_args;
 pub mod token;
