@@ -1,11 +1,11 @@
 //! `phx check`: every scenario against the target, a progress line each, then a summary.
 
+use super::scenario_args::{ScenarioArgs, SelectError};
 use super::target_args::{target_error_code, TargetArgs};
 use crate::report::{self, Format};
-use crate::runner::{self, EngineOptions, Status};
-use super::scenario_args::{ScenarioArgs, SelectError};
 use crate::runner::step::{Expected, Outgoing, Socket, Step};
 use crate::runner::Engine;
+use crate::runner::{self, EngineOptions, Status};
 use crate::scenario_files::Profile;
 use crate::target::Target;
 use std::io::Write;
@@ -152,11 +152,15 @@ async fn not_hello_sockets(target: &Target) -> Option<String> {
         },
         Step::Expect {
             conn: "probe".into(),
-            frame: Expected::Json(serde_json::json!([null,"1","ping","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}])),
+            frame: Expected::Json(
+                serde_json::json!([null,"1","ping","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]),
+            ),
             within: None,
         },
     ];
-    let outcome = Engine::new(target, EngineOptions::default()).run(&steps).await;
+    let outcome = Engine::new(target, EngineOptions::default())
+        .run(&steps)
+        .await;
     (outcome.failure.is_none() && outcome.skipped.is_none())
         .then(|| "joining \"ping\" was refused as \"unmatched topic\"".to_owned())
 }

@@ -98,10 +98,7 @@ impl ScenarioArgs {
         let payload = self.join_payload.as_deref().unwrap_or("{}");
         match serde_json::from_str::<serde_json::Value>(payload) {
             Ok(v @ serde_json::Value::Object(_)) => {
-                p.insert(
-                    "join_payload".into(),
-                    phx_protocol::json::to_string(&v),
-                );
+                p.insert("join_payload".into(), phx_protocol::json::to_string(&v));
             }
             _ => {
                 return Err(SelectError::Usage(format!(

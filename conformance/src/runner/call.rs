@@ -26,7 +26,9 @@ pub enum RpcArg {
 impl RpcArg {
     fn term(&self, captures: &Captures) -> Term {
         match self {
-            RpcArg::Json(Value::String(s)) => terms::binary(&super::pattern::substitute(s, captures)),
+            RpcArg::Json(Value::String(s)) => {
+                terms::binary(&super::pattern::substitute(s, captures))
+            }
             RpcArg::Json(v) => terms::from_json(v),
             RpcArg::Atom(a) => terms::atom(a),
             RpcArg::List(items) => terms::list(items.iter().map(|a| a.term(captures)).collect()),
@@ -100,7 +102,10 @@ impl Call {
                 args,
                 ..
             } => {
-                let a: Vec<String> = args.iter().map(|a| a.term(&Captures::new()).to_string()).collect();
+                let a: Vec<String> = args
+                    .iter()
+                    .map(|a| a.term(&Captures::new()).to_string())
+                    .collect();
                 let on = if *node == Node::B { " remote" } else { "" };
                 format!("rpc {module}:{function}({}){on}", a.join(", "))
             }
@@ -200,7 +205,12 @@ impl Call {
 }
 
 /// One HTTP/1.1 request to the authority of a `ws://` URL; the status and body.
-async fn http(socket_url: &str, method: &str, path: &str, body: &str) -> Result<(u16, String), String> {
+async fn http(
+    socket_url: &str,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> Result<(u16, String), String> {
     use http_body_util::{BodyExt, Full};
     if socket_url.starts_with("wss:") {
         return Err("http steps support ws:// targets only".into());
@@ -209,10 +219,9 @@ async fn http(socket_url: &str, method: &str, path: &str, body: &str) -> Result<
     let tcp = tokio::net::TcpStream::connect(&authority)
         .await
         .map_err(|e| format!("cannot reach {authority}: {e}"))?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
-            .await
-            .map_err(|e| e.to_string())?;
+    let (mut send, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp))
+        .await
+        .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
     let req = hyper::Request::builder()
         .method(method)

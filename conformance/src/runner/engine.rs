@@ -477,11 +477,26 @@ impl<'t> Engine<'t> {
                         return self.fail(i, Some(conn), wanted, "no such connection");
                     };
                     self.record_received(conn, &r);
-                    let frame = if frame_matches(join, &r, &mut self.out.bindings, &mut self.out.captures) {
+                    let frame = if frame_matches(
+                        join,
+                        &r,
+                        &mut self.out.bindings,
+                        &mut self.out.captures,
+                    ) {
                         Frame::J
-                    } else if frame_matches(leave, &r, &mut self.out.bindings, &mut self.out.captures) {
+                    } else if frame_matches(
+                        leave,
+                        &r,
+                        &mut self.out.bindings,
+                        &mut self.out.captures,
+                    ) {
                         Frame::R
-                    } else if frame_matches(close, &r, &mut self.out.bindings, &mut self.out.captures) {
+                    } else if frame_matches(
+                        close,
+                        &r,
+                        &mut self.out.bindings,
+                        &mut self.out.captures,
+                    ) {
                         Frame::C
                     } else {
                         return self.fail(i, Some(conn), wanted, describe(&r));
@@ -536,17 +551,14 @@ impl<'t> Engine<'t> {
                         return self.fail(i, Some(conn), wanted(), "no such connection");
                     };
                     self.record_received(conn, &r);
-                    let Some(pos) = left
-                        .iter()
-                        .position(|&k| {
-                            frame_matches(
-                                &frames[k],
-                                &r,
-                                &mut self.out.bindings,
-                                &mut self.out.captures,
-                            )
-                        })
-                    else {
+                    let Some(pos) = left.iter().position(|&k| {
+                        frame_matches(
+                            &frames[k],
+                            &r,
+                            &mut self.out.bindings,
+                            &mut self.out.captures,
+                        )
+                    }) else {
                         return self.fail(i, Some(conn), wanted(), describe(&r));
                     };
                     order.push(left.remove(pos));
@@ -679,8 +691,7 @@ impl<'t> Engine<'t> {
                                 value: Some(token.clone()),
                             },
                         );
-                        if let Some(name) =
-                            var.strip_prefix("${").and_then(|v| v.strip_suffix('}'))
+                        if let Some(name) = var.strip_prefix("${").and_then(|v| v.strip_suffix('}'))
                         {
                             self.out
                                 .captures

@@ -110,7 +110,12 @@ pub enum Pattern {
 
 impl Pattern {
     /// True when `actual` matches; captures and placeholder bindings are committed only then.
-    pub fn matches(&self, actual: &Value, bindings: &mut Bindings, captures: &mut Captures) -> bool {
+    pub fn matches(
+        &self,
+        actual: &Value,
+        bindings: &mut Bindings,
+        captures: &mut Captures,
+    ) -> bool {
         let (mut b, mut c) = (bindings.clone(), captures.clone());
         if self.inner(actual, &mut b, &mut c) {
             *bindings = b;
@@ -142,9 +147,9 @@ impl Pattern {
             Pattern::Any => true,
             Pattern::Type(t) => t.holds(actual),
             Pattern::Regex(r) => actual.as_str().is_some_and(|s| r.0.is_match(s)),
-            Pattern::Range { min, max } => actual.as_f64().is_some_and(|n| {
-                min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)
-            }),
+            Pattern::Range { min, max } => actual
+                .as_f64()
+                .is_some_and(|n| min.is_none_or(|m| n >= m) && max.is_none_or(|m| n <= m)),
             Pattern::Capture(name) => {
                 c.insert(name.clone(), actual.clone());
                 true
@@ -247,6 +252,9 @@ mod tests {
         assert!(!p.matches(&json!(["7", "x", "room:1", 4, {"a": 1}]), &mut b, &mut c));
         assert!(Pattern::Same("jr".into()).matches(&json!("7"), &mut b, &mut c));
         assert!(!Pattern::Same("jr".into()).matches(&json!("8"), &mut b, &mut c));
-        assert_eq!(substitute(r#"["${jr}","${nope}"]"#, &c), r#"["7","${nope}"]"#);
+        assert_eq!(
+            substitute(r#"["${jr}","${nope}"]"#, &c),
+            r#"["7","${nope}"]"#
+        );
     }
 }

@@ -167,7 +167,10 @@ pub fn header(root: &Node) -> R<(Header, &Node)> {
         return at(root.line, "expected an `id:` (the scenario's short id)");
     }
     if h.name.is_empty() {
-        return at(root.line, "expected a `name:` (the sentence that names the scenario)");
+        return at(
+            root.line,
+            "expected a `name:` (the sentence that names the scenario)",
+        );
     }
     match steps {
         Some(s) => Ok((h, s)),
@@ -197,7 +200,10 @@ fn scalar_json(value: &str, plain: bool) -> Value {
 /// A tag-free node as JSON.
 fn json(n: &Node) -> R<Value> {
     if let Some(t) = &n.tag {
-        return at(n.line, format!("a matcher (!{t}) is only allowed in an expected frame"));
+        return at(
+            n.line,
+            format!("a matcher (!{t}) is only allowed in an expected frame"),
+        );
     }
     Ok(match &n.kind {
         Kind::Scalar { value, plain } => scalar_json(value, *plain),
@@ -215,7 +221,10 @@ fn json(n: &Node) -> R<Value> {
 /// A tag-free node as JSON text, keys in the order written.
 fn json_text(n: &Node, out: &mut String) -> R<()> {
     if let Some(t) = &n.tag {
-        return at(n.line, format!("a matcher (!{t}) is only allowed in an expected frame"));
+        return at(
+            n.line,
+            format!("a matcher (!{t}) is only allowed in an expected frame"),
+        );
     }
     match &n.kind {
         Kind::Scalar { value, plain } => {
@@ -276,7 +285,10 @@ pub fn pattern(n: &Node) -> R<Pattern> {
         return Ok(Pattern::Literal(json(n)?));
     }
     if let Some(tag) = &n.tag {
-        let arg = || str_of(n, &format!("an argument to !{tag}"));
+        let arg = || match &n.kind {
+            Kind::Scalar { value, .. } if !value.is_empty() => Ok(value.as_str()),
+            _ => err(n, &format!("an argument to !{tag}")),
+        };
         return Ok(match tag.as_str() {
             "any" => Pattern::Any,
             "token" => Pattern::Literal(Value::String(
@@ -284,7 +296,12 @@ pub fn pattern(n: &Node) -> R<Pattern> {
             )),
             "type" => match JsonType::parse(arg()?) {
                 Some(t) => Pattern::Type(t),
-                None => return err(n, "a type (string, number, integer, bool, null, array, object)"),
+                None => {
+                    return err(
+                        n,
+                        "a type (string, number, integer, bool, null, array, object)",
+                    )
+                }
             },
             "regex" => match regex::Regex::new(arg()?) {
                 Ok(r) => Pattern::Regex(Regex(r)),
@@ -299,7 +316,12 @@ pub fn pattern(n: &Node) -> R<Pattern> {
             },
             "capture" => Pattern::Capture(arg()?.to_owned()),
             "same" => Pattern::Same(arg()?.to_owned()),
-            other => return at(n.line, format!("expected a matcher ({MATCHERS}), found !{other}")),
+            other => {
+                return at(
+                    n.line,
+                    format!("expected a matcher ({MATCHERS}), found !{other}"),
+                )
+            }
         });
     }
     Ok(match &n.kind {
@@ -391,7 +413,13 @@ impl Key<'_> {
         match self.args.as_slice() {
             [] | ["a"] => Ok(TNode::A),
             ["b"] => Ok(TNode::B),
-            _ => at(self.line, format!("expected `{}` or `{} b` (node a or b)", self.verb, self.verb)),
+            _ => at(
+                self.line,
+                format!(
+                    "expected `{}` or `{} b` (node a or b)",
+                    self.verb, self.verb
+                ),
+            ),
         }
     }
 
@@ -401,9 +429,19 @@ impl Key<'_> {
             match *k {
                 "within" => match parse_duration(v) {
                     Some(d) => within = Some(d),
-                    None => return at(self.line, format!("expected within=DURATION (300ms, 2s), found within={v}")),
+                    None => {
+                        return at(
+                            self.line,
+                            format!("expected within=DURATION (300ms, 2s), found within={v}"),
+                        )
+                    }
                 },
-                other => return at(self.line, format!("expected the option within=DURATION, found {other}=")),
+                other => {
+                    return at(
+                        self.line,
+                        format!("expected the option within=DURATION, found {other}="),
+                    )
+                }
             }
         }
         Ok(within)
@@ -494,7 +532,11 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
         "note" => out.push(Step::Note(str_of(v, "the note's text")?.to_owned())),
         "connect" => {
             let conn = key.conn()?;
-            let f = fields(v, "connect options", &["socket", "path", "vsn", "params", "status"])?;
+            let f = fields(
+                v,
+                "connect options",
+                &["socket", "path", "vsn", "params", "status"],
+            )?;
             let mut query = Vec::new();
             match get(&f, "vsn") {
                 Some(x) if x.is_null() => {}
@@ -517,16 +559,34 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
                     return at(v.line, "expected either socket: or path:, not both");
                 }
                 let path = str_of(path, "a socket path such as /socket")?.to_owned();
-                out.push(Step::ConnectPath { conn, path, query, status });
+                out.push(Step::ConnectPath {
+                    conn,
+                    path,
+                    query,
+                    status,
+                });
             } else {
-                let socket = match get(&f, "socket").map(|s| str_of(s, "a socket")).transpose()? {
+                let socket = match get(&f, "socket")
+                    .map(|s| str_of(s, "a socket"))
+                    .transpose()?
+                {
                     None | Some("main") => Socket::Main,
                     Some("auth") => Socket::Auth,
                     Some("node_b") => Socket::NodeB,
                     Some("idle") => Socket::Idle,
-                    Some(_) => return err(get(&f, "socket").unwrap_or(v), "a socket (main, auth, node_b, idle)"),
+                    Some(_) => {
+                        return err(
+                            get(&f, "socket").unwrap_or(v),
+                            "a socket (main, auth, node_b, idle)",
+                        )
+                    }
                 };
-                out.push(Step::Connect { conn, socket, query, status });
+                out.push(Step::Connect {
+                    conn,
+                    socket,
+                    query,
+                    status,
+                });
             }
         }
         "send" => out.push(Step::Send {
@@ -563,7 +623,11 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
         }
         "join" => {
             let conn = key.conn()?;
-            let f = fields(v, "join options", &["topic", "ref", "join_ref", "payload", "reply", "status"])?;
+            let f = fields(
+                v,
+                "join options",
+                &["topic", "ref", "join_ref", "payload", "reply", "status"],
+            )?;
             let topic = str_of(get(&f, "topic").unwrap_or(v), "topic: the topic to join")?;
             let r = get(&f, "ref").map_or(Ok("1"), |r| str_of(r, "a ref"))?;
             let jr = get(&f, "join_ref").map_or(Ok(r), |r| str_of(r, "a join_ref"))?;
@@ -579,9 +643,7 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
             let (jv, rv) = (Value::String(jr.to_owned()), Value::String(r.to_owned()));
             out.push(Step::Send {
                 conn: conn.clone(),
-                frame: Outgoing::Text(format!(
-                    "[{jv},{rv},{tv},\"phx_join\",{payload}]"
-                )),
+                frame: Outgoing::Text(format!("[{jv},{rv},{tv},\"phx_join\",{payload}]")),
             });
             let response = match get(&f, "reply") {
                 Some(p) => pattern(p)?,
@@ -611,7 +673,9 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
             let int = |name: &str, d: i64| -> R<i64> {
                 match get(&f, name) {
                     None => Ok(d),
-                    Some(x) => str_of(x, "an integer")?.parse().or_else(|_| err(x, "an integer")),
+                    Some(x) => str_of(x, "an integer")?
+                        .parse()
+                        .or_else(|_| err(x, "an integer")),
                 }
             };
             out.push(Step::Sign {
@@ -635,15 +699,28 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
                 Some(p) => json(p)?.into(),
                 None => Value::Object(Map::new()).into(),
             };
-            out.push(Step::Trigger(Action::Broadcast { node, topic, event, payload }));
+            out.push(Step::Trigger(Action::Broadcast {
+                node,
+                topic,
+                event,
+                payload,
+            }));
         }
         "dedupe" => {
             let f = fields(v, "dedupe options", &["numbers", "times"])?;
             let numbers = seq_of(get(&f, "numbers").unwrap_or(v), "numbers: [1, 2, 3]")?
                 .iter()
-                .map(|x| str_of(x, "an integer")?.parse().or_else(|_| err(x, "an integer")))
+                .map(|x| {
+                    str_of(x, "an integer")?
+                        .parse()
+                        .or_else(|_| err(x, "an integer"))
+                })
                 .collect::<R<_>>()?;
-            let times = get(&f, "times").map_or(Ok(1), |t| str_of(t, "an integer")?.parse().or_else(|_| err(t, "an integer")))?;
+            let times = get(&f, "times").map_or(Ok(1), |t| {
+                str_of(t, "an integer")?
+                    .parse()
+                    .or_else(|_| err(t, "an integer"))
+            })?;
             out.push(Step::Trigger(Action::Dedupe { numbers, times }));
         }
         "disconnect" => out.push(Step::Trigger(Action::Disconnect {
@@ -653,17 +730,24 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
             let node = key.node()?;
             let f = fields(v, "rpc options", &["call", "args", "returns", "capture"])?;
             let call = str_of(get(&f, "call").unwrap_or(v), "call: Module.function")?;
-            let (module, function) = match call.rsplit_once('.') {
-                Some((m, f)) if !m.is_empty() && !f.is_empty() => (m, f),
-                _ => return err(get(&f, "call").unwrap_or(v), "call: Module.function (e.g. MyAppWeb.Endpoint.broadcast, :erlang.node)"),
-            };
+            let (module, function) =
+                match call.rsplit_once('.') {
+                    Some((m, f)) if !m.is_empty() && !f.is_empty() => (m, f),
+                    _ => return err(
+                        get(&f, "call").unwrap_or(v),
+                        "call: Module.function (e.g. MyAppWeb.Endpoint.broadcast, :erlang.node)",
+                    ),
+                };
             let module = match module.strip_prefix(':') {
                 Some(erl) => erl.to_owned(),
                 None if module.starts_with("Elixir.") => module.to_owned(),
                 None => format!("Elixir.{module}"),
             };
             let args = match get(&f, "args") {
-                Some(a) => seq_of(a, "a list of arguments")?.iter().map(rpc_arg).collect::<R<_>>()?,
+                Some(a) => seq_of(a, "a list of arguments")?
+                    .iter()
+                    .map(rpc_arg)
+                    .collect::<R<_>>()?,
                 None => Vec::new(),
             };
             out.push(Step::Call(Call::Rpc {
@@ -671,8 +755,14 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
                 module,
                 function: function.to_owned(),
                 args,
-                returns: get(&f, "returns").map(|r| str_of(r, "the printed result, e.g. ok")).transpose()?.map(str::to_owned),
-                capture: get(&f, "capture").map(|c| str_of(c, "a capture name")).transpose()?.map(str::to_owned),
+                returns: get(&f, "returns")
+                    .map(|r| str_of(r, "the printed result, e.g. ok"))
+                    .transpose()?
+                    .map(str::to_owned),
+                capture: get(&f, "capture")
+                    .map(|c| str_of(c, "a capture name"))
+                    .transpose()?
+                    .map(str::to_owned),
             }));
         }
         "control" => {
@@ -688,11 +778,18 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
                 method: method.into(),
                 path: str_of(path, "a path such as /api/broadcast")?.to_owned(),
                 body: get(&f, "body").map_or(Ok(Value::Object(Map::new())), json)?,
-                capture: get(&f, "capture").map(|c| str_of(c, "a capture name")).transpose()?.map(str::to_owned),
+                capture: get(&f, "capture")
+                    .map(|c| str_of(c, "a capture name"))
+                    .transpose()?
+                    .map(str::to_owned),
             }));
         }
         "http" => {
-            let f = fields(v, "http options", &["method", "path", "body", "status", "capture"])?;
+            let f = fields(
+                v,
+                "http options",
+                &["method", "path", "body", "status", "capture"],
+            )?;
             let body = match get(&f, "body") {
                 None => String::new(),
                 Some(b) if matches!(b.kind, Kind::Scalar { .. }) => str_of(b, "a body")?.to_owned(),
@@ -703,11 +800,18 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
                 }
             };
             out.push(Step::Call(Call::Http {
-                method: get(&f, "method").map_or(Ok("GET"), |m| str_of(m, "an HTTP method"))?.to_owned(),
+                method: get(&f, "method")
+                    .map_or(Ok("GET"), |m| str_of(m, "an HTTP method"))?
+                    .to_owned(),
                 path: str_of(get(&f, "path").unwrap_or(v), "path: /some/path")?.to_owned(),
                 body,
-                status: get(&f, "status").map(|s| u16_of(s, "an HTTP status")).transpose()?,
-                capture: get(&f, "capture").map(|c| str_of(c, "a capture name")).transpose()?.map(str::to_owned),
+                status: get(&f, "status")
+                    .map(|s| u16_of(s, "an HTTP status"))
+                    .transpose()?,
+                capture: get(&f, "capture")
+                    .map(|c| str_of(c, "a capture name"))
+                    .transpose()?
+                    .map(str::to_owned),
             }));
         }
         _ => return at(n.line, format!("expected {VERBS}, found {:?}", key.verb)),
@@ -719,7 +823,11 @@ fn simplify(p: Pattern) -> Expected {
     fn lit(p: &Pattern) -> Option<Value> {
         match p {
             Pattern::Literal(v) => Some(v.clone()),
-            Pattern::Array(items) => items.iter().map(lit).collect::<Option<Vec<_>>>().map(Value::Array),
+            Pattern::Array(items) => items
+                .iter()
+                .map(lit)
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array),
             Pattern::Object(e) => e
                 .iter()
                 .map(|(k, p)| lit(p).map(|v| (k.clone(), v)))
@@ -737,12 +845,25 @@ fn simplify(p: Pattern) -> Expected {
 fn rpc_arg(n: &Node) -> R<RpcArg> {
     match n.tag.as_deref() {
         Some("atom") => Ok(RpcArg::Atom(str_of(n, "an atom name")?.to_owned())),
-        Some("list") => Ok(RpcArg::List(seq_of(n, "a list")?.iter().map(rpc_arg).collect::<R<_>>()?)),
-        Some("tuple") => Ok(RpcArg::Tuple(seq_of(n, "a list of tuple elements")?.iter().map(rpc_arg).collect::<R<_>>()?)),
-        Some(t) => at(n.line, format!("expected an argument (JSON, !atom, !list or !tuple), found !{t}")),
+        Some("list") => Ok(RpcArg::List(
+            seq_of(n, "a list")?.iter().map(rpc_arg).collect::<R<_>>()?,
+        )),
+        Some("tuple") => Ok(RpcArg::Tuple(
+            seq_of(n, "a list of tuple elements")?
+                .iter()
+                .map(rpc_arg)
+                .collect::<R<_>>()?,
+        )),
+        Some(t) => at(
+            n.line,
+            format!("expected an argument (JSON, !atom, !list or !tuple), found !{t}"),
+        ),
         None if has_tags(n) => match &n.kind {
             Kind::Seq(items) => Ok(RpcArg::List(items.iter().map(rpc_arg).collect::<R<_>>()?)),
-            _ => at(n.line, "expected JSON without tags inside a mapping argument"),
+            _ => at(
+                n.line,
+                "expected JSON without tags inside a mapping argument",
+            ),
         },
         None => Ok(RpcArg::Json(json(n)?)),
     }
@@ -801,7 +922,13 @@ fn cond(n: &Node, ctx: &Ctx, params: &BTreeSet<String>) -> R<bool> {
     })
 }
 
-fn if_step(n: &Node, c: &Node, rest: &[(Node, Node)], mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
+fn if_step(
+    n: &Node,
+    c: &Node,
+    rest: &[(Node, Node)],
+    mode: &Mode<'_>,
+    out: &mut Vec<Step>,
+) -> R<()> {
     let mut then = None;
     let mut otherwise = None;
     for (k, v) in rest {
@@ -812,7 +939,10 @@ fn if_step(n: &Node, c: &Node, rest: &[(Node, Node)], mode: &Mode<'_>, out: &mut
         }
     }
     let Some(then) = then else {
-        return at(n.line, "expected then: (the steps when the condition holds) after if:");
+        return at(
+            n.line,
+            "expected then: (the steps when the condition holds) after if:",
+        );
     };
     match mode {
         Mode::Run(ctx, params) => {
@@ -875,7 +1005,11 @@ fn replace_var(s: &str, var: &str, value: i64) -> String {
             k.strip_prefix('+')
                 .and_then(|k| k.trim().parse::<i64>().ok())
                 .map(|k| value + k)
-                .or_else(|| k.strip_prefix('-').and_then(|k| k.trim().parse::<i64>().ok()).map(|k| value - k))
+                .or_else(|| {
+                    k.strip_prefix('-')
+                        .and_then(|k| k.trim().parse::<i64>().ok())
+                        .map(|k| value - k)
+                })
         } else {
             None
         };
@@ -889,12 +1023,25 @@ fn replace_var(s: &str, var: &str, value: i64) -> String {
     out
 }
 
-fn repeat_step(n: &Node, spec: &Node, rest: &[(Node, Node)], mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
-    let f = fields(spec, "repeat options {var: i, from: 0, to: 99}", &["var", "from", "to"])?;
+fn repeat_step(
+    n: &Node,
+    spec: &Node,
+    rest: &[(Node, Node)],
+    mode: &Mode<'_>,
+    out: &mut Vec<Step>,
+) -> R<()> {
+    let f = fields(
+        spec,
+        "repeat options {var: i, from: 0, to: 99}",
+        &["var", "from", "to"],
+    )?;
     let var = str_of(get(&f, "var").unwrap_or(spec), "var: the loop variable")?;
     let int = |name: &str| -> R<i64> {
-        let x = get(&f, name).map_or_else(|| at(spec.line, format!("expected {name}: an integer")), Ok)?;
-        str_of(x, "an integer")?.parse().or_else(|_| err(x, "an integer"))
+        let x = get(&f, name)
+            .map_or_else(|| at(spec.line, format!("expected {name}: an integer")), Ok)?;
+        str_of(x, "an integer")?
+            .parse()
+            .or_else(|_| err(x, "an integer"))
     };
     let (from, to) = (int("from")?, int("to")?);
     if to < from || to - from > 10_000 {
@@ -902,7 +1049,12 @@ fn repeat_step(n: &Node, spec: &Node, rest: &[(Node, Node)], mode: &Mode<'_>, ou
     }
     let body = match rest {
         [(k, v)] if k.as_str() == Some("steps") => v,
-        _ => return at(n.line, "expected steps: (the steps to repeat) after repeat:"),
+        _ => {
+            return at(
+                n.line,
+                "expected steps: (the steps to repeat) after repeat:",
+            )
+        }
     };
     if let Mode::Check = mode {
         return steps(&subst_var(body, var, from), mode, &mut Vec::new());
@@ -919,7 +1071,10 @@ mod tests {
 
     #[test]
     fn loop_variables_take_offsets() {
-        assert_eq!(replace_var("ping:{i} {i+1} {i - 1} {x}", "i", 5), "ping:5 6 4 {x}");
+        assert_eq!(
+            replace_var("ping:{i} {i+1} {i - 1} {x}", "i", 5),
+            "ping:5 6 4 {x}"
+        );
     }
 
     #[test]

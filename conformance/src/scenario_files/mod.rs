@@ -81,7 +81,8 @@ impl Source {
         let (_, steps) = compile::header(&root).map_err(|e| self.at(e))?;
         let given: BTreeSet<String> = self.params.keys().cloned().collect();
         let mut out = Vec::new();
-        compile::steps(steps, &compile::Mode::Run(ctx, &given), &mut out).map_err(|e| self.at(e))?;
+        compile::steps(steps, &compile::Mode::Run(ctx, &given), &mut out)
+            .map_err(|e| self.at(e))?;
         Ok(out)
     }
 
@@ -117,9 +118,15 @@ pub fn ctx_params(ctx: &Ctx) -> Params {
         ("idle_close_code", ctx.idle_close_code().to_string()),
         ("idle_quiet", ms(lower)),
         ("idle_close_within", ms(upper - lower)),
-        ("dedupe_wait", ms(ctx.dedupe_window + Duration::from_secs(3))),
+        (
+            "dedupe_wait",
+            ms(ctx.dedupe_window + Duration::from_secs(3)),
+        ),
         ("dedupe_quiet", format!("{dedupe_quiet}ms")),
-        ("recurring_wait", ms(ctx.recurring_interval * 2 + Duration::from_secs(2))),
+        (
+            "recurring_wait",
+            ms(ctx.recurring_interval * 2 + Duration::from_secs(2)),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -231,11 +238,7 @@ pub fn load_dir_with(dir: &Path, params: &Params) -> Result<Vec<Scenario>, LoadE
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(io)?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.is_file()
-                && p.extension()
-                    .is_some_and(|x| x == "yaml" || x == "yml")
-        })
+        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
     if files.is_empty() {
@@ -370,7 +373,11 @@ mod tests {
         let mut p = Params::new();
         p.insert("topic".into(), "room:1".into());
         assert_eq!(
-            substitute(r#"["1","1","{topic}","phx_join",{}] {nope} {x: 1}"#, &p, None),
+            substitute(
+                r#"["1","1","{topic}","phx_join",{}] {nope} {x: 1}"#,
+                &p,
+                None
+            ),
             r#"["1","1","room:1","phx_join",{}] {nope} {x: 1}"#
         );
     }

@@ -86,9 +86,16 @@ pub fn parse(src: &str) -> Result<Node, SyntaxError> {
     let mut stack: Vec<Open> = Vec::new();
     let mut root: Option<Node> = None;
     for item in Parser::new_from_str(src) {
-        let (event, span) = item.map_err(|e| SyntaxError {
-            line: e.marker().line(),
-            message: e.info().to_owned(),
+        let (event, span) = item.map_err(|e| {
+            let open = match stack.last() {
+                Some(Open::Seq(l, ..)) => format!(" (in the sequence opened on line {l})"),
+                Some(Open::Map(l, ..)) => format!(" (in the mapping opened on line {l})"),
+                None => String::new(),
+            };
+            SyntaxError {
+                line: e.marker().line(),
+                message: format!("{}{open}", e.info()),
+            }
         })?;
         let line = span.start.line();
         let done = match event {

@@ -11,10 +11,10 @@ pub mod idle;
 
 use crate::runner::step::{Socket, Step};
 use crate::scenario_files::{self, LoadError, Profile, Source};
-use std::sync::Arc;
 use crate::target::{Adapter, PhoenixVersion, Target};
 use crate::triggers::Capability;
 use phx_protocol::version::{Behaviour, Evidence};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Something a scenario needs from the target; without it the scenario is skipped.

@@ -10,5 +10,6 @@ mod cli_token;
 mod erlang_rpc;
 mod fixtures;
 mod properties;
+mod scenario_files;
 mod scenarios;
 mod support;
