@@ -26,14 +26,36 @@ pub enum RpcArg {
 impl RpcArg {
     fn term(&self, captures: &Captures) -> Term {
         match self {
-            RpcArg::Json(Value::String(s)) => {
-                terms::binary(&super::pattern::substitute(s, captures))
-            }
-            RpcArg::Json(v) => terms::from_json(v),
+            RpcArg::Json(v) => terms::from_json(&substitute_json(v, captures)),
             RpcArg::Atom(a) => terms::atom(a),
             RpcArg::List(items) => terms::list(items.iter().map(|a| a.term(captures)).collect()),
             RpcArg::Tuple(items) => terms::tuple(items.iter().map(|a| a.term(captures)).collect()),
         }
+    }
+}
+
+/// `${name}` replaced in every string of `v`.
+fn substitute_json(v: &Value, captures: &Captures) -> Value {
+    match v {
+        Value::String(s) => Value::String(super::pattern::substitute(s, captures)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| substitute_json(x, captures)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), substitute_json(x, captures)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// A term as `returns:` compares it: an atom's name, a UTF-8 binary's text, else the term
+/// printed.
+fn printed(t: &Term) -> String {
+    match t {
+        Term::Atom(a) => a.name.clone(),
+        _ => terms::as_bytes(t)
+            .and_then(|b| String::from_utf8(b).ok())
+            .unwrap_or_else(|| t.to_string()),
     }
 }
 
@@ -50,9 +72,11 @@ pub enum Call {
         function: String,
         /// The arguments.
         args: Vec<RpcArg>,
-        /// The result's printed form must equal this (e.g. `ok`), when given.
+        /// The result must print as this (an atom's name, e.g. `ok`; a binary's text), when
+        /// given.
         returns: Option<String>,
-        /// Capture the result (a binary as a string, else its printed form) under this name.
+        /// Capture the result (an atom's name, a binary as a string, else the term printed)
+        /// under this name.
         capture: Option<String>,
     },
     /// A request to phx-server's control API (or an app route behind it) on a node.
@@ -74,6 +98,8 @@ pub enum Call {
         method: String,
         /// The path and query.
         path: String,
+        /// Extra request headers (e.g. `authorization`).
+        headers: Vec<(String, String)>,
         /// The request body.
         body: String,
         /// The expected status, when given.
@@ -149,17 +175,14 @@ impl Call {
                     .call(module, function, args)
                     .await
                     .map_err(|e| CallError::Failed(e.to_string()))?;
-                let printed = t.to_string();
+                let value = printed(&t);
                 if let Some(want) = returns {
-                    if *want != printed {
+                    if *want != value {
                         return Err(CallError::Failed(format!(
-                            "{module}.{function} returned {printed}, expected {want}"
+                            "{module}.{function} returned {t}, expected {want}"
                         )));
                     }
                 }
-                let value = terms::as_bytes(&t)
-                    .and_then(|b| String::from_utf8(b).ok())
-                    .unwrap_or(printed);
                 Ok(capture.clone().map(|n| (n, Value::String(value))))
             }
             Call::Control {
@@ -183,11 +206,12 @@ impl Call {
             Call::Http {
                 method,
                 path,
+                headers,
                 body,
                 status,
                 capture,
             } => {
-                let (got, text) = http(&target.socket_url, method, path, body)
+                let (got, text) = http(&target.socket_url, method, path, headers, body)
                     .await
                     .map_err(CallError::Failed)?;
                 if let Some(want) = status {
@@ -209,6 +233,7 @@ async fn http(
     socket_url: &str,
     method: &str,
     path: &str,
+    headers: &[(String, String)],
     body: &str,
 ) -> Result<(u16, String), String> {
     use http_body_util::{BodyExt, Full};
@@ -223,7 +248,11 @@ async fn http(
         .await
         .map_err(|e| e.to_string())?;
     tokio::spawn(conn);
-    let req = hyper::Request::builder()
+    let mut req = hyper::Request::builder();
+    for (k, v) in headers {
+        req = req.header(k.as_str(), v.as_str());
+    }
+    let req = req
         .method(method)
         .uri(path)
         .header("host", &authority)

@@ -269,7 +269,7 @@ impl<'t> Engine<'t> {
     async fn connect(
         &mut self,
         i: usize,
-        conn: &String,
+        conn: &str,
         base: &str,
         label: &str,
         query: &str,
@@ -297,7 +297,7 @@ impl<'t> Engine<'t> {
                     },
                 );
                 self.rec.extra("http_status", 101.into());
-                self.conns.insert(conn.clone(), c);
+                self.conns.insert(conn.to_owned(), c);
                 if status != 101 {
                     return self.fail(
                         i,
@@ -330,7 +330,7 @@ impl<'t> Engine<'t> {
             Err(e @ (ConnectError::Unreachable { .. } | ConnectError::Tls { .. })) => {
                 self.out.failure = Some(Failure {
                     step: i,
-                    conn: Some(conn.clone()),
+                    conn: Some(conn.to_owned()),
                     expected: format!("HTTP {status}"),
                     actual: e.to_string(),
                     unreachable: true,

@@ -788,7 +788,7 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
             let f = fields(
                 v,
                 "http options",
-                &["method", "path", "body", "status", "capture"],
+                &["method", "path", "headers", "body", "status", "capture"],
             )?;
             let body = match get(&f, "body") {
                 None => String::new(),
@@ -799,7 +799,17 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
                     s
                 }
             };
+            let mut headers = Vec::new();
+            if let Some(h) = get(&f, "headers") {
+                for (hk, hv) in map_of(h, "a mapping of header names to values")? {
+                    headers.push((
+                        str_of(hk, "a header name")?.to_owned(),
+                        str_of(hv, "a header value")?.to_owned(),
+                    ));
+                }
+            }
             out.push(Step::Call(Call::Http {
+                headers,
                 method: get(&f, "method")
                     .map_or(Ok("GET"), |m| str_of(m, "an HTTP method"))?
                     .to_owned(),

@@ -45,6 +45,7 @@ steps:
   - join c1: {topic: ping, ref: "2"}
   - control: {post: /api/broadcast, body: {"topic":"ping","event":"plain_event","payload":{"n":3}}, capture: sent}
   - expect c1: [null,null,"ping","plain_event",{"n": !range [3, 3]}]
+  - http: {method: GET, path: /api/info, headers: {authorization: Bearer phx-conformance}, status: 200, capture: info}
   - unordered c1:
       - [null,"9","phoenix","phx_reply",{"response":{},"status":"ok"}]
       - [null,"8","phoenix","phx_reply",{"response":{},"status":"ok"}]
