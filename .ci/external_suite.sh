@@ -65,3 +65,40 @@ PHX_NODE_B_URL="ws://127.0.0.1:$b/socket" \
 PHX_CONTROL=1 PHX_CONTROL_TOKEN="$token" PHX_PHOENIX=1.8.12 \
 PHX_RECURRING_INTERVAL_MS=150 PHX_DEDUPE_WINDOW_MS=200 \
   cargo test -p phx-conformance --locked
+
+# The second app, phx-server --app rooms, as an external process under both compat modes: a
+# `phx connect` script joins room:lobby with the name the join needs and checks the reply of
+# `whoami` (a few hundred ms each; target/debug/phx was built by the cargo test above).
+# start_rooms COMPAT: prints "port pid", retrying on another port as start_node does.
+start_rooms() {
+  local port pid
+  for _ in 1 2 3; do
+    port=$(free_port)
+    "$bin" serve --host 127.0.0.1 --port "$port" --app rooms --compat "$1" \
+      >"$logs/rooms$1.log" 2>&1 &
+    pid=$!
+    if wait_port "$port" "$pid" 2>/dev/null; then
+      echo "$port $pid"; return 0
+    fi
+    kill "$pid" 2>/dev/null || true
+  done
+  echo "phx-server --app rooms did not start:" >&2; cat "$logs/rooms$1.log" >&2; return 1
+}
+for compat in 1.8 1.7; do
+  read -r rooms_port rooms_pid < <(start_rooms "$compat"); pids+=("$rooms_pid")
+  echo "== phx-server --app rooms --compat $compat on :$rooms_port"
+  rooms_rc=0
+  rooms_out=$(printf '%s\n' 'join room:lobby {"name":"ci"}' 'push room:lobby whoami' |
+    target/debug/phx connect "ws://127.0.0.1:$rooms_port/socket" --json --exit-on-eof \
+      --eof-wait-ms 5000) || rooms_rc=$?
+  if [ "$rooms_rc" -ne 0 ] || ! grep '"type":"reply"' <<<"$rooms_out" | grep -q '"name":"ci"'; then
+    echo "$rooms_out" >&2
+    echo "phx-server --app rooms --compat $compat did not answer whoami" >&2
+    exit 1
+  fi
+  # PLACEHOLDER (integrator, issue #11 items 1 and 7): once `phx check --profile protocol`
+  # lands, run it here against this process, e.g.
+  #   phx check --profile protocol --url "ws://127.0.0.1:$rooms_port/socket" \
+  #     --topic room:lobby --join-payload '{"name":"ci"}' --phoenix "$compat"
+  # and the rooms scenario files with --scenarios DIR. No such step exists yet.
+done

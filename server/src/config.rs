@@ -73,6 +73,64 @@ impl FromStr for Adapter {
     }
 }
 
+/// A Phoenix rule the server breaks on purpose, so that a checker (the conformance suite's
+/// `protocol` profile) can be shown to catch it. Each variant does exactly one wrong thing, in
+/// one place of the socket machine; nothing else changes. Never set outside tests
+/// (`phx-server serve --break RULE`, [`Config::breakage`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Breakage {
+    /// `omit-leave-close`: a `phx_leave` is answered `ok`, but no `phx_close` follows.
+    OmitLeaveClose,
+    /// `heartbeat-join-ref`: a heartbeat's reply carries the heartbeat's ref as its join_ref
+    /// instead of null.
+    HeartbeatJoinRef,
+    /// `keep-old-channel-on-duplicate-join`: a second `phx_join` of a joined topic is answered
+    /// `ok`, but the old channel stays (no `phx_close` for the old join_ref, no new channel).
+    KeepOldChannelOnDuplicateJoin,
+}
+
+impl Breakage {
+    /// Every variant, in `--break` order.
+    pub const ALL: [Breakage; 3] = [
+        Breakage::OmitLeaveClose,
+        Breakage::HeartbeatJoinRef,
+        Breakage::KeepOldChannelOnDuplicateJoin,
+    ];
+
+    /// The `--break` name (`omit-leave-close`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Breakage::OmitLeaveClose => "omit-leave-close",
+            Breakage::HeartbeatJoinRef => "heartbeat-join-ref",
+            Breakage::KeepOldChannelOnDuplicateJoin => "keep-old-channel-on-duplicate-join",
+        }
+    }
+}
+
+impl std::fmt::Display for Breakage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A `--break` value that names no [`Breakage`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown rule to break {0:?}: use omit-leave-close, heartbeat-join-ref or keep-old-channel-on-duplicate-join")]
+pub struct ParseBreakageError(pub String);
+
+impl FromStr for Breakage {
+    type Err = ParseBreakageError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let wanted = s.trim().to_ascii_lowercase();
+        Breakage::ALL
+            .into_iter()
+            .find(|b| b.as_str() == wanted)
+            .ok_or_else(|| ParseBreakageError(s.to_owned()))
+    }
+}
+
 /// Everything [`crate::serve`] needs besides the listener. Fields are public; start from
 /// [`Config::default`] and override what you need.
 #[derive(Clone, Debug)]
@@ -139,6 +197,9 @@ pub struct Config {
     pub write_buffer_size: usize,
     /// How long a graceful shutdown waits for clients to answer the 1012 close.
     pub shutdown_grace: Duration,
+    /// A Phoenix rule to break on purpose, for testing checkers; `None` (the default) is a
+    /// faithful server. See [`Breakage`].
+    pub breakage: Option<Breakage>,
 }
 
 impl Default for Config {
@@ -165,6 +226,7 @@ impl Default for Config {
             read_buffer_size: 4096,
             write_buffer_size: 16 * 1024,
             shutdown_grace: Duration::from_secs(2),
+            breakage: None,
         }
     }
 }

@@ -37,7 +37,8 @@
 //! - [`presence`]: [`Presence`] (Phoenix.Presence): track, update, untrack, list, the
 //!   `presence_diff` broadcasts, and sharing them across the cluster's backplane.
 //! - [`apps`]: the [`App`] trait (mounts and control routes); [`apps::hello_sockets`]: the
-//!   tutorial's app, its config and its `/api/dedupe` route; [`run`] serves it.
+//!   tutorial's app, its config and its `/api/dedupe` route; [`run`] serves it;
+//!   [`apps::rooms`]: a second app unlike it (a join param, pushes after the join, Presence).
 //! - [`control`]: the loopback control API (`/api/broadcast`, `/api/token`, …, then apps'
 //!   routes) and its one typed client, [`control::Client`].
 //! - [`token`]: Phoenix.Token for the endpoint.
@@ -63,7 +64,9 @@ pub mod token;
 pub use apps::hello_sockets::run;
 pub use apps::App;
 pub use channel::{Channel, ChannelContext, Crash, JoinOutcome, Outcome, StopReason};
-pub use config::{process_secret_key_base, Adapter, Compat, Config, FIXTURE_SECRET_KEY_BASE};
+pub use config::{
+    process_secret_key_base, Adapter, Breakage, Compat, Config, FIXTURE_SECRET_KEY_BASE,
+};
 pub use endpoint::{Endpoint, EndpointBuilder, JoinedChannel, Mount};
 pub use presence::{Presence, Tracked};
 pub use server::{serve, serve_tls, serve_with, ServeError};

@@ -1,6 +1,10 @@
 //! `phx-server`: the thin binary over the `phx_server` library.
 //!
-//! - `phx-server serve [flags]`: serve HelloSockets (env `PORT`, `SECRET_KEY_BASE`, `NODE_NAME`).
+//! - `phx-server serve [flags]`: serve HelloSockets (env `PORT`, `SECRET_KEY_BASE`, `NODE_NAME`);
+//!   `--app rooms` serves the rooms chat app instead (`phx_server::apps::rooms`).
+//! - `phx-server serve --break RULE` (hidden, for testing checkers): break one Phoenix rule on
+//!   purpose, `omit-leave-close`, `heartbeat-join-ref` or `keep-old-channel-on-duplicate-join`
+//!   (`phx_server::Breakage`).
 //! - `phx-server broadcast --control-url URL TOPIC EVENT [PAYLOAD_JSON]`: call the control API.
 //! - `--pubsub redis://HOST:PORT` (env `PHX_PUBSUB`): join / publish into a Redis-backed cluster.
 //! - `--tls-cert FILE --tls-key FILE` (PEM): serve HTTPS and WSS on the port instead of HTTP/WS.
@@ -11,7 +15,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use phx_server::apps::hello_sockets::{HelloSockets, HelloSocketsConfig};
-use phx_server::{Adapter, Compat, Config};
+use phx_server::apps::rooms::Rooms;
+use phx_server::{Adapter, Breakage, Compat, Config};
 
 mod cli_broadcast;
 mod cli_pubsub;
@@ -29,14 +34,30 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve HelloSockets (UserSocket on /socket, AuthSocket on /auth_socket).
+    /// Serve HelloSockets (UserSocket on /socket, AuthSocket on /auth_socket), or --app rooms.
     Serve(Box<ServeArgs>),
     /// Broadcast through a running server's control API, or into a cluster with --pubsub.
     Broadcast(cli_broadcast::BroadcastArgs),
 }
 
+/// The apps `serve` can mount.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum AppName {
+    /// The tutorial's HelloSockets (`/socket`, `/auth_socket`).
+    HelloSockets,
+    /// A chat app: `room:*` on `/socket`, join needs `{"name": …}`, Presence.
+    Rooms,
+}
+
 #[derive(Args)]
 struct ServeArgs {
+    /// The app to serve.
+    #[arg(long, value_enum, default_value = "hello-sockets")]
+    app: AppName,
+    /// Break one Phoenix rule on purpose, to test a checker: omit-leave-close,
+    /// heartbeat-join-ref or keep-old-channel-on-duplicate-join.
+    #[arg(long = "break", value_name = "RULE", hide = true)]
+    breakage: Option<Breakage>,
     /// Port to listen on.
     #[arg(long, env = "PORT", default_value_t = 4000)]
     port: u16,
@@ -132,6 +153,7 @@ impl ServeArgs {
             control: self.control,
             control_token: self.control_token,
             check_origin: (!self.check_origin.is_empty()).then_some(self.check_origin),
+            breakage: self.breakage,
             ..Config::default()
         };
         if let Some(s) = self.secret_key_base {
@@ -228,7 +250,16 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Err(code) => return code,
     };
     let shutdown = shutdown_signal();
-    let endpoint = args.app().endpoint(args.config(), backplane);
+    if let Some(rule) = args.breakage {
+        tracing::warn!("--break {rule}: this server breaks a Phoenix rule on purpose");
+    }
+    let endpoint = match args.app {
+        AppName::HelloSockets => {
+            let app = args.app();
+            app.endpoint(args.config(), backplane)
+        }
+        AppName::Rooms => Rooms.endpoint(args.config(), backplane),
+    };
     match phx_server::serve_with(listener, endpoint, tls, shutdown).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -40,8 +40,8 @@ pub struct BenchArgs {
     /// Bearer token for the control API.
     #[arg(long, env = "PHX_CONTROL_TOKEN")]
     control_token: Option<String>,
-    /// Endpoint module for the erl trigger.
-    #[arg(long, default_value = DEFAULT_ENDPOINT)]
+    /// Endpoint module for the erl trigger (MyAppWeb.Endpoint or its atom).
+    #[arg(long, env = "PHX_ENDPOINT_MODULE", default_value = DEFAULT_ENDPOINT)]
     endpoint_module: String,
     /// The server's process id: its RSS (idle) and CPU are reported.
     #[arg(long)]
@@ -88,7 +88,10 @@ impl BenchArgs {
         let trigger = self
             .trigger
             .as_deref()
-            .map(|t| TriggerSpec::parse(t, self.control_token.clone(), &self.endpoint_module))
+            .map(|t| {
+                let endpoint = crate::triggers::erlang::module_atom(&self.endpoint_module);
+                TriggerSpec::parse(t, self.control_token.clone(), &endpoint)
+            })
             .transpose()?;
         Ok(BenchOptions {
             mode: self.mode,

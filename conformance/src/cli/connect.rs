@@ -1,41 +1,65 @@
 //! `phx connect URL`: like wscat, but it speaks Phoenix. It keeps the connection alive with
 //! heartbeats, reconnects and rejoins on its own (it is a [`phx_client::Socket`]), and reads
-//! commands from stdin:
+//! the commands of [`COMMANDS`] from stdin (also shown by `phx connect --help`).
 //!
-//! ```text
-//! join TOPIC [JSON]          join a channel (payload defaults to {})
-//! push TOPIC EVENT [JSON]    push an event on a joined channel and print the reply
-//! leave TOPIC                leave a channel
-//! [..] or {..}               send the line as a raw frame
-//! ```
+//! Pushes are sent by this module (not through [`phx_client::Channel::push`]) so that each has
+//! a ref it knows from the start: `c1`, `c2`, … (the client's own refs are numbers, so they never
+//! collide). A push typed before its channel has joined waits for the join. A push is answered by
+//! the reply with its ref; a `phx_error`/`phx_close` of its join, a dropped connection or
+//! `--timeout-ms` end it otherwise. `push!` (or `--no-wait`) sends without waiting: for events the
+//! app answers with `{:noreply, socket}`.
 //!
 //! With `--presence`, every joined channel also keeps a [`phx_client::Presence`] view and the
 //! synced list is printed whenever it changes (`type`: `presence`, `list`: `{key: {"metas":
 //! [...]}}`; human: `~ TOPIC presence: key ×metas, …`).
 //!
 //! Every received message and every status change is printed; with `--json`, as one JSON object
-//! per line (`type`: `message`, `socket`, `channel`, `reply`, `push_error`, `join_error`,
-//! `error`). It runs until interrupted (Ctrl-C / SIGINT or SIGTERM). In human mode stdin's end
-//! (Ctrl-D) also ends it, like wscat; in `--json` mode stdin's end only stops reading commands, so
-//! `phx connect URL --join ping --json > log &` in a script (stdin is /dev/null) keeps printing
-//! until it is killed. `--exit-on-eof` makes `--json` mode end at EOF too, for piped command
-//! scripts. Exit codes: 0 after EOF or an interrupt, 2 usage (bad URL, param or vsn), 3 when the
-//! first connection attempt fails (e.g. HTTP 403, or a TLS certificate the client cannot
-//! trust). A TLS certificate error after a reconnect stops the socket instead of retrying.
+//! per line (`type`: `message`, `socket`, `channel`, `reply`, `sent`, `push_error`, `pending`,
+//! `join_error`, `error`). It runs until interrupted (Ctrl-C / SIGINT or SIGTERM). In human mode
+//! stdin's end (Ctrl-D) also ends it, like wscat; in `--json` mode stdin's end only stops reading
+//! commands, so `phx connect URL --join ping --json > log &` in a script (stdin is /dev/null)
+//! keeps printing until it is killed. `--exit-on-eof` makes `--json` mode end at EOF too, for
+//! piped command scripts; `--eof-wait-ms` lets the pushes still awaiting a reply finish first.
+//! Pushes still awaiting a reply when the session ends are listed as pending ("1 push still
+//! awaiting a reply: ref c3 room:lobby new_msg"), never as a dropped connection. Exit codes are
+//! in [`EXIT_CODES`]. A TLS certificate error after a reconnect stops the socket instead of
+//! retrying.
+
+/// The stdin commands, as `phx connect --help` lists them.
+pub const COMMANDS: &str = "\
+Commands (one per line on stdin):
+  join TOPIC [JSON]          join a channel (payload defaults to {})
+  push TOPIC EVENT [JSON]    push an event and print its reply (refs c1, c2, ...)
+  push! TOPIC EVENT [JSON]   push without waiting for a reply (for {:noreply, socket} events)
+  leave TOPIC                leave a channel
+  [..] or {..}               send the line as a raw frame
+A push typed before its channel has joined is sent once it joins.";
+
+/// The exit codes, as `phx connect --help` lists them.
+pub const EXIT_CODES: &str = "\
+Exit codes:
+  0  ended (stdin's end, Ctrl-C or SIGTERM) with no push left awaiting a reply
+  1  ended with pushes still awaiting a reply, or never sent (listed as pending)
+  2  usage error (bad URL, --param or --vsn)
+  3  the first connection attempt failed (unreachable, HTTP 403, untrusted TLS certificate)";
 
 use std::collections::HashMap;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use phx_client::{
-    Channel, ChannelStatus, Payload, PushError, Reply, Socket, SocketStatus, StatusEvent, Vsn,
-};
-use phx_protocol::{Message, ServerMessage};
+use phx_client::{Channel, ChannelStatus, Payload, Socket, SocketStatus, StatusEvent, Vsn};
+use phx_protocol::{events, Message, Ref, ServerMessage};
 use serde_json::{json, Value};
+use tokio::time::Instant;
+
+fn after_help() -> String {
+    format!("{COMMANDS}\n\n{EXIT_CODES}")
+}
 
 /// Arguments of `phx connect`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = after_help())]
 pub struct ConnectArgs {
     /// The socket URL: `ws://127.0.0.1:4000/socket` (`/websocket` is appended, as phoenix.js
     /// does) or the full `ws://127.0.0.1:4000/socket/websocket`; `wss://` for TLS.
@@ -64,9 +88,17 @@ pub struct ConnectArgs {
     /// Heartbeat interval in milliseconds.
     #[arg(long, default_value_t = 30_000, value_name = "MS")]
     heartbeat_ms: u64,
-    /// Timeout of joins and pushes in milliseconds.
+    /// Timeout of joins and pushes in milliseconds (a push typed before its join counts from
+    /// when it was typed).
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     timeout_ms: u64,
+    /// Send every `push` without waiting for its reply, as `push!` does.
+    #[arg(long)]
+    no_wait: bool,
+    /// When stdin ends, wait up to this long for pushes still awaiting a reply (or their join)
+    /// before listing them as pending and exiting.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    eof_wait_ms: u64,
     #[command(flatten)]
     tls: super::tls_args::TlsArgs,
 }
@@ -96,7 +128,7 @@ pub enum Input {
         /// The join payload.
         payload: Value,
     },
-    /// `push TOPIC EVENT [JSON]`.
+    /// `push TOPIC EVENT [JSON]`, or `push! …` (`wait` false).
     Push {
         /// The topic.
         topic: String,
@@ -104,6 +136,8 @@ pub enum Input {
         event: String,
         /// The payload.
         payload: Value,
+        /// Wait for the reply (`push`), or not (`push!`).
+        wait: bool,
     },
     /// `leave TOPIC`.
     Leave {
@@ -141,13 +175,18 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
             }
             Ok(Input::Join { topic: topic.to_owned(), payload: payload(rest)? })
         }
-        "push" => {
+        "push" | "push!" => {
             let (topic, rest) = split_word(rest);
             let (event, rest) = split_word(rest);
             if event.is_empty() {
-                return Err("usage: push TOPIC EVENT [JSON]".into());
+                return Err(format!("usage: {cmd} TOPIC EVENT [JSON]"));
             }
-            Ok(Input::Push { topic: topic.to_owned(), event: event.to_owned(), payload: payload(rest)? })
+            Ok(Input::Push {
+                topic: topic.to_owned(),
+                event: event.to_owned(),
+                payload: payload(rest)?,
+                wait: cmd == "push",
+            })
         }
         "leave" => {
             let (topic, rest) = split_word(rest);
@@ -157,7 +196,7 @@ pub fn parse_input(line: &str) -> Result<Input, String> {
             Ok(Input::Leave { topic: topic.to_owned() })
         }
         other => Err(format!(
-            "unknown command {other:?}: use join TOPIC [JSON], push TOPIC EVENT [JSON], leave TOPIC, or a raw [..] frame"
+            "unknown command {other:?}: use join TOPIC [JSON], push TOPIC EVENT [JSON], push! TOPIC EVENT [JSON], leave TOPIC, or a raw [..] frame (see phx connect --help)"
         )),
     }
 }
@@ -331,22 +370,23 @@ async fn connect(args: ConnectArgs) -> ExitCode {
         return ExitCode::from(3);
     }
 
-    let mut channels: HashMap<String, Channel> = HashMap::new();
-    let presence = args.presence;
+    let mut session = Session {
+        socket: &socket,
+        channels: HashMap::new(),
+        out,
+        presence: args.presence,
+        no_wait: args.no_wait,
+        pushes: Pushes::new(args.vsn, Duration::from_millis(args.timeout_ms.max(1))),
+    };
     for topic in &args.joins {
-        join(
-            &socket,
-            &mut channels,
-            out,
-            presence,
-            topic.clone(),
-            json!({}),
-        );
+        session.join(topic.clone(), json!({}));
     }
 
     let mut stdin = stdin_lines();
     let mut stdin_open = true;
     let stays_after_eof = args.json && !args.exit_on_eof;
+    // Set at stdin's end with --eof-wait-ms: the session ends when no push is left, or then.
+    let mut draining: Option<Instant> = None;
     let terminated = terminate_signal();
     tokio::pin!(terminated);
     // One Ctrl-C listener for the whole loop: a fresh `ctrl_c()` per iteration misses a Ctrl-C
@@ -354,32 +394,74 @@ async fn connect(args: ConnectArgs) -> ExitCode {
     let interrupted = tokio::signal::ctrl_c();
     tokio::pin!(interrupted);
     loop {
+        let wake = session.pushes.next_deadline();
         tokio::select! {
             msg = messages.recv() => match msg {
-                Ok(m) => out.line(|| message_json(&m), || human_message(&m)),
+                Ok(m) => {
+                    out.line(|| message_json(&m), || human_message(&m));
+                    session.pushes.on_message(&m, out);
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => out.error(&format!("output fell behind: {n} messages not shown")),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             ev = statuses.recv() => match ev {
-                Ok(ev) => out.line(|| status_json(&ev), || human_status(&ev)),
+                Ok(ev) => {
+                    out.line(|| status_json(&ev), || human_status(&ev));
+                    if let StatusEvent::Socket(SocketStatus::Reconnecting { .. } | SocketStatus::Stopped { .. }) = ev {
+                        session.pushes.on_disconnect(out);
+                    }
+                }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => out.error(&format!("output fell behind: {n} status changes not shown")),
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
             },
             line = stdin.recv(), if stdin_open => match line {
-                Some(Ok(line)) => handle_line(&socket, &mut channels, out, presence, &line).await,
+                Some(Ok(line)) => session.handle_line(&line).await,
                 Some(Err(e)) => {
                     out.error(&format!("cannot read stdin: {e}"));
                     break;
                 }
                 None if stays_after_eof => stdin_open = false,
+                None if args.eof_wait_ms > 0 && !session.pushes.is_empty() => {
+                    stdin_open = false;
+                    draining = Some(Instant::now() + Duration::from_millis(args.eof_wait_ms));
+                }
                 None => break, // EOF
             },
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => {
+                session.pushes.expire(Instant::now(), out);
+            }
+            _ = tokio::time::sleep_until(draining.unwrap_or_else(Instant::now)), if draining.is_some() => break,
             _ = &mut interrupted => break,
             _ = &mut terminated => break,
         }
+        // A channel may have joined: send the pushes that waited for it, in the order typed.
+        session
+            .pushes
+            .send_ready(&socket, &session.channels, out)
+            .await;
+        if draining.is_some() && session.pushes.is_empty() {
+            break;
+        }
     }
+    let clean = session.pushes.report_pending(out);
     socket.disconnect().await;
-    ExitCode::SUCCESS
+    if clean {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// One interactive session: the socket, the channels joined from the command line or stdin,
+/// and the pushes typed so far.
+struct Session<'a> {
+    socket: &'a Socket,
+    channels: HashMap<String, Channel>,
+    out: Out,
+    presence: bool,
+    /// `--no-wait`: every `push` is a `push!`.
+    no_wait: bool,
+    pushes: Pushes,
 }
 
 /// Resolves on SIGTERM (never, where there is no such signal), so `kill` ends the session cleanly.
@@ -405,36 +487,6 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<std::io::Result<String>> {
         }
     });
     rx
-}
-
-fn join(
-    socket: &Socket,
-    channels: &mut HashMap<String, Channel>,
-    out: Out,
-    presence: bool,
-    topic: String,
-    payload: Value,
-) {
-    if channels
-        .get(&topic)
-        .is_some_and(|c| c.status() != ChannelStatus::Closed)
-    {
-        out.error(&format!("{topic} is already joined or joining"));
-        return;
-    }
-    let channel = socket.channel(topic.clone());
-    channels.insert(topic.clone(), channel.clone());
-    if presence {
-        print_presence(out, &channel);
-    }
-    tokio::spawn(async move {
-        if let Err(e) = channel.join(payload).await {
-            out.line(
-                || json!({ "type": "join_error", "topic": topic, "error": e.to_string() }),
-                || format!("! join {topic} failed: {e}"),
-            );
-        }
-    });
 }
 
 /// Follows `channel`'s presence (from before its join, so nothing is missed) and prints the list
@@ -467,64 +519,321 @@ fn print_presence(out: Out, channel: &Channel) {
     });
 }
 
-async fn handle_line(
-    socket: &Socket,
-    channels: &mut HashMap<String, Channel>,
-    out: Out,
-    presence: bool,
-    line: &str,
-) {
-    match parse_input(line) {
-        Ok(Input::Nothing) => {}
-        Ok(Input::Join { topic, payload }) => join(socket, channels, out, presence, topic, payload),
-        Ok(Input::Push {
-            topic,
-            event,
-            payload,
-        }) => {
-            let Some(channel) = channels.get(&topic).cloned() else {
-                out.error(&format!("not joined: {topic} (join it first)"));
-                return;
-            };
-            tokio::spawn(async move {
-                let result = channel.push(event.clone(), payload).await;
-                print_push(out, &topic, &event, result);
-            });
+impl Session<'_> {
+    fn join(&mut self, topic: String, payload: Value) {
+        if self
+            .channels
+            .get(&topic)
+            .is_some_and(|c| c.status() != ChannelStatus::Closed)
+        {
+            self.out
+                .error(&format!("{topic} is already joined or joining"));
+            return;
         }
-        Ok(Input::Leave { topic }) => match channels.remove(&topic) {
-            Some(channel) => {
-                tokio::spawn(async move {
-                    let _ = channel.leave().await;
-                });
-            }
-            None => out.error(&format!("not joined: {topic}")),
-        },
-        Ok(Input::Raw(text)) => {
-            if let Err(e) = socket.send_raw(phx_client::Frame::text(text)).await {
-                out.error(&format!("raw frame not sent: {e}"));
-            }
+        let channel = self.socket.channel(topic.clone());
+        self.channels.insert(topic.clone(), channel.clone());
+        if self.presence {
+            print_presence(self.out, &channel);
         }
-        Err(e) => out.error(&e),
+        let out = self.out;
+        tokio::spawn(async move {
+            if let Err(e) = channel.join(payload).await {
+                out.line(
+                    || json!({ "type": "join_error", "topic": topic, "error": e.to_string() }),
+                    || format!("! join {topic} failed: {e}"),
+                );
+            }
+        });
+    }
+
+    async fn handle_line(&mut self, line: &str) {
+        let out = self.out;
+        match parse_input(line) {
+            Ok(Input::Nothing) => {}
+            Ok(Input::Join { topic, payload }) => self.join(topic, payload),
+            Ok(Input::Push {
+                topic,
+                event,
+                payload,
+                wait,
+            }) => {
+                if !self.channels.contains_key(&topic) {
+                    out.error(&format!("not joined: {topic} (join it first)"));
+                    return;
+                }
+                self.pushes
+                    .add(topic, event, payload, wait && !self.no_wait);
+            }
+            Ok(Input::Leave { topic }) => match self.channels.remove(&topic) {
+                Some(channel) => {
+                    self.pushes.on_leave(&topic, out);
+                    tokio::spawn(async move {
+                        let _ = channel.leave().await;
+                    });
+                }
+                None => out.error(&format!("not joined: {topic}")),
+            },
+            Ok(Input::Raw(text)) => {
+                if let Err(e) = self.socket.send_raw(phx_client::Frame::text(text)).await {
+                    out.error(&format!("raw frame not sent: {e}"));
+                }
+            }
+            Err(e) => out.error(&e),
+        }
     }
 }
 
-fn print_push(out: Out, topic: &str, event: &str, result: Result<Reply, PushError>) {
-    match result {
-        Ok(reply) => out.line(
-            || json!({ "type": "reply", "topic": topic, "event": event, "status": reply.status, "response": payload_json(&reply.response) }),
-            || format!("> {topic} {event}: {} {}", reply.status, payload_json(&reply.response)),
-        ),
-        Err(e) => {
-            let response = match &e {
-                PushError::ErrorReply(p) => payload_json(p),
-                _ => Value::Null,
-            };
-            out.line(
-                || json!({ "type": "push_error", "topic": topic, "event": event, "error": e.to_string(), "response": response }),
-                || format!("! {topic} {event}: {e}"),
-            )
+/// A push typed on stdin, from its command until its outcome is printed.
+#[derive(Debug)]
+struct PendingPush {
+    /// `c1`, `c2`, …: its ref on the wire.
+    ref_: String,
+    topic: String,
+    event: String,
+    payload: Value,
+    /// `push` (print the reply) or `push!` (forget it once sent).
+    wait: bool,
+    /// The join_ref it was sent with; `None` while it waits for its channel's join.
+    sent_with: Option<String>,
+    /// When it stops waiting (for its join, then for its reply): `--timeout-ms` after it was
+    /// typed.
+    deadline: Instant,
+}
+
+/// The pushes typed on stdin that have not ended, in the order typed.
+struct Pushes {
+    next: u64,
+    pending: Vec<PendingPush>,
+    vsn: Vsn,
+    timeout: Duration,
+}
+
+impl Pushes {
+    fn new(vsn: Vsn, timeout: Duration) -> Self {
+        Pushes {
+            next: 0,
+            pending: Vec::new(),
+            vsn,
+            timeout,
         }
     }
+
+    fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// A new push, sent by the next [`Pushes::send_ready`] once its channel has joined.
+    fn add(&mut self, topic: String, event: String, payload: Value, wait: bool) {
+        self.next += 1;
+        self.pending.push(PendingPush {
+            ref_: format!("c{}", self.next),
+            topic,
+            event,
+            payload,
+            wait,
+            sent_with: None,
+            deadline: Instant::now() + self.timeout,
+        });
+    }
+
+    /// Sends every unsent push whose channel is joined, in the order typed.
+    async fn send_ready(&mut self, socket: &Socket, channels: &HashMap<String, Channel>, out: Out) {
+        let mut i = 0;
+        while i < self.pending.len() {
+            let p = &self.pending[i];
+            let join_ref = channels
+                .get(&p.topic)
+                .filter(|c| c.status() == ChannelStatus::Joined)
+                .and_then(Channel::join_ref);
+            let (None, Some(join_ref)) = (&p.sent_with, join_ref) else {
+                i += 1;
+                continue;
+            };
+            let msg = Message::new(
+                Ref::Str(join_ref.clone()),
+                Ref::Str(p.ref_.clone()),
+                p.topic.clone(),
+                p.event.clone(),
+                Payload::Json(p.payload.clone()),
+            );
+            let sent = match self.vsn.encode_client(&msg) {
+                Ok(frame) => socket.send_raw(frame).await.map_err(|e| e.to_string()),
+                Err(e) => Err(format!("cannot encode the push: {e}")),
+            };
+            match sent {
+                Ok(()) if self.pending[i].wait => {
+                    self.pending[i].sent_with = Some(join_ref);
+                    i += 1;
+                }
+                Ok(()) => {
+                    let p = self.pending.remove(i);
+                    out.line(
+                        || json!({"type": "sent", "ref": p.ref_, "topic": p.topic, "event": p.event}),
+                        || format!("> {} {} (ref {}): sent, not waiting for a reply", p.topic, p.event, p.ref_),
+                    );
+                }
+                Err(e) => {
+                    let p = self.pending.remove(i);
+                    push_error(out, &p, &format!("not sent: {e}"), Value::Null);
+                }
+            }
+        }
+    }
+
+    /// The reply to a push, or a `phx_error`/`phx_close` that ends the pushes sent on that join.
+    fn on_message(&mut self, m: &ServerMessage, out: Out) {
+        if let ServerMessage::Reply(r) = m {
+            let Ref::Str(r_) = &r.ref_ else { return };
+            let Some(i) = self
+                .pending
+                .iter()
+                .position(|p| p.sent_with.is_some() && &p.ref_ == r_ && p.topic == r.topic)
+            else {
+                return;
+            };
+            let p = self.pending.remove(i);
+            let response = payload_json(&r.response);
+            if r.status == "error" {
+                let e = format!(
+                    "the server replied with an error: {}",
+                    phx_protocol::json::to_string(&response)
+                );
+                push_error(out, &p, &e, response);
+            } else {
+                out.line(
+                    || json!({"type": "reply", "ref": p.ref_, "topic": p.topic, "event": p.event, "status": r.status, "response": response}),
+                    || format!("> {} {} (ref {}): {} {}", p.topic, p.event, p.ref_, r.status, response),
+                );
+            }
+            return;
+        }
+        let why = match m.event() {
+            events::ERROR => "the channel crashed before replying",
+            events::CLOSE => "the channel closed before replying",
+            _ => return,
+        };
+        let Ref::Str(join_ref) = m.join_ref() else {
+            return;
+        };
+        let (ended, kept) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.topic == m.topic() && p.sent_with.as_ref() == Some(join_ref));
+        self.pending = kept;
+        if ended.is_empty() {
+            return;
+        }
+        let payload = payload_json(&m.clone().into_message().payload);
+        for p in ended {
+            push_error(out, &p, why, payload.clone());
+        }
+    }
+
+    /// The connection dropped: pushes sent on it get no reply (the server may or may not have
+    /// handled them). Unsent ones wait for the rejoin.
+    fn on_disconnect(&mut self, out: Out) {
+        let (ended, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.sent_with.is_some());
+        self.pending = kept;
+        for p in ended {
+            push_error(
+                out,
+                &p,
+                "the connection dropped before the reply arrived",
+                Value::Null,
+            );
+        }
+    }
+
+    /// `leave TOPIC`: its unsent pushes will never be sent.
+    fn on_leave(&mut self, topic: &str, out: Out) {
+        let (ended, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.topic == topic && p.sent_with.is_none());
+        self.pending = kept;
+        for p in ended {
+            push_error(out, &p, &format!("not sent: {topic} was left"), Value::Null);
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.pending.iter().map(|p| p.deadline).min()
+    }
+
+    /// Ends the pushes whose time is up.
+    fn expire(&mut self, now: Instant, out: Out) {
+        let (ended, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut self.pending)
+            .into_iter()
+            .partition(|p| p.deadline <= now);
+        self.pending = kept;
+        for p in ended {
+            let why = match p.sent_with {
+                Some(_) => format!("no reply within {:?}", self.timeout),
+                None => format!(
+                    "not sent: {} did not join within {:?}",
+                    p.topic, self.timeout
+                ),
+            };
+            push_error(out, &p, &why, Value::Null);
+        }
+    }
+
+    /// The session ends: lists the pushes still awaiting a reply and those never sent. True
+    /// when there were none.
+    fn report_pending(&self, out: Out) -> bool {
+        let (awaiting, unsent): (Vec<&PendingPush>, Vec<&PendingPush>) =
+            self.pending.iter().partition(|p| p.sent_with.is_some());
+        let list = |ps: &[&PendingPush]| -> Vec<Value> {
+            ps.iter()
+                .map(|p| json!({"ref": p.ref_, "topic": p.topic, "event": p.event}))
+                .collect()
+        };
+        let human = |ps: &[&PendingPush]| -> String {
+            ps.iter()
+                .map(|p| format!("ref {} {} {}", p.ref_, p.topic, p.event))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let pushes = |n: usize| {
+            if n == 1 {
+                "1 push".to_owned()
+            } else {
+                format!("{n} pushes")
+            }
+        };
+        if !awaiting.is_empty() {
+            out.line(
+                || json!({"type": "pending", "state": "awaiting_reply", "pushes": list(&awaiting)}),
+                || {
+                    format!(
+                        "! {} still awaiting a reply: {}",
+                        pushes(awaiting.len()),
+                        human(&awaiting)
+                    )
+                },
+            );
+        }
+        if !unsent.is_empty() {
+            out.line(
+                || json!({"type": "pending", "state": "not_sent", "pushes": list(&unsent)}),
+                || {
+                    format!(
+                        "! {} never sent (the channel had not joined): {}",
+                        pushes(unsent.len()),
+                        human(&unsent)
+                    )
+                },
+            );
+        }
+        self.pending.is_empty()
+    }
+}
+
+fn push_error(out: Out, p: &PendingPush, error: &str, response: Value) {
+    out.line(
+        || json!({ "type": "push_error", "ref": p.ref_, "topic": p.topic, "event": p.event, "error": error, "response": response }),
+        || format!("! {} {} (ref {}): {error}", p.topic, p.event, p.ref_),
+    )
 }
 
 #[cfg(test)]
@@ -553,9 +862,22 @@ mod tests {
             Ok(Input::Push {
                 topic: "ping".into(),
                 event: "ping".into(),
-                payload: json!({"a": 1})
+                payload: json!({"a": 1}),
+                wait: true,
             })
         );
+        assert_eq!(
+            parse_input(r#"push! room:lobby new_msg {"body":"hi"}"#),
+            Ok(Input::Push {
+                topic: "room:lobby".into(),
+                event: "new_msg".into(),
+                payload: json!({"body": "hi"}),
+                wait: false,
+            })
+        );
+        assert!(parse_input("push! ping")
+            .unwrap_err()
+            .contains("usage: push!"));
         assert_eq!(
             parse_input("leave ping"),
             Ok(Input::Leave {

@@ -51,6 +51,10 @@ pub struct TargetArgs {
     /// The Erlang cookie of the cluster.
     #[arg(long, env = "PHX_COOKIE", hide_env_values = true)]
     pub cookie: Option<String>,
+    /// The app's endpoint module for RPC triggers (broadcast, disconnect, Phoenix.Token.sign),
+    /// e.g. MyAppWeb.Endpoint [default: HelloSocketsWeb.Endpoint].
+    #[arg(long, env = "PHX_ENDPOINT_MODULE", value_name = "MODULE")]
+    pub endpoint_module: Option<String>,
     /// The target is phx-server: trigger through its control API.
     #[arg(long, env = "PHX_CONTROL")]
     pub control: bool,
@@ -89,6 +93,7 @@ impl TargetArgs {
             erlang_node: self.erlang_node.clone(),
             erlang_node_b: self.erlang_node_b.clone(),
             cookie: self.cookie.clone(),
+            endpoint_module: self.endpoint_module.clone(),
             control: self.control,
             control_token: self.control_token.clone(),
             idle_timeout: self.idle_timeout_ms.map(Duration::from_millis),

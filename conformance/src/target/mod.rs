@@ -9,7 +9,9 @@ pub mod embedded;
 
 use crate::runner::step::Socket;
 use crate::triggers::control_api::ControlApi;
-use crate::triggers::erlang::{ErlangNode, ErlangOptions, PhoenixRpc, RpcError};
+use crate::triggers::erlang::{
+    ErlangNode, ErlangOptions, PhoenixRpc, RpcError, DEFAULT_ENDPOINT_MODULE,
+};
 use crate::triggers::{Backend, Triggers};
 use phx_client::TlsConfig;
 use std::time::Duration;
@@ -136,6 +138,9 @@ pub struct External {
     pub erlang_node_b: Option<String>,
     /// The cluster cookie.
     pub cookie: Option<String>,
+    /// The app's endpoint module for RPC triggers (`MyAppWeb.Endpoint`; default
+    /// `HelloSocketsWeb.Endpoint`).
+    pub endpoint_module: Option<String>,
     /// Use phx-server's control API (on the URLs' ports) for triggers.
     pub control: bool,
     /// The control API's bearer token.
@@ -180,7 +185,8 @@ fn check_url(u: &str) -> Result<String, TargetError> {
 
 impl External {
     /// The external target described by `PHX_URL`, `PHX_AUTH_URL`, `PHX_NODE_B_URL`,
-    /// `PHX_SECRET_KEY_BASE`, `PHX_ADAPTER`, `PHX_ERLANG_NODE`, `PHX_ERLANG_NODE_B`, `PHX_COOKIE`, `PHX_PHOENIX`,
+    /// `PHX_SECRET_KEY_BASE`, `PHX_ADAPTER`, `PHX_ERLANG_NODE`, `PHX_ERLANG_NODE_B`, `PHX_COOKIE`,
+    /// `PHX_ENDPOINT_MODULE`, `PHX_PHOENIX`,
     /// `PHX_RECURRING_INTERVAL_MS`, `PHX_DEDUPE_WINDOW_MS`, `PHX_CONTROL`, `PHX_CONTROL_TOKEN` and
     /// `PHX_IDLE_TIMEOUT_MS`; None when `PHX_URL` is unset (then tests use the embedded server).
     pub fn from_env() -> Option<External> {
@@ -205,6 +211,7 @@ impl External {
             erlang_node: var("PHX_ERLANG_NODE"),
             erlang_node_b: var("PHX_ERLANG_NODE_B"),
             cookie: var("PHX_COOKIE"),
+            endpoint_module: var("PHX_ENDPOINT_MODULE"),
             control: var("PHX_CONTROL").is_some_and(|v| v != "0" && v != "false"),
             control_token: var("PHX_CONTROL_TOKEN"),
             idle_timeout: ms("PHX_IDLE_TIMEOUT_MS"),
@@ -234,11 +241,15 @@ impl External {
             triggers.a = Some(control(&url).ok_or_else(|| TargetError::BadUrl(url.clone()))?);
             triggers.b = node_b_url.as_deref().and_then(control);
         } else if let (Some(node), Some(cookie)) = (&self.erlang_node, &self.cookie) {
+            let endpoint = self
+                .endpoint_module
+                .as_deref()
+                .unwrap_or(DEFAULT_ENDPOINT_MODULE);
             let a = ErlangNode::connect(&ErlangOptions::new(node, cookie)).await?;
-            triggers.a = Some(Backend::Erlang(PhoenixRpc::hello_sockets(a)));
+            triggers.a = Some(Backend::Erlang(PhoenixRpc::with_endpoint(a, endpoint)));
             if let Some(node_b) = &self.erlang_node_b {
                 let b = ErlangNode::connect(&ErlangOptions::new(node_b, cookie)).await?;
-                triggers.b = Some(Backend::Erlang(PhoenixRpc::hello_sockets(b)));
+                triggers.b = Some(Backend::Erlang(PhoenixRpc::with_endpoint(b, endpoint)));
             }
         }
         let version = self.version.unwrap_or(PhoenixVersion::V1_8);

@@ -129,11 +129,24 @@ fn parse_list(s: &str) -> Vec<i64> {
     s.split(',').filter_map(|n| n.trim().parse().ok()).collect()
 }
 
-/// `HelloSocketsWeb.Endpoint.broadcast("t", "e", PAYLOAD)` → topic, event, payload.
+/// True for an Elixir alias such as `HelloSocketsWeb.Endpoint` or `MyAppWeb.Endpoint`.
+fn is_alias(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.').all(|seg| {
+            seg.starts_with(|c: char| c.is_ascii_uppercase())
+                && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+}
+
+/// `Endpoint.broadcast("t", "e", PAYLOAD)` → topic, event, payload, for any endpoint module
+/// (`HelloSocketsWeb.Endpoint` as recorded, or the app's own): the trigger runs on the
+/// target's configured one (`--endpoint-module`).
 fn parse_broadcast(expr: &str) -> Option<(String, String, phx_protocol::Payload)> {
-    let args = expr
-        .strip_prefix("HelloSocketsWeb.Endpoint.broadcast(")?
-        .strip_suffix(')')?;
+    let (module, args) = expr.split_once(".broadcast(")?;
+    if !is_alias(module) {
+        return None;
+    }
+    let args = args.strip_suffix(')')?;
     let mut parts = args.splitn(3, ", ");
     let topic = parts.next()?.trim_matches('"').to_owned();
     let event = parts.next()?.trim_matches('"').to_owned();
@@ -194,10 +207,15 @@ fn ctl_step(cmd: &str, result: Option<&str>) -> Option<Step> {
         }),
         ["eval", ..] => {
             let expr = cmd.strip_prefix("eval ")?.trim();
-            if let Some(args) = expr.strip_prefix("Phoenix.Token.sign(HelloSocketsWeb.Endpoint, ") {
+            let sign_args = expr
+                .strip_prefix("Phoenix.Token.sign(")
+                .and_then(|a| a.split_once(", "))
+                .filter(|(module, _)| is_alias(module));
+            if let Some((_, args)) = sign_args {
                 let mut parts = args.splitn(3, ", ");
                 let salt = parts.next()?.trim_matches('"').to_owned();
-                let data = parts.next()?.trim().parse().ok()?;
+                // `…, 7)` when no options follow.
+                let data = parts.next()?.trim().trim_end_matches(')').parse().ok()?;
                 let rest = parts.next().unwrap_or("");
                 let age = rest
                     .split("System.system_time(:second) - ")
@@ -735,6 +753,40 @@ mod tests {
             Some(true)
         );
         assert_eq!(ctl_step("frobnicate", None), None);
+    }
+
+    #[test]
+    fn eval_lines_name_the_apps_own_endpoint_module() {
+        let s = ctl_step(
+            r#"eval RoomsWeb.Endpoint.broadcast("room:lobby", "new_msg", %{"body" => "hi"})"#,
+            None,
+        );
+        assert_eq!(
+            s,
+            Some(Step::Trigger(Action::Broadcast {
+                node: Node::A,
+                topic: "room:lobby".into(),
+                event: "new_msg".into(),
+                payload: serde_json::json!({"body": "hi"}).into(),
+            }))
+        );
+        let s = ctl_step(
+            r#"eval Phoenix.Token.sign(MyAppWeb.Endpoint, "user socket", 7)"#,
+            None,
+        );
+        assert!(
+            matches!(&s, Some(Step::Sign { request, .. }) if request.salt == "user socket" && request.data == 7),
+            "{s:?}"
+        );
+        // Not a module alias: not a trigger.
+        assert_eq!(
+            ctl_step(r#"eval my_endpoint.broadcast("t", "e", %{})"#, None),
+            None
+        );
+        assert_eq!(
+            ctl_step(r#"eval Phoenix.Token.sign(endpoint, "s", 1)"#, None),
+            None
+        );
     }
 
     #[test]

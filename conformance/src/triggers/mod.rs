@@ -3,7 +3,8 @@
 //!
 //! - [`control_api`]: phx-server's HTTP control API (`POST /api/…`).
 //! - [`erlang`]: a real Phoenix node, reached over Erlang distribution as a hidden node that calls
-//!   `'Elixir.HelloSocketsWeb.Endpoint':broadcast/3` and friends by RPC.
+//!   `'Elixir.HelloSocketsWeb.Endpoint':broadcast/3` and friends by RPC (or the app's own
+//!   endpoint module: `--endpoint-module`, `PHX_ENDPOINT_MODULE`).
 //! - A local signer: with the app's `secret_key_base` the harness mints tokens itself.
 
 pub mod control_api;

@@ -73,6 +73,51 @@ impl Phx {
         writeln!(stdin, "{line}").expect("write stdin");
     }
 
+    /// The next raw stdout line satisfying `pred` (earlier lines are skipped), within WAIT.
+    async fn expect_line(&mut self, what: &str, pred: impl Fn(&str) -> bool) -> String {
+        let found = tokio::time::timeout(WAIT, async {
+            while let Some(line) = self.lines.recv().await {
+                if pred(&line) {
+                    return Some(line);
+                }
+            }
+            None
+        })
+        .await;
+        match found {
+            Ok(Some(l)) => l,
+            Ok(None) => panic!("phx exited before printing {what}"),
+            Err(_) => panic!("timed out waiting for {what}"),
+        }
+    }
+
+    /// Closes stdin, waits for the exit code, and returns it with every line printed after.
+    fn finish_with_output(mut self) -> (i32, Vec<String>) {
+        let code = {
+            drop(self.stdin.take());
+            let deadline = std::time::Instant::now() + WAIT;
+            loop {
+                if let Some(status) = self.child.try_wait().expect("wait") {
+                    break status.code().unwrap_or(-1);
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "phx did not exit after stdin EOF"
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        };
+        // The reader thread ends at the pipe's EOF, after the process has exited.
+        let mut rest = Vec::new();
+        while let Ok(Some(line)) = tokio::task::block_in_place(|| {
+            let rt = tokio::runtime::Handle::current();
+            rt.block_on(tokio::time::timeout(WAIT, self.lines.recv()))
+        }) {
+            rest.push(line);
+        }
+        (code, rest)
+    }
+
     /// Closes stdin (EOF) and waits for the exit code.
     fn finish(mut self) -> i32 {
         drop(self.stdin.take());
@@ -159,7 +204,7 @@ async fn json_mode_prints_everything_and_rejoins_after_a_drop() {
     let reply = phx.expect("the push reply", |v| v["type"] == "reply").await;
     assert_eq!(
         reply,
-        json!({"type":"reply","topic":"ping","event":"param_ping","status":"ok","response":{"n":42}})
+        json!({"type":"reply","ref":"c1","topic":"ping","event":"param_ping","status":"ok","response":{"n":42}})
     );
     // Messages are printed as they arrive, replies included.
     phx.send("push ping nope");
@@ -167,6 +212,15 @@ async fn json_mode_prints_everything_and_rejoins_after_a_drop() {
         v["type"] == "message" && v["event"] == "phx_error" && v["topic"] == "ping"
     })
     .await;
+    // The crash ends the push, which is not left pending.
+    let ended = phx
+        .expect("the push's end", |v| v["type"] == "push_error")
+        .await;
+    assert_eq!(ended["ref"], "c2", "{ended}");
+    assert_eq!(
+        ended["error"], "the channel crashed before replying",
+        "{ended}"
+    );
     phx.send("bogus");
     let err = phx.expect("an input error", |v| v["type"] == "error").await;
     assert!(
@@ -372,4 +426,147 @@ async fn presence_mode_prints_the_synced_list_when_it_changes() {
         .await;
     assert_eq!(keys(&after), vec!["cli"]);
     assert_eq!(phx.finish(), 0);
+}
+
+async fn start_rooms() -> TestServer {
+    TestServer::start_app(Config::default(), phx_server::apps::rooms::Rooms, None).await
+}
+
+#[test]
+fn help_lists_the_stdin_commands_and_the_exit_codes() {
+    let output = assert_cmd::Command::cargo_bin("phx")
+        .unwrap()
+        .args(["connect", "--help"])
+        .timeout(WAIT)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8_lossy(&output.stdout);
+    for needle in [
+        "join TOPIC [JSON]",
+        "push TOPIC EVENT [JSON]",
+        "push! TOPIC EVENT [JSON]",
+        "leave TOPIC",
+        "raw frame",
+        "--no-wait",
+        "--eof-wait-ms",
+        "Exit codes:",
+        "1  ended with pushes still awaiting a reply",
+        "3  the first connection attempt failed",
+    ] {
+        assert!(help.contains(needle), "{needle:?} not in:\n{help}");
+    }
+}
+
+/// Against the rooms app, whose `new_msg` is `{:noreply, socket}`: `push!` does not wait, a
+/// `push` is answered by the reply with its ref, and at stdin's end a push still awaiting a
+/// reply is listed as pending (exit 1), not as a dropped connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_to_an_app_that_does_not_reply_are_sent_and_reported_as_pending() {
+    let server = start_rooms().await;
+    let url = format!("ws://{}/socket", server.addr());
+    let mut phx = Phx::spawn(&[&url, "--json", "--exit-on-eof"]);
+    phx.send(r#"join room:lobby {"name":"cli"}"#);
+    phx.expect("the welcome push", |v| v["event"] == "welcome")
+        .await;
+
+    phx.send(r#"push! room:lobby new_msg {"body":"hi"}"#);
+    let sent = phx.expect("sent", |v| v["type"] == "sent").await;
+    assert_eq!(
+        sent,
+        json!({"type":"sent","ref":"c1","topic":"room:lobby","event":"new_msg"})
+    );
+    let msg = phx
+        .expect("the broadcast", |v| v["event"] == "new_msg")
+        .await;
+    assert_eq!(msg["payload"], json!({"body": "hi", "name": "cli"}));
+
+    phx.send("push room:lobby whoami");
+    let reply = phx.expect("whoami's reply", |v| v["type"] == "reply").await;
+    assert_eq!(
+        reply,
+        json!({"type":"reply","ref":"c2","topic":"room:lobby","event":"whoami","status":"ok","response":{"name":"cli","room":"lobby"}})
+    );
+
+    // Awaited, but the app never replies to new_msg; it was handled (its broadcast came back).
+    phx.send(r#"push room:lobby new_msg {"body":"again"}"#);
+    phx.expect("the second broadcast", |v| {
+        v["event"] == "new_msg" && v["payload"]["body"] == "again"
+    })
+    .await;
+    let (code, rest) = phx.finish_with_output();
+    assert_eq!(code, 1, "{rest:?}");
+    let pending: Vec<Value> = rest
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "pending" || v["type"] == "push_error")
+        .collect();
+    assert_eq!(
+        pending,
+        [
+            json!({"type":"pending","state":"awaiting_reply","pushes":[{"ref":"c3","topic":"room:lobby","event":"new_msg"}]})
+        ],
+        "{rest:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn human_mode_lists_a_push_awaiting_a_reply_at_eof() {
+    let server = start_rooms().await;
+    let url = format!("ws://{}/socket", server.addr());
+    let mut phx = Phx::spawn(&[&url]);
+    phx.send(r#"join room:lobby {"name":"cli"}"#);
+    phx.expect_line("joined", |l| l == "* channel room:lobby joined")
+        .await;
+    phx.send(r#"push room:lobby new_msg {"body":"x"}"#);
+    phx.expect_line("the broadcast", |l| {
+        l == r#"< [null,null,"room:lobby","new_msg",{"body":"x","name":"cli"}]"#
+    })
+    .await;
+    let (code, rest) = phx.finish_with_output();
+    assert_eq!(code, 1, "{rest:?}");
+    assert!(
+        rest.iter()
+            .any(|l| l == "! 1 push still awaiting a reply: ref c1 room:lobby new_msg"),
+        "{rest:?}"
+    );
+    assert!(
+        !rest.iter().any(|l| l.contains("connection dropped")),
+        "{rest:?}"
+    );
+}
+
+/// A piped script: the join and the push are written at once and stdin ends before the join's
+/// reply. The push waits for the join, `--eof-wait-ms` lets its reply arrive, and the session
+/// ends cleanly; `--no-wait` turns a `push` into a `push!`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_piped_script_gets_its_replies_with_eof_wait() {
+    let server = start_rooms().await;
+    let url = format!("ws://{}/socket", server.addr());
+    let mut phx = Phx::spawn(&[&url, "--json", "--exit-on-eof", "--eof-wait-ms", "5000"]);
+    phx.send(r#"join room:lobby {"name":"script"}"#);
+    phx.send("push room:lobby whoami");
+    let (code, rest) = phx.finish_with_output();
+    assert_eq!(code, 0, "{rest:?}");
+    let replies: Vec<Value> = rest
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "reply")
+        .collect();
+    assert_eq!(replies.len(), 1, "{rest:?}");
+    assert_eq!(
+        replies[0]["response"],
+        json!({"name":"script","room":"lobby"})
+    );
+
+    let mut phx = Phx::spawn(&[&url, "--json", "--exit-on-eof", "--no-wait"]);
+    phx.send(r#"join room:lobby {"name":"fire"}"#);
+    phx.expect("joined", channel("room:lobby", "joined")).await;
+    phx.send(r#"push room:lobby new_msg {"body":"and forget"}"#);
+    let sent = phx.expect("sent", |v| v["type"] == "sent").await;
+    assert_eq!(sent["ref"], "c1");
+    phx.expect("the broadcast", |v| v["payload"]["body"] == "and forget")
+        .await;
+    let (code, rest) = phx.finish_with_output();
+    assert_eq!(code, 0, "nothing pending: {rest:?}");
 }

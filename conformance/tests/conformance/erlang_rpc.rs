@@ -61,11 +61,25 @@ broadcast(Numbers, Times) ->
     end.
 "#;
 
+/// Another app's endpoint (`--endpoint-module RoomsWeb.Endpoint`): records its broadcasts
+/// apart from HelloSockets' and forwards them the same way.
+const ROOMS_ENDPOINT: &str = r#"
+-module('Elixir.RoomsWeb.Endpoint').
+-export([broadcast/3]).
+broadcast(Topic, Event, Payload) when is_binary(Topic), is_binary(Event) ->
+    stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [{rooms_broadcast, Topic, Event, Payload}]))},
+    case os:getenv("STUB_CONTROL") of
+        false -> ok;
+        _ -> 'Elixir.HelloSocketsWeb.Endpoint':control(<<"/api/broadcast">>, #{<<"topic">> => Topic, <<"event">> => Event, <<"payload">> => Payload}), ok
+    end.
+"#;
+
 const TOKEN: &str = r#"
 -module('Elixir.Phoenix.Token').
 -export([sign/3, sign/4]).
 sign(Endpoint, Salt, Data) -> sign(Endpoint, Salt, Data, []).
-sign(_Endpoint, Salt, Data, Opts) when is_binary(Salt) ->
+sign(Endpoint, Salt, Data, Opts) when is_binary(Salt) ->
+    stub_calls ! {add, iolist_to_binary(io_lib:format("~p", [{sign, Endpoint}]))},
     SignedAt = proplists:get_value(signed_at, Opts),
     case os:getenv("STUB_CONTROL") of
         false when SignedAt =:= undefined -> iolist_to_binary(io_lib:format("SFMyNTY.stub:~s:~p", [Salt, Data]));
@@ -142,6 +156,7 @@ fn start_named_cluster(control: Option<&str>, suffix: &str) -> Option<ErlangClus
     for (name, src) in [
         ("Elixir.HelloSocketsWeb.Endpoint", ENDPOINT),
         ("Elixir.HelloSocketsWeb.DedupeChannel", DEDUPE),
+        ("Elixir.RoomsWeb.Endpoint", ROOMS_ENDPOINT),
         ("Elixir.Phoenix.Token", TOKEN),
         ("phx_echo", ECHO),
     ] {
@@ -656,5 +671,114 @@ fn phx_bench_fanout_publishes_through_an_erlang_rpc_trigger() {
     assert_eq!(
         broadcasts, 20,
         "one Endpoint.broadcast per message: {calls:?}"
+    );
+}
+
+#[test]
+fn rpc_triggers_follow_the_apps_endpoint_module() {
+    // The stand-in RoomsWeb.Endpoint forwards its broadcasts to a real phx-server's control
+    // API, so a replayed `ctl eval RoomsWeb.Endpoint.broadcast(…)` reaches a real WebSocket.
+    let rt = support::runtime();
+    let server = rt.block_on(phx_server::testing::TestServer::start(
+        phx_server::Config::default(),
+    ));
+    let Some(cluster) = start_named_cluster(Some(&server.addr().to_string()), "rooms") else {
+        return;
+    };
+    rt.block_on(async {
+        let node = connect_when_ready(&cluster).await;
+        let rpc = PhoenixRpc::with_endpoint(node.clone(), "RoomsWeb.Endpoint");
+        assert_eq!(rpc.endpoint, "Elixir.RoomsWeb.Endpoint");
+        rpc.run(&Action::Broadcast {
+            node: Node::A,
+            topic: "ping".into(),
+            event: "lib_event".into(),
+            payload: serde_json::json!({}).into(),
+        })
+        .await
+        .expect("broadcast through RoomsWeb.Endpoint");
+        let token = rpc
+            .sign(&SignRequest {
+                salt: "salt identifier".into(),
+                data: 1,
+                age_offset_s: 0,
+            })
+            .await
+            .expect("sign");
+        assert!(token.starts_with("SFMyNTY."), "{token}");
+        // An endpoint module the node does not have: the error names the flag to set.
+        let missing = PhoenixRpc::with_endpoint(node.clone(), "NoSuchWeb.Endpoint");
+        let err = missing
+            .run(&Action::Disconnect {
+                socket_id: "x".into(),
+            })
+            .await
+            .expect_err("undefined endpoint");
+        assert!(
+            matches!(&err, RpcError::EndpointUndefined { module, .. } if module == "Elixir.NoSuchWeb.Endpoint"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("--endpoint-module"), "{err}");
+    });
+
+    // `phx replay` with the flag, then with PHX_ENDPOINT_MODULE: the eval line names the app's
+    // endpoint, and the RPC goes to the configured one.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let transcript = dir.path().join("rooms_broadcast.jsonl");
+    let lines = [
+        serde_json::json!({"t_ms": 0.0, "dir": "event", "frame": "connect ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0", "conn": "c1"}),
+        serde_json::json!({"t_ms": 1.0, "dir": "send", "frame": r#"["1","1","ping","phx_join",{}]"#, "conn": "c1"}),
+        serde_json::json!({"t_ms": 2.0, "dir": "recv", "frame": r#"["1","1","ping","phx_reply",{"response":{},"status":"ok"}]"#, "conn": "c1"}),
+        serde_json::json!({"t_ms": 3.0, "dir": "event", "frame": r#"ctl eval RoomsWeb.Endpoint.broadcast("ping", "plain_event", %{"n" => 1}) (triggered)"#}),
+        serde_json::json!({"t_ms": 4.0, "dir": "recv", "frame": r#"[null,null,"ping","plain_event",{"n":1}]"#, "conn": "c1"}),
+    ];
+    let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    std::fs::write(&transcript, text.join("\n") + "\n").expect("write transcript");
+    let url = server.ws_url("/socket");
+    for by_env in [false, true] {
+        let mut cmd = assert_cmd::Command::cargo_bin("phx").expect("phx");
+        for v in [
+            "PHX_URL",
+            "PHX_CONTROL",
+            "PHX_SECRET_KEY_BASE",
+            "PHX_PHOENIX",
+            "PHX_ENDPOINT_MODULE",
+        ] {
+            cmd.env_remove(v);
+        }
+        cmd.arg("replay");
+        if by_env {
+            cmd.env("PHX_ENDPOINT_MODULE", "RoomsWeb.Endpoint");
+        } else {
+            cmd.args(["--endpoint-module", "RoomsWeb.Endpoint"]);
+        }
+        let out = cmd
+            .env("ERL_EPMD_PORT", cluster.epmd_port.to_string())
+            .arg(&transcript)
+            .args(["--url", url.trim_end_matches("/websocket")])
+            .args(["--erlang-node", &cluster.node, "--cookie", COOKIE])
+            .timeout(Duration::from_secs(60))
+            .output()
+            .expect("run phx replay");
+        assert!(
+            out.status.success(),
+            "by_env={by_env}\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let calls = rt.block_on(async {
+        let node = connect_when_ready(&cluster).await;
+        recorded_calls(&node).await
+    });
+    assert_eq!(
+        calls,
+        vec![
+            r#"{rooms_broadcast,<<"ping">>,<<"lib_event">>,#{}}"#,
+            "{sign,'Elixir.RoomsWeb.Endpoint'}",
+            r#"{rooms_broadcast,<<"ping">>,<<"plain_event">>,#{<<"n">> => 1}}"#,
+            r#"{rooms_broadcast,<<"ping">>,<<"plain_event">>,#{<<"n">> => 1}}"#,
+        ],
+        "every call went to RoomsWeb.Endpoint, none to HelloSocketsWeb.Endpoint"
     );
 }

@@ -1,6 +1,7 @@
 //! Applications served by an endpoint. An [`App`] brings its socket mounts and, optionally, its
 //! own control routes; the generic server names none of them. [`hello_sockets`] is the
-//! tutorial's app.
+//! tutorial's app; [`rooms`] a small chat app unlike it (a join param, pushes after the join,
+//! rebroadcast messages, Presence), for trying tools on an app they were not written for.
 //!
 //! A second app mounts in a few lines:
 //!
@@ -27,6 +28,7 @@
 //! ```
 
 pub mod hello_sockets;
+pub mod rooms;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,7 +5,8 @@
 //! endpoint, connection handle or tokio type: each input (`handle_*`) appends [`Effect`]s that
 //! the connection task applies in order (send a frame, subscribe, arm a timer, close). 1.7/1.8
 //! and Cowboy/Bandit differences live here (see `COMPAT.md`); the tests at the bottom drive the
-//! machine alone, one per COMPAT row and recorded behaviour.
+//! machine alone, one per COMPAT row and recorded behaviour. [`Breakage`] (testing checkers)
+//! breaks one rule on purpose, each with one check where that rule is applied.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -21,7 +22,7 @@ use super::{Assigns, SocketHandler};
 use crate::channel::{
     Channel, ChannelContext, Crash, Deferred, Info, JoinOutcome, Outcome, ReplyWith, StopReason,
 };
-use crate::config::{Adapter, Compat, Config};
+use crate::config::{Adapter, Breakage, Compat, Config};
 use crate::endpoint::Endpoint;
 
 /// The release-dependent rules one socket follows, taken from the [`Config`].
@@ -33,6 +34,8 @@ pub(crate) struct Rules {
     pub adapter: Adapter,
     /// Channels per socket, when the release enforces a limit (Phoenix 1.7.24+, 1.8.9+).
     pub max_channels: Option<usize>,
+    /// The one Phoenix rule broken on purpose, if any (testing checkers; see [`Breakage`]).
+    pub breakage: Option<Breakage>,
 }
 
 impl Rules {
@@ -45,6 +48,7 @@ impl Rules {
                 .compat
                 .has(Behaviour::MaxChannels)
                 .then_some(config.max_channels),
+            breakage: config.breakage,
         }
     }
 }
@@ -186,6 +190,10 @@ impl SocketMachine {
         std::mem::take(&mut self.effects)
     }
 
+    fn breaks(&self, rule: Breakage) -> bool {
+        self.rules.breakage == Some(rule)
+    }
+
     /// Joined channels.
     #[cfg(test)]
     pub(crate) fn channel_count(&self) -> usize {
@@ -199,8 +207,14 @@ impl SocketMachine {
     /// A decoded client message.
     pub(crate) fn handle_message(&mut self, msg: Message, host: Host<'_>) {
         if msg.topic == events::HEARTBEAT_TOPIC && msg.event == events::HEARTBEAT {
+            // Phoenix: a heartbeat's reply has a null join_ref.
+            let join_ref = if self.breaks(Breakage::HeartbeatJoinRef) {
+                msg.ref_.clone()
+            } else {
+                Ref::Null
+            };
             self.send(ServerMessage::Reply(Reply::new(
-                Ref::Null,
+                join_ref,
                 msg.ref_.clone(),
                 msg.topic.clone(),
                 "ok",
@@ -361,6 +375,11 @@ impl SocketMachine {
     }
 
     fn duplicate_join(&mut self, msg: Message, host: Host<'_>) {
+        if self.breaks(Breakage::KeepOldChannelOnDuplicateJoin) {
+            // Phoenix closes the old channel and joins a new one.
+            self.answer_join_keeping_old(msg, host);
+            return;
+        }
         let Some(mut old) = self.channels.remove(&msg.topic) else {
             return;
         };
@@ -387,6 +406,31 @@ impl SocketMachine {
         self.effects.push(Effect::Release(old.channel));
     }
 
+    /// [`Breakage::KeepOldChannelOnDuplicateJoin`]: the reply a new channel's `join` gives, but
+    /// the new channel is dropped at once (none of its pushes, timers or deferred work happen)
+    /// and the old one stays joined, subscribed and unclosed.
+    fn answer_join_keeping_old(&mut self, msg: Message, host: Host<'_>) {
+        let Some(mut channel) = self.handler.channel(&msg.topic) else {
+            return;
+        };
+        let chan_join_ref = msg.join_ref.or(&msg.ref_).clone();
+        let mut ctx = ChannelContext::new(
+            &msg.topic,
+            &chan_join_ref,
+            &self.assigns,
+            self.socket_id.as_deref(),
+            host.endpoint,
+        );
+        let reply = match guarded(|| channel.join(&msg.topic, msg.payload.clone(), &mut ctx)) {
+            Ok(JoinOutcome::Ok(response)) => Reply::ok(&msg, response),
+            Ok(JoinOutcome::Error(response)) => Reply::error(&msg, response),
+            Err(_) => Reply::error(&msg, json!({"reason": events::JOIN_CRASHED})),
+        };
+        drop(ctx);
+        self.send(ServerMessage::Reply(reply));
+        self.effects.push(Effect::Release(channel));
+    }
+
     fn leave(&mut self, msg: Message, host: Host<'_>) {
         let Some(mut joined) = self.channels.remove(&msg.topic) else {
             return;
@@ -399,12 +443,15 @@ impl SocketMachine {
             "ok",
             Payload::empty_object(),
         )));
-        self.send(close_msg(
-            &joined.stored_join_ref,
-            &msg.topic,
-            events::CLOSE,
-            Payload::empty_object(),
-        ));
+        // Phoenix: the leave's reply is followed by phx_close.
+        if !self.breaks(Breakage::OmitLeaveClose) {
+            self.send(close_msg(
+                &joined.stored_join_ref,
+                &msg.topic,
+                events::CLOSE,
+                Payload::empty_object(),
+            ));
+        }
         self.terminate_channel(
             &msg.topic,
             &mut joined,

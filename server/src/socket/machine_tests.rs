@@ -579,3 +579,96 @@ fn the_disconnect_code_switches_at_1_8_8() {
         );
     }
 }
+
+// Deliberately broken rules (`Config::breakage`): each breaks its one rule and nothing else.
+
+fn broken(compat: Compat, breakage: Breakage) -> Harness {
+    Harness::with_rules(Rules {
+        breakage: Some(breakage),
+        ..rules(compat)
+    })
+}
+
+#[test]
+fn broken_omit_leave_close_answers_the_leave_but_sends_no_phx_close() {
+    for compat in both() {
+        let mut h = broken(compat, Breakage::OmitLeaveClose);
+        h.input(JOIN_PING);
+        let effects = h.input(r#"["1","2","ping","phx_leave",{}]"#);
+        assert_eq!(
+            frames(&effects),
+            [r#"["1","2","ping","phx_reply",{"response":{},"status":"ok"}]"#]
+        );
+        assert!(matches!(
+            effects[0],
+            Effect::Unsubscribe { chan_key: 1, .. }
+        ));
+        assert_eq!(h.machine.channel_count(), 0, "the channel still leaves");
+        // Only the leave is broken: heartbeats and duplicate joins are faithful.
+        assert_eq!(
+            h.send(r#"[null,"5","phoenix","heartbeat",{}]"#),
+            [r#"[null,"5","phoenix","phx_reply",{"response":{},"status":"ok"}]"#]
+        );
+        h.input(JOIN_PING);
+        assert_eq!(
+            h.send(r#"["3","3","ping","phx_join",{}]"#)[1],
+            r#"["1","1","ping","phx_close",{}]"#
+        );
+    }
+}
+
+#[test]
+fn broken_heartbeat_join_ref_answers_a_heartbeat_with_its_ref_as_join_ref() {
+    for compat in both() {
+        let mut h = broken(compat, Breakage::HeartbeatJoinRef);
+        assert_eq!(
+            h.send(r#"[null,"5","phoenix","heartbeat",{}]"#),
+            [r#"["5","5","phoenix","phx_reply",{"response":{},"status":"ok"}]"#]
+        );
+        h.input(JOIN_PING);
+        assert_eq!(
+            h.send(r#"["1","2","ping","phx_leave",{}]"#)[1],
+            r#"["1","1","ping","phx_close",{}]"#,
+            "the leave is faithful"
+        );
+    }
+}
+
+#[test]
+fn broken_keep_old_channel_answers_a_duplicate_join_without_closing_the_old_one() {
+    for compat in both() {
+        let mut h = broken(compat, Breakage::KeepOldChannelOnDuplicateJoin);
+        h.input(JOIN_PING);
+        let effects = h.input(r#"["3","3","ping","phx_join",{}]"#);
+        assert_eq!(
+            frames(&effects),
+            [r#"["3","3","ping","phx_reply",{"response":{},"status":"ok"}]"#]
+        );
+        assert!(
+            effects
+                .iter()
+                .all(|e| matches!(e, Effect::Send(_) | Effect::Release(_))),
+            "{effects:?}: no unsubscribe, no new subscription, no timer"
+        );
+        assert_eq!(h.machine.channel_count(), 1);
+        // The old channel still answers to its own join_ref.
+        assert_eq!(
+            h.send(r#"["1","4","ping","ping",{}]"#),
+            [r#"["1","4","ping","phx_reply",{"response":{"ping":"pong"},"status":"ok"}]"#]
+        );
+        assert_eq!(
+            h.send(r#"[null,"5","phoenix","heartbeat",{}]"#),
+            [r#"[null,"5","phoenix","phx_reply",{"response":{},"status":"ok"}]"#],
+            "heartbeats are faithful"
+        );
+    }
+}
+
+#[test]
+fn breakage_names_parse_back() {
+    for b in Breakage::ALL {
+        assert_eq!(b.as_str().parse::<Breakage>(), Ok(b));
+    }
+    assert!("omit-everything".parse::<Breakage>().is_err());
+    assert_eq!(Config::default().breakage, None);
+}

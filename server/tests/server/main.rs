@@ -18,6 +18,7 @@ mod hostile;
 mod phoenix_js;
 mod presence;
 mod props;
+mod rooms;
 mod smoke;
 mod sockets;
 mod support;

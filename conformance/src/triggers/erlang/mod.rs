@@ -7,7 +7,9 @@
 //! - [`ErlangNode`]: one distribution connection. A driver task owns the sender, answers
 //!   `io_request`s (so a remote `IO.puts` cannot wedge later calls), ignores monitors and sends
 //!   ticks so the peer keeps the link up.
-//! - [`PhoenixRpc`]: the HelloSockets actions (broadcast, dedupe, sign, disconnect).
+//! - [`PhoenixRpc`]: the HelloSockets actions (broadcast, dedupe, sign, disconnect), on the
+//!   app's endpoint module ([`PhoenixRpc::with_endpoint`]: `--endpoint-module`,
+//!   `PHX_ENDPOINT_MODULE`; [`module_atom`] turns `MyAppWeb.Endpoint` into its atom).
 
 pub mod stream;
 pub mod terms;
@@ -28,6 +30,24 @@ pub const DEFAULT_EPMD_PORT: u16 = 4369;
 /// How often the harness ticks by default (the peer's `net_ticktime` defaults to 60 s, and it
 /// drops a peer it has heard nothing from for that long).
 pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(15);
+
+/// The endpoint module RPC triggers call by default: the tutorial app's.
+pub const DEFAULT_ENDPOINT_MODULE: &str = "Elixir.HelloSocketsWeb.Endpoint";
+
+/// The atom of a module as written in Elixir or Erlang: `MyAppWeb.Endpoint` (an Elixir alias,
+/// capitalised) becomes `Elixir.MyAppWeb.Endpoint`; `Elixir.MyAppWeb.Endpoint`, `my_endpoint`
+/// and `:my_endpoint` name the atom as written (without the colon).
+pub fn module_atom(name: &str) -> String {
+    let name = name.trim();
+    if let Some(erlang) = name.strip_prefix(':') {
+        return erlang.to_owned();
+    }
+    if name.starts_with("Elixir.") || !name.starts_with(|c: char| c.is_ascii_uppercase()) {
+        name.to_owned()
+    } else {
+        format!("Elixir.{name}")
+    }
+}
 
 /// Why an RPC failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +87,14 @@ pub enum RpcError {
         call: String,
         /// The `{badrpc, Reason}` reason.
         reason: String,
+    },
+    /// The endpoint module is not loaded on the node: the app's endpoint has another name.
+    #[error("{call} failed on the node: {module} is undefined there (set --endpoint-module or PHX_ENDPOINT_MODULE to the app's endpoint, e.g. MyAppWeb.Endpoint; the default is HelloSocketsWeb.Endpoint)")]
+    EndpointUndefined {
+        /// `Mod.fun/arity`.
+        call: String,
+        /// The endpoint module's atom.
+        module: String,
     },
     /// The call returned something the harness did not expect.
     #[error("{call} returned {value}, expected {expected}")]
@@ -363,8 +391,35 @@ impl PhoenixRpc {
     pub fn hello_sockets(node: ErlangNode) -> Self {
         PhoenixRpc {
             node,
-            endpoint: "Elixir.HelloSocketsWeb.Endpoint".into(),
+            endpoint: DEFAULT_ENDPOINT_MODULE.into(),
             dedupe: "Elixir.HelloSocketsWeb.DedupeChannel".into(),
+        }
+    }
+
+    /// Broadcasts, disconnects and tokens through the app's own endpoint `module`
+    /// (`MyAppWeb.Endpoint` or its atom, see [`module_atom`]); the dedupe action stays
+    /// HelloSockets'.
+    pub fn with_endpoint(node: ErlangNode, module: &str) -> Self {
+        PhoenixRpc {
+            endpoint: module_atom(module),
+            ..Self::hello_sockets(node)
+        }
+    }
+
+    /// A `badrpc` whose reason is the endpoint module being undefined (`{undef, [{Endpoint, …}
+    /// | _]}`: the first frame of the stack is a call into it) becomes
+    /// [`RpcError::EndpointUndefined`], which says how to name the app's endpoint.
+    fn explain(&self, e: RpcError) -> RpcError {
+        match e {
+            RpcError::BadRpc { call, reason }
+                if reason.contains(&format!("'undef',[{{'{}',", self.endpoint)) =>
+            {
+                RpcError::EndpointUndefined {
+                    call,
+                    module: self.endpoint.clone(),
+                }
+            }
+            other => other,
         }
     }
 
@@ -419,7 +474,11 @@ impl PhoenixRpc {
                 ],
             ),
         };
-        let t = self.node.call(module, function, args).await?;
+        let t = self
+            .node
+            .call(module, function, args)
+            .await
+            .map_err(|e| self.explain(e))?;
         Self::expect_ok(format!("{module}.{function}"), t)
     }
 
@@ -430,7 +489,11 @@ impl PhoenixRpc {
             let at = super::now_s() + req.age_offset_s;
             args.push(list(vec![tuple(vec![atom("signed_at"), int(at)])]));
         }
-        let t = self.node.call("Elixir.Phoenix.Token", "sign", args).await?;
+        let t = self
+            .node
+            .call("Elixir.Phoenix.Token", "sign", args)
+            .await
+            .map_err(|e| self.explain(e))?;
         terms::as_bytes(&t)
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| RpcError::Unexpected {
@@ -438,5 +501,21 @@ impl PhoenixRpc {
                 value: t.to_string(),
                 expected: "a token binary",
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::module_atom;
+
+    #[test]
+    fn module_atom_prefixes_elixir_aliases_only() {
+        assert_eq!(module_atom("MyAppWeb.Endpoint"), "Elixir.MyAppWeb.Endpoint");
+        assert_eq!(
+            module_atom(" Elixir.RoomsWeb.Endpoint "),
+            "Elixir.RoomsWeb.Endpoint"
+        );
+        assert_eq!(module_atom("my_endpoint"), "my_endpoint");
+        assert_eq!(module_atom(":my_endpoint"), "my_endpoint");
     }
 }
