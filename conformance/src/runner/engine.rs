@@ -608,6 +608,14 @@ impl<'t> Engine<'t> {
                 for r in &early {
                     self.record_received(conn, r);
                 }
+                let (app, early): (Vec<_>, Vec<_>) = early
+                    .into_iter()
+                    .partition(|r| self.opts.tolerate_app_pushes && is_app_push(r));
+                for r in &app {
+                    let what = format!("app traffic on {conn}: {}", describe(r));
+                    self.rec.event(Some(conn), Event::Note(what.clone()));
+                    self.out.app_traffic.push(what);
+                }
                 if let Some(first) = early.first() {
                     return self.fail(
                         i,

@@ -288,3 +288,183 @@ fn every_builtin_file_is_embedded() {
     }
     assert_eq!(Profile::HelloSockets.files().len(), 36);
 }
+
+/// The protocol profile's parameters for the rooms app (w11c's second app: `room:*`, a join
+/// needs `{"name": …}`, pushes `welcome` and presence after the join).
+fn rooms_params() -> Params {
+    let mut p = Params::new();
+    p.insert("topic".into(), "room:lobby".into());
+    p.insert("topic2".into(), "room:side".into());
+    p.insert("join_payload".into(), r#"{"name":"ann"}"#.into());
+    p.insert("topic_pattern".into(), "room:{n}".into());
+    p
+}
+
+/// The protocol profile against a phx-server serving the rooms app (optionally with one rule
+/// broken): the results by scenario id.
+fn protocol_against_rooms(
+    version: PhoenixVersion,
+    breakage: Option<phx_server::Breakage>,
+    only: &[&str],
+) -> Vec<runner::ScenarioResult> {
+    use phx_server::apps::rooms::Rooms;
+    use phx_server::testing::TestServer;
+    let mut all = scenario_files::profile(Profile::Protocol, &rooms_params()).expect("load");
+    all.retain(|s| only.is_empty() || only.contains(&s.id.as_str()));
+    let rt = support::runtime();
+    rt.block_on(async {
+        let config = phx_server::Config {
+            compat: version,
+            breakage,
+            ..phx_server::Config::default()
+        };
+        let server = TestServer::start_app(config, Rooms, None).await;
+        let target = phx_conformance::target::External {
+            url: format!("ws://{}/socket", server.addr()),
+            version: Some(version),
+            ..Default::default()
+        }
+        .connect()
+        .await
+        .expect("target");
+        let results = runner::run_all(&target, &all, &EngineOptions::default(), |_| {}).await;
+        drop(server);
+        results
+    })
+}
+
+fn failures(results: &[runner::ScenarioResult]) -> Vec<(String, String)> {
+    results
+        .iter()
+        .filter_map(|r| match &r.status {
+            Status::Failed(f) => Some((r.id.clone(), f.to_string())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_protocol_profile_passes_against_the_rooms_app_in_both_compat_modes() {
+    for version in [PhoenixVersion::V1_8, PhoenixVersion::V1_7] {
+        let results = protocol_against_rooms(version, None, &[]);
+        assert!(
+            failures(&results).is_empty(),
+            "{version}: {:?}",
+            failures(&results)
+        );
+        // The app's own pushes (welcome, presence) were seen and reported, not failed.
+        // (a 300 ms silence right after the join: the welcome push comes within it)
+        let leave = results
+            .iter()
+            .find(|r| r.id == "protocol_leave_mismatched_join_ref")
+            .expect("scenario");
+        assert!(
+            leave
+                .outcome
+                .app_traffic
+                .iter()
+                .any(|t| t.contains("welcome")),
+            "{version}: {:?}",
+            leave.outcome.app_traffic
+        );
+        let skipped: Vec<&str> = results
+            .iter()
+            .filter(|r| matches!(r.status, Status::Skipped(_)))
+            .map(|r| r.id.as_str())
+            .collect();
+        // No --idle-timeout-ms; 1.7.14 has no channel limit.
+        let mut want = vec!["protocol_idle_timeout"];
+        if version == PhoenixVersion::V1_7 {
+            want.insert(0, "protocol_max_channels");
+        }
+        assert_eq!(skipped, want, "{version}");
+    }
+}
+
+#[test]
+fn the_protocol_profile_fails_with_a_useful_message_against_each_broken_rule() {
+    use phx_server::Breakage;
+    // (the rule broken, a scenario that must fail, what its message must show)
+    let cases = [
+        (
+            Breakage::OmitLeaveClose,
+            "protocol_leave",
+            r#"expected: ["5","5","room:lobby","phx_close",{}]"#,
+        ),
+        (
+            Breakage::HeartbeatJoinRef,
+            "protocol_heartbeat",
+            r#"expected: [null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]"#,
+        ),
+        (
+            Breakage::KeepOldChannelOnDuplicateJoin,
+            "protocol_duplicate_join",
+            r#"expected: ["4","4","room:lobby","phx_close",{}]"#,
+        ),
+    ];
+    for (breakage, id, shown) in cases {
+        let results = protocol_against_rooms(PhoenixVersion::V1_8, Some(breakage), &[id]);
+        let failed = failures(&results);
+        let Some((_, message)) = failed.iter().find(|(f, _)| f == id) else {
+            panic!("{breakage:?}: {id} did not fail; failures: {failed:?}");
+        };
+        assert!(message.contains(shown), "{breakage:?}: {message}");
+        // The actual side names what came instead (or that nothing did).
+        assert!(message.contains("actual:"), "{message}");
+    }
+    // The heartbeat rule's reply is shown as it came, with its join_ref.
+    let results = protocol_against_rooms(
+        PhoenixVersion::V1_8,
+        Some(Breakage::HeartbeatJoinRef),
+        &["protocol_heartbeat"],
+    );
+    let failed = failures(&results);
+    let hb = &failed
+        .iter()
+        .find(|(f, _)| f == "protocol_heartbeat")
+        .expect("fails")
+        .1;
+    assert!(
+        hb.contains(r#"actual:   ["1","1","phoenix","phx_reply""#),
+        "{hb}"
+    );
+}
+
+#[test]
+fn the_hello_sockets_profile_stops_at_once_on_another_app_and_names_the_protocol_profile() {
+    use phx_server::apps::rooms::Rooms;
+    use phx_server::testing::TestServer;
+    let rt = support::runtime();
+    let server = rt.block_on(TestServer::start_app(
+        phx_server::Config::default(),
+        Rooms,
+        None,
+    ));
+    let url = format!("ws://{}/socket", server.addr());
+    phx(&["check", "--url", &url])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "not the HelloSockets tutorial app",
+        ))
+        .stderr(predicate::str::contains("--profile protocol --topic"))
+        .stdout(predicate::str::is_empty());
+    // The protocol profile against the same server, through the CLI: passes, and reports the
+    // app's own pushes as app traffic.
+    phx(&[
+        "check",
+        "--url",
+        &url,
+        "--topic",
+        "room:lobby",
+        "--join-payload",
+        r#"{"name":"ann"}"#,
+    ])
+    .assert()
+    .code(0)
+    .stdout(predicate::str::contains(
+        "app traffic in protocol_leave_mismatched_join_ref",
+    ))
+    .stdout(predicate::str::contains("0 failed"));
+    drop(server);
+}
