@@ -27,9 +27,13 @@ pub struct ScenarioArgs {
     /// protocol profile: the join payload, a JSON object (`{join_payload}`; default `{}`).
     #[arg(long)]
     pub join_payload: Option<String>,
-    /// protocol profile: joinable topics with `{n}` for a number, e.g. `room:{n}`
+    /// protocol profile: joinable topics with a number placeholder, e.g. `room:{i}`
     /// (`{topic_pattern}`; enables the channel-limit check, which joins 101 of them).
-    #[arg(long)]
+    #[arg(
+        long,
+        help = "protocol profile: joinable topics with a number placeholder, e.g. 'room:{i}' \
+                ({topic_pattern}; enables the channel-limit check, which joins 101 of them)"
+    )]
     pub topic_pattern: Option<String>,
     /// A value for `{NAME}` in scenario files (`NAME=VALUE`, repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
@@ -88,9 +92,9 @@ impl ScenarioArgs {
             p.insert("topic2".into(), plain("--topic2", t)?);
         }
         if let Some(t) = &self.topic_pattern {
-            if !t.contains("{n}") {
+            if !t.contains("{i}") {
                 return Err(SelectError::Usage(format!(
-                    "--topic-pattern {t:?}: expected {{n}} where the number goes, e.g. room:{{n}}"
+                    "--topic-pattern {t:?}: expected {{i}} where the number goes, e.g. room:{{i}}"
                 )));
             }
             p.insert("topic_pattern".into(), plain("--topic-pattern", t)?);

@@ -192,7 +192,7 @@ fn protocol_params() -> Params {
     p.insert("topic".into(), "ping".into());
     p.insert("topic2".into(), "ping:two".into());
     p.insert("join_payload".into(), "{}".into());
-    p.insert("topic_pattern".into(), "ping:{n}".into());
+    p.insert("topic_pattern".into(), "ping:{i}".into());
     p
 }
 
@@ -296,7 +296,7 @@ fn rooms_params() -> Params {
     p.insert("topic".into(), "room:lobby".into());
     p.insert("topic2".into(), "room:side".into());
     p.insert("join_payload".into(), r#"{"name":"ann"}"#.into());
-    p.insert("topic_pattern".into(), "room:{n}".into());
+    p.insert("topic_pattern".into(), "room:{i}".into());
     p
 }
 
