@@ -468,3 +468,48 @@ fn the_hello_sockets_profile_stops_at_once_on_another_app_and_names_the_protocol
     .stdout(predicate::str::contains("0 failed"));
     drop(server);
 }
+
+/// The example files for the rooms app (conformance/scenarios/examples/rooms, models for a
+/// user's own app) pass against it in both compat modes.
+#[test]
+fn the_example_scenario_files_pass_against_the_rooms_app() {
+    use phx_server::apps::rooms::Rooms;
+    use phx_server::testing::TestServer;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/examples/rooms");
+    let all = scenario_files::load_dir(&dir).expect("load the examples");
+    assert_eq!(all.len(), 2);
+    let rt = support::runtime();
+    for version in [PhoenixVersion::V1_8, PhoenixVersion::V1_7] {
+        rt.block_on(async {
+            let config = phx_server::Config {
+                compat: version,
+                ..phx_server::Config::default()
+            };
+            let server = TestServer::start_app(config, Rooms, None).await;
+            let target = phx_conformance::target::External {
+                url: format!("ws://{}/socket", server.addr()),
+                version: Some(version),
+                ..Default::default()
+            }
+            .connect()
+            .await
+            .expect("target");
+            let results = runner::run_all(&target, &all, &EngineOptions::default(), |_| {}).await;
+            assert!(
+                failures(&results).is_empty(),
+                "{version}: {:?}",
+                failures(&results)
+            );
+            assert!(
+                results.iter().all(|r| r.status == Status::Passed),
+                "{version}"
+            );
+            let join = &results[0];
+            assert!(
+                join.outcome.captures.contains_key("ref"),
+                "{:?}",
+                join.outcome.captures
+            );
+        });
+    }
+}
