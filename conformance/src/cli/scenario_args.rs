@@ -83,6 +83,11 @@ impl ScenarioArgs {
                     "--param {kv:?}: expected NAME=VALUE"
                 )));
             };
+            if v.chars().any(char::is_control) {
+                return Err(SelectError::Usage(format!(
+                    "--param {k}: expected a value without control characters (newlines)"
+                )));
+            }
             p.insert(k.to_owned(), v.to_owned());
         }
         if let Some(t) = &self.topic {

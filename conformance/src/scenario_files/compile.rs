@@ -423,28 +423,42 @@ impl Key<'_> {
         }
     }
 
-    fn within(&self) -> R<Option<Duration>> {
-        let mut within = None;
+    /// `within=DUR` and `after=DUR`: (how long the step waits, counted after `after`; the
+    /// quiet time before it).
+    fn timing(&self) -> R<(Option<Duration>, Option<Duration>)> {
+        let (mut within, mut after) = (None, None);
         for (k, v) in &self.opts {
-            match *k {
-                "within" => match parse_duration(v) {
-                    Some(d) => within = Some(d),
-                    None => {
-                        return at(
-                            self.line,
-                            format!("expected within=DURATION (300ms, 2s), found within={v}"),
-                        )
-                    }
-                },
-                other => {
+            let slot =
+                match *k {
+                    "within" => &mut within,
+                    "after" => &mut after,
+                    other => return at(
+                        self.line,
+                        format!(
+                            "expected the option within=DURATION or after=DURATION, found {other}="
+                        ),
+                    ),
+                };
+            match parse_duration(v) {
+                Some(d) => *slot = Some(d),
+                None => {
                     return at(
                         self.line,
-                        format!("expected the option within=DURATION, found {other}="),
+                        format!("expected {k}=DURATION (300ms, 2s), found {k}={v}"),
                     )
                 }
             }
         }
-        Ok(within)
+        if let (Some(w), Some(a)) = (within, after) {
+            if w <= a {
+                return at(
+                    self.line,
+                    format!("expected within= ({w:?}) later than after= ({a:?})"),
+                );
+            }
+            within = Some(w - a);
+        }
+        Ok((within, after))
     }
 }
 
@@ -593,24 +607,37 @@ fn step(n: &Node, mode: &Mode<'_>, out: &mut Vec<Step>) -> R<()> {
             conn: key.conn()?,
             frame: outgoing(v)?,
         }),
-        "expect" => out.push(Step::Expect {
-            conn: key.conn()?,
-            within: key.within()?,
-            frame: expected(v)?,
-        }),
-        "unordered" => out.push(Step::ExpectUnordered {
-            conn: key.conn()?,
-            within: key.within()?,
-            frames: seq_of(v, "a list of expected frames")?
-                .iter()
-                .map(expected)
-                .collect::<R<_>>()?,
-        }),
-        "closed" => out.push(Step::ExpectClosed {
-            conn: key.conn()?,
-            within: key.within()?,
-            code: u16_of(v, "a close code such as 1011")?,
-        }),
+        "expect" | "unordered" | "closed" => {
+            let conn = key.conn()?;
+            let (within, after) = key.timing()?;
+            if let Some(quiet) = after {
+                // Not before `after`: nothing may arrive until then.
+                out.push(Step::ExpectSilence {
+                    conn: conn.clone(),
+                    quiet,
+                });
+            }
+            out.push(match key.verb {
+                "expect" => Step::Expect {
+                    conn,
+                    within,
+                    frame: expected(v)?,
+                },
+                "unordered" => Step::ExpectUnordered {
+                    conn,
+                    within,
+                    frames: seq_of(v, "a list of expected frames")?
+                        .iter()
+                        .map(expected)
+                        .collect::<R<_>>()?,
+                },
+                _ => Step::ExpectClosed {
+                    conn,
+                    within,
+                    code: u16_of(v, "a close code such as 1011")?,
+                },
+            });
+        }
         "silence" => out.push(Step::ExpectSilence {
             conn: key.conn()?,
             quiet: duration(v)?,

@@ -513,3 +513,42 @@ fn the_example_scenario_files_pass_against_the_rooms_app() {
         });
     }
 }
+
+/// `after=` is a lower timing bound: a reply that comes at once fails it, and says so; the same
+/// file without it passes.
+#[test]
+fn a_frame_earlier_than_its_after_bound_fails() {
+    let text = "id: early\nname: a reply that must not come before 300 ms\nsteps:\n  - connect c1: {}\n  - send c1: [null,\"1\",\"phoenix\",\"heartbeat\",{}]\n  - expect c1 after=300ms within=2s: [null,\"1\",\"phoenix\",\"phx_reply\",{\"response\":{},\"status\":\"ok\"}]\n  - close c1\n";
+    let early = scenario_files::load_str("early.yaml", text, &Params::new()).expect("load");
+    let on_time = scenario_files::load_str(
+        "on_time.yaml",
+        &text.replace(" after=300ms", ""),
+        &Params::new(),
+    )
+    .expect("load");
+    let bad = scenario_files::load_str(
+        "bad.yaml",
+        &text.replace("within=2s", "within=100ms"),
+        &Params::new(),
+    );
+    assert!(
+        matches!(&bad, Err(LoadError::Invalid { line: 6, message, .. }) if message.contains("later than after=")),
+        "{bad:?}"
+    );
+    let rt = support::runtime();
+    rt.block_on(async {
+        let target = Target::embedded(PhoenixVersion::V1_8)
+            .await
+            .expect("embedded");
+        let r = runner::run_scenario(&target, &early, &EngineOptions::default()).await;
+        match &r.status {
+            Status::Failed(f) => {
+                assert!(f.expected.contains("nothing for 300ms"), "{f}");
+                assert!(f.actual.contains("phx_reply"), "{f}");
+            }
+            other => panic!("expected a failure, got {other:?}"),
+        }
+        let r = runner::run_scenario(&target, &on_time, &EngineOptions::default()).await;
+        assert_eq!(r.status, Status::Passed);
+    });
+}
