@@ -428,17 +428,18 @@ impl Key<'_> {
     fn timing(&self) -> R<(Option<Duration>, Option<Duration>)> {
         let (mut within, mut after) = (None, None);
         for (k, v) in &self.opts {
-            let slot =
-                match *k {
-                    "within" => &mut within,
-                    "after" => &mut after,
-                    other => return at(
+            let slot = match *k {
+                "within" => &mut within,
+                "after" => &mut after,
+                other => {
+                    return at(
                         self.line,
                         format!(
                             "expected the option within=DURATION or after=DURATION, found {other}="
                         ),
-                    ),
-                };
+                    )
+                }
+            };
             match parse_duration(v) {
                 Some(d) => *slot = Some(d),
                 None => {
