@@ -25,7 +25,7 @@ mod cli_pubsub;
 #[command(
     name = "phx-server",
     version,
-    about = "Reference Phoenix Channels server (the HelloSockets app)"
+    about = "Reference Phoenix Channels server (the HelloSockets app, or --app rooms)"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,7 +51,7 @@ enum AppName {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// The app to serve.
+    /// The app to serve (--recurring-interval-ms and --dedupe-window-ms are HelloSockets').
     #[arg(long, value_enum, default_value = "hello-sockets")]
     app: AppName,
     /// Break one Phoenix rule on purpose, to test a checker: omit-leave-close,

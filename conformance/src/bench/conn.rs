@@ -1,21 +1,24 @@
 //! The generator's connections: raw tokio-tungstenite sockets with small buffers (4 KiB read,
-//! no write buffer: about 7 KiB each), spread over `127.0.0.x` source addresses past
-//! [`PER_SOURCE`] sockets, and an exact per-connection delivery [`Counter`].
+//! no write buffer: about 7 KiB each), over TCP or, for `wss://`, phx-client's rustls setup;
+//! spread over `127.0.0.x` source addresses past [`PER_SOURCE`] sockets; and an exact
+//! per-connection delivery [`Counter`].
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-/// A generator connection.
-pub type Ws = WebSocketStream<TcpStream>;
+use phx_client::{BoxIo, TlsConfig};
+
+/// A generator connection (plain TCP or TLS under the WebSocket).
+pub type Ws = WebSocketStream<BoxIo>;
 
 /// Sockets per loopback source address (about 28k ephemeral ports exist per source and
 /// destination; staying well below leaves room for TIME_WAIT).
@@ -29,6 +32,9 @@ pub enum ConnError {
     /// TCP connect failed (refused, out of ports or files).
     #[error("tcp connect: {0}")]
     Connect(String),
+    /// The TLS handshake of a `wss://` URL failed (certificate, or not a TLS server).
+    #[error("tls: {0}")]
+    Tls(String),
     /// The WebSocket upgrade failed (HTTP status, bad handshake).
     #[error("websocket upgrade: {0}")]
     Upgrade(String),
@@ -57,18 +63,26 @@ pub struct WsTarget {
     pub topic: String,
     /// Limit for connect + upgrade + join.
     pub join_timeout: Duration,
+    /// For `wss://`: the TLS setup and the server name (the URL's host).
+    pub tls: Option<(TlsConfig, String)>,
 }
 
 impl WsTarget {
-    /// `url` as the user gave it (`ws://host:port/socket`, with or without `/websocket` and a
-    /// query): `/websocket` and `vsn=2.0.0` are added when missing.
-    pub fn parse(url: &str, topic: &str, join_timeout: Duration) -> Result<WsTarget, String> {
+    /// `url` as the user gave it (`ws://host:port/socket` or `wss://…`, with or without
+    /// `/websocket` and a query): `/websocket` and `vsn=2.0.0` are added when missing. A
+    /// `wss://` URL is dialled with `tls`.
+    pub fn parse(
+        url: &str,
+        topic: &str,
+        join_timeout: Duration,
+        tls: &TlsConfig,
+    ) -> Result<WsTarget, String> {
         let mut u = url::Url::parse(url).map_err(|e| format!("bad --url {url:?}: {e}"))?;
-        if u.scheme() != "ws" {
-            return Err(format!(
-                "--url {url:?}: only ws:// is supported by the bench generator"
-            ));
-        }
+        let tls = match u.scheme() {
+            "ws" => None,
+            "wss" => Some((tls.clone(), u.host_str().unwrap_or("localhost").to_owned())),
+            _ => return Err(format!("--url {url:?}: use ws:// or wss://")),
+        };
         if !u.path().ends_with("/websocket") {
             let path = format!("{}/websocket", u.path().trim_end_matches('/'));
             u.set_path(&path);
@@ -77,7 +91,7 @@ impl WsTarget {
             u.query_pairs_mut().append_pair("vsn", "2.0.0");
         }
         let addr = u
-            .socket_addrs(|| Some(80))
+            .socket_addrs(|| Some(if tls.is_some() { 443 } else { 80 }))
             .map_err(|e| format!("--url {url:?}: cannot resolve: {e}"))?
             .into_iter()
             .next()
@@ -87,6 +101,7 @@ impl WsTarget {
             addr,
             topic: topic.to_owned(),
             join_timeout,
+            tls,
         })
     }
 
@@ -138,7 +153,14 @@ async fn connect(target: &WsTarget, index: usize) -> Result<Ws, ConnError> {
         .await
         .map_err(|e| ConnError::Connect(e.to_string()))?;
     let _ = tcp.set_nodelay(true);
-    let (ws, _) = tokio_tungstenite::client_async_with_config(&target.url, tcp, Some(ws_config()))
+    let io: BoxIo = match &target.tls {
+        None => Box::new(tcp),
+        Some((tls, host)) => tls
+            .connect(host, Box::new(tcp))
+            .await
+            .map_err(|e| ConnError::Tls(e.to_string()))?,
+    };
+    let (ws, _) = tokio_tungstenite::client_async_with_config(&target.url, io, Some(ws_config()))
         .await
         .map_err(|e| ConnError::Upgrade(e.to_string()))?;
     Ok(ws)
@@ -406,8 +428,13 @@ mod tests {
 
     #[test]
     fn urls_get_the_websocket_path_and_vsn() {
-        let t =
-            WsTarget::parse("ws://127.0.0.1:4000/socket", "ping", Duration::from_secs(1)).unwrap();
+        let t = WsTarget::parse(
+            "ws://127.0.0.1:4000/socket",
+            "ping",
+            Duration::from_secs(1),
+            &TlsConfig::default(),
+        )
+        .unwrap();
         assert_eq!(t.url, "ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0");
         assert_eq!(t.source(0), None);
         assert_eq!(t.source(PER_SOURCE), Some("127.0.0.2".parse().unwrap()));
@@ -415,9 +442,27 @@ mod tests {
             "ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0",
             "ping",
             Duration::from_secs(1),
+            &TlsConfig::default(),
         )
         .unwrap();
         assert_eq!(t.url, "ws://127.0.0.1:4000/socket/websocket?vsn=2.0.0");
-        assert!(WsTarget::parse("http://x", "p", Duration::from_secs(1)).is_err());
+        assert!(t.tls.is_none());
+        let t = WsTarget::parse(
+            "wss://localhost/socket",
+            "ping",
+            Duration::from_secs(1),
+            &TlsConfig::default(),
+        )
+        .unwrap();
+        assert_eq!(t.url, "wss://localhost/socket/websocket?vsn=2.0.0");
+        assert_eq!(t.addr.port(), 443);
+        assert_eq!(t.tls.as_ref().map(|(_, h)| h.as_str()), Some("localhost"));
+        assert!(WsTarget::parse(
+            "http://x",
+            "p",
+            Duration::from_secs(1),
+            &TlsConfig::default()
+        )
+        .is_err());
     }
 }

@@ -111,6 +111,8 @@ pub struct BenchOptions {
     pub threads: usize,
     /// No progress line.
     pub quiet: bool,
+    /// How `wss://` URLs and an HTTPS control API are dialled (`--cacert`, `--insecure`).
+    pub tls: phx_client::TlsConfig,
 }
 
 /// Why a run could not be made (exit 3 from the CLI, or 2 for bad options).
@@ -194,7 +196,8 @@ impl Subject {
 
     /// The generator's view of it.
     pub fn target(&self, opts: &BenchOptions) -> Result<WsTarget, BenchError> {
-        WsTarget::parse(&self.ws_url, &opts.topic, opts.join_timeout).map_err(BenchError::Usage)
+        WsTarget::parse(&self.ws_url, &opts.topic, opts.join_timeout, &opts.tls)
+            .map_err(BenchError::Usage)
     }
 
     /// The trigger for it: the baseline directly, an explicit `--trigger`, or the control API
@@ -203,7 +206,7 @@ impl Subject {
         match (&self.server, &opts.trigger) {
             (Server::Baseline(b), _) => Ok(Trigger::Baseline(b)),
             (Server::Embedded(e), _) => Ok(Trigger::Control(e.control(opts.timeout))),
-            (Server::Remote, Some(spec)) => Trigger::connect(spec, opts.timeout)
+            (Server::Remote, Some(spec)) => Trigger::connect(spec, opts.timeout, &opts.tls)
                 .await
                 .map_err(BenchError::Unreachable),
             (Server::Remote, None) => {
@@ -216,8 +219,10 @@ impl Subject {
                         u.port_or_known_default().unwrap_or(80)
                     ),
                     token: None,
+                    // A wss:// server serves its control API over HTTPS on the same port.
+                    https: u.scheme() == "wss",
                 };
-                Trigger::connect(&spec, opts.timeout)
+                Trigger::connect(&spec, opts.timeout, &opts.tls)
                     .await
                     .map_err(BenchError::Unreachable)
             }

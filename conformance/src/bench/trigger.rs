@@ -15,6 +15,7 @@ use eetf::Term;
 use super::baseline::BaselineServer;
 use crate::triggers::erlang::terms::{atom, list};
 use crate::triggers::erlang::{ErlangNode, ErlangOptions};
+use phx_client::TlsConfig;
 use phx_protocol::Payload;
 use phx_server::control::{BroadcastRequest, Client};
 
@@ -27,6 +28,8 @@ pub enum TriggerSpec {
         authority: String,
         /// `--control-token`.
         token: Option<String>,
+        /// `control:https://…`: HTTPS (phx-server serving TLS on its socket port).
+        https: bool,
     },
     /// A Phoenix node.
     Erl {
@@ -43,10 +46,15 @@ pub enum TriggerSpec {
 pub const DEFAULT_ENDPOINT: &str = "Elixir.HelloSocketsWeb.Endpoint";
 
 impl TriggerSpec {
-    /// Parses `control:http://HOST:PORT` or `erl:NODE:COOKIE`.
+    /// Parses `control:http://HOST:PORT`, `control:https://HOST:PORT` or `erl:NODE:COOKIE`.
     pub fn parse(s: &str, token: Option<String>, endpoint: &str) -> Result<TriggerSpec, String> {
         if let Some(url) = s.strip_prefix("control:") {
             let u = url::Url::parse(url).map_err(|e| format!("--trigger {s:?}: {e}"))?;
+            let https = match u.scheme() {
+                "http" => false,
+                "https" => true,
+                other => return Err(format!("--trigger {s:?}: {other}:// is not http or https")),
+            };
             let host = u
                 .host_str()
                 .ok_or_else(|| format!("--trigger {s:?}: no host"))?;
@@ -56,6 +64,7 @@ impl TriggerSpec {
             return Ok(TriggerSpec::Control {
                 authority: format!("{host}:{port}"),
                 token,
+                https,
             });
         }
         if let Some(rest) = s.strip_prefix("erl:") {
@@ -91,15 +100,26 @@ pub enum Trigger<'a> {
 }
 
 impl Trigger<'_> {
-    /// Connects `spec` (the erl trigger's calls may take up to `timeout`).
+    /// Connects `spec` (the erl trigger's calls may take up to `timeout`; an HTTPS control API
+    /// is dialled with `tls`).
     pub async fn connect(
         spec: &TriggerSpec,
         timeout: Duration,
+        tls: &TlsConfig,
     ) -> Result<Trigger<'static>, String> {
         match spec {
-            TriggerSpec::Control { authority, token } => Ok(Trigger::Control(
-                Client::new(authority.clone(), token.clone()).with_timeout(timeout),
-            )),
+            TriggerSpec::Control {
+                authority,
+                token,
+                https,
+            } => {
+                let client = Client::new(authority.clone(), token.clone()).with_timeout(timeout);
+                Ok(Trigger::Control(if *https {
+                    client.with_transport(crate::triggers::control_api::https(tls.clone()))
+                } else {
+                    client
+                }))
+            }
             TriggerSpec::Erl {
                 node,
                 cookie,
@@ -216,9 +236,19 @@ mod tests {
             TriggerSpec::parse("control:http://127.0.0.1:4000", None, DEFAULT_ENDPOINT),
             Ok(TriggerSpec::Control {
                 authority: "127.0.0.1:4000".into(),
-                token: None
+                token: None,
+                https: false,
             })
         );
+        assert_eq!(
+            TriggerSpec::parse("control:https://localhost", None, DEFAULT_ENDPOINT),
+            Ok(TriggerSpec::Control {
+                authority: "localhost:443".into(),
+                token: None,
+                https: true,
+            })
+        );
+        assert!(TriggerSpec::parse("control:ws://127.0.0.1:1", None, DEFAULT_ENDPOINT).is_err());
         assert_eq!(
             TriggerSpec::parse("erl:server@127.0.0.1:secret", None, DEFAULT_ENDPOINT),
             Ok(TriggerSpec::Erl {

@@ -16,7 +16,7 @@ pub struct BenchArgs {
     /// What to measure.
     #[arg(value_enum)]
     mode: Mode,
-    /// Socket URL, e.g. ws://127.0.0.1:4000/socket (default: an embedded phx-server).
+    /// Socket URL, e.g. ws://127.0.0.1:4000/socket or wss://… (default: an embedded phx-server).
     /// cross-node: give it twice, node A (broadcasts) then node B.
     #[arg(long = "url")]
     urls: Vec<String>,
@@ -32,7 +32,7 @@ pub struct BenchArgs {
     /// Event of the broadcasts (one the app does not intercept).
     #[arg(long, default_value = "tick")]
     event: String,
-    /// How broadcasts are published: control:http://HOST:PORT (phx-server's control API) or
+    /// How broadcasts are published: control:http(s)://HOST:PORT (phx-server's control API) or
     /// erl:NAME@HOST:COOKIE (Endpoint.broadcast in a loop inside a Phoenix node). Default: the
     /// control API of the --url's host and port.
     #[arg(long)]
@@ -77,6 +77,8 @@ pub struct BenchArgs {
     /// No progress line.
     #[arg(long)]
     quiet: bool,
+    #[command(flatten)]
+    tls: crate::cli::tls_args::TlsArgs,
 }
 
 fn seconds(flag: &str, s: f64) -> Result<Duration, String> {
@@ -93,6 +95,7 @@ impl BenchArgs {
                 TriggerSpec::parse(t, self.control_token.clone(), &endpoint)
             })
             .transpose()?;
+        let tls = self.tls.config().map_err(|e| e.to_string())?;
         Ok(BenchOptions {
             mode: self.mode,
             urls: self.urls,
@@ -111,6 +114,7 @@ impl BenchArgs {
             split: self.split,
             threads: self.threads.max(1),
             quiet: self.quiet || self.json,
+            tls,
         })
     }
 }

@@ -24,6 +24,11 @@ impl Transport for Tls {
     }
 }
 
+/// The control client's transport for a server serving HTTPS on its socket port.
+pub(crate) fn https(tls: TlsConfig) -> Arc<dyn Transport> {
+    Arc::new(Tls(tls))
+}
+
 /// A control API endpoint (`http://127.0.0.1:PORT`, optional bearer token).
 #[derive(Clone, Debug)]
 pub struct ControlApi {
@@ -56,7 +61,7 @@ impl ControlApi {
 
     /// The same endpoint over HTTPS (for a server serving TLS on its port).
     pub fn with_tls(mut self, tls: TlsConfig) -> Self {
-        self.client = self.client.with_transport(Arc::new(Tls(tls)));
+        self.client = self.client.with_transport(https(tls));
         self
     }
 

@@ -328,3 +328,64 @@ fn record_between_a_wss_client_and_a_wss_upstream_writes_the_plain_ws_transcript
         assert_eq!(over_wss, over_ws);
     });
 }
+
+/// `phx bench MODE --url wss://… --cacert CA --json`: its exit code and JSON object.
+fn bench_wss(mode: &str, url: &str, ca: &str, extra: &[&str]) -> (i32, serde_json::Value) {
+    let out = phx(&["bench", mode, "--url", url, "--cacert", ca])
+        .args(["--json", "--timeout", "30", "--concurrency", "10"])
+        .args(extra)
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("run phx bench");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "not one JSON object ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), v)
+}
+
+#[test]
+fn bench_dials_wss_and_triggers_over_https() {
+    let rt = support::runtime();
+    let ca = TestCa::new("phx test CA").expect("ca");
+    let server = rt.block_on(tls_server(&ca.issue(&["127.0.0.1"]).expect("leaf")));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ca_pem = ca_file(&ca, dir.path());
+    let url = socket_url(&server);
+
+    let (code, v) = bench_wss("joins", &url, &ca_pem, &["--clients", "20"]);
+    assert_eq!(
+        (code, &v["connections_failed"]),
+        (0, &serde_json::json!(0)),
+        "{v}"
+    );
+    assert!(v["rate"].as_f64().unwrap_or(0.0) > 0.0, "{v}");
+
+    // Broadcasts through the control API, which a TLS phx-server serves over HTTPS.
+    let (code, v) = bench_wss(
+        "fanout",
+        &url,
+        &ca_pem,
+        &["--clients", "5", "--messages", "20"],
+    );
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        (&v["missing"], &v["duplicated"]),
+        (&serde_json::json!(0), &serde_json::json!(0)),
+        "{v}"
+    );
+
+    // Another CA's trust: no client can join; the TLS reason is given, exit 3.
+    let other_dir = tempfile::tempdir().expect("tempdir");
+    let other_ca = ca_file(&TestCa::new("another CA").expect("ca"), other_dir.path());
+    phx(&["bench", "joins", "--url", &url, "--cacert", &other_ca])
+        .args(["--clients", "3", "--timeout", "30"])
+        .timeout(Duration::from_secs(120))
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("unknown issuer"));
+    drop(server);
+}
