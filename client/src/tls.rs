@@ -381,9 +381,12 @@ mod imp {
     use super::{TlsConfigError, TlsError, TlsOptions};
     use crate::transport::BoxIo;
 
-    /// A client TLS setup; this build has none (the `tls` feature is off).
+    /// A client TLS setup; this build has none (the `tls` feature is off). Not a unit struct,
+    /// so that code written for both builds says `TlsConfig::default()` in each.
     #[derive(Clone, Debug, Default)]
-    pub struct TlsConfig;
+    pub struct TlsConfig {
+        _none: (),
+    }
 
     impl TlsConfig {
         /// Always [`TlsConfigError::Unsupported`] unless `options` ask for nothing.
@@ -391,7 +394,7 @@ mod imp {
             if options.insecure || !options.ca_files.is_empty() || !options.ca_pem.is_empty() {
                 return Err(TlsConfigError::Unsupported);
             }
-            Ok(TlsConfig)
+            Ok(TlsConfig::default())
         }
 
         /// Never: certificates are not verified because there is no TLS.

@@ -20,10 +20,12 @@
 //! - [`triggers`]: server-side actions: phx-server's control API, or Erlang RPC on a Phoenix node.
 //! - [`report`]: human, JSON and JUnit reports of a run.
 //! - [`record`]: the recording proxy behind `phx record` (TLS on either side).
-//! - [`bench`]: `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
+//! - [`bench`](mod@bench): `phx bench`, the load generator (fan-out, joins, idle, reconnect storm,
 //!   cross-node) with exact per-connection delivery counts and a same-run baseline.
 //! - [`certify`]: `phx certify`: a client's reconnect and rejoin under injected faults, through
 //!   a fault proxy in front of an embedded phx-server.
+//! - [`testkit`] (feature `testkit`, on by default): the cargo-test API, [`replay_dir!`]: a
+//!   directory of transcripts replayed against the `PHX_*` target with insta snapshots.
 //! - [`cli`]: the `phx` command line, one module per subcommand; `cli::tls_args` holds the
 //!   `--cacert`/`--insecure` flags every dialling command shares.
 //!
@@ -48,6 +50,8 @@ pub mod runner;
 pub mod scenario_files;
 pub mod scenarios;
 pub mod target;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 pub mod transcript;
 pub mod triggers;
 

@@ -2,7 +2,13 @@
 //! transcript (the fixtures' format), one `conn` label per client connection. Either side may
 //! be TLS: clients reach the proxy over `wss://` when it has a [`TlsAcceptor`], and a `wss://`
 //! upstream is dialled with the [`TlsConfig`] given.
+//!
+//! For a transcript to commit, [`RecordOptions::redactions`] turn volatile values into
+//! placeholders as lines are written (the proxy forwards the real frames), and
+//! [`RecordOptions::stable`] writes no `t_ms` and groups server lines by connection between two
+//! client actions, so that the same session recorded twice gives the same bytes.
 
+use crate::transcript::redact::{Redaction, Redactor};
 use crate::transcript::{Dir, Entry, Event};
 use futures_util::{SinkExt, StreamExt};
 use phx_client::{TcpConnector, TlsConfig};
@@ -56,6 +62,12 @@ pub struct RecordOptions {
     pub upstream_tls: TlsConfig,
     /// Serve clients over TLS (`wss://`) with this certificate; `None`: plain `ws://`.
     pub listen_tls: Option<TlsAcceptor>,
+    /// Applied to every line before it is written (`--redact`, `--redact-file`).
+    pub redactions: Vec<Redaction>,
+    /// No `t_ms`, and the server's lines between two client actions (connect, send, close)
+    /// written grouped by connection label, each connection's in arrival order (`--stable`).
+    /// Replay compares each connection's own order only, so nothing it checks moves.
+    pub stable: bool,
 }
 
 impl RecordOptions {
@@ -67,6 +79,8 @@ impl RecordOptions {
             output,
             upstream_tls: TlsConfig::default(),
             listen_tls: None,
+            redactions: Vec::new(),
+            stable: false,
         }
     }
 }
@@ -104,6 +118,119 @@ impl Shared {
     }
 }
 
+/// Turns logged entries into written lines: redacted, and in stable mode without `t_ms` and
+/// grouped by connection between client actions.
+struct Lines {
+    redactor: Redactor,
+    stable: bool,
+    /// Server-side lines since the last client action (stable mode only).
+    pending: Vec<Entry>,
+    /// A client's close waiting for the server's answer, which the proxy logs whenever it
+    /// comes: lines after it wait too, so that the answer is written next to it every time.
+    closing: Option<(Entry, Vec<Entry>)>,
+}
+
+/// `c2` < `c10`: by number when both labels are `c<N>`.
+fn conn_order(e: &Entry) -> (usize, String) {
+    let c = e.conn.clone().unwrap_or_default();
+    let n = c
+        .strip_prefix('c')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    (n, c)
+}
+
+impl Lines {
+    fn new(redactions: Vec<Redaction>, stable: bool) -> Self {
+        Lines {
+            redactor: Redactor::new(redactions),
+            stable,
+            pending: Vec::new(),
+            closing: None,
+        }
+    }
+
+    /// The lines to write now for `e`.
+    fn push(&mut self, mut e: Entry) -> Vec<Entry> {
+        self.redactor.entry(&mut e);
+        if !self.stable {
+            return vec![e];
+        }
+        e.t_ms = None;
+        self.accept(e)
+    }
+
+    /// Stable mode: a redacted line in, the lines it lets out.
+    fn accept(&mut self, e: Entry) -> Vec<Entry> {
+        let event = e.as_event();
+        if let Some((close, queued)) = &mut self.closing {
+            if e.conn != close.conn || !matches!(event, Some(Event::Closed { .. })) {
+                queued.push(e);
+                return Vec::new();
+            }
+            let Some((close, queued)) = self.closing.take() else {
+                return Vec::new();
+            };
+            let mut out = vec![close, e];
+            for q in queued {
+                out.extend(self.accept(q));
+            }
+            return out;
+        }
+        let client_action = e.dir == Dir::Send
+            || matches!(
+                event,
+                Some(Event::Connect { .. } | Event::ClientClosing { .. })
+            );
+        if !client_action {
+            self.pending.push(e);
+            return Vec::new();
+        }
+        let mut out = self.flush();
+        if matches!(event, Some(Event::ClientClosing { .. })) {
+            self.closing = Some((e, Vec::new()));
+        } else {
+            out.push(e);
+        }
+        out
+    }
+
+    /// Whatever is pending, grouped by connection (a stable sort keeps each one's order).
+    fn flush(&mut self) -> Vec<Entry> {
+        let mut out = std::mem::take(&mut self.pending);
+        out.sort_by_key(conn_order);
+        out
+    }
+
+    /// Everything left, at the end of the recording.
+    fn finish(&mut self) -> Vec<Entry> {
+        let mut out = Vec::new();
+        // A close the server never answered: written with what followed it.
+        while let Some((close, queued)) = self.closing.take() {
+            out.extend(self.flush());
+            out.push(close);
+            for q in queued {
+                out.extend(self.accept(q));
+            }
+        }
+        out.extend(self.flush());
+        out
+    }
+}
+
+async fn write_lines(file: &mut tokio::fs::File, lines: &[Entry]) -> std::io::Result<()> {
+    if lines.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::new();
+    for e in lines {
+        text.push_str(&serde_json::to_string(e).unwrap_or_default());
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes()).await?;
+    file.flush().await
+}
+
 /// Runs the proxy until `shutdown` resolves.
 pub async fn run(
     opts: RecordOptions,
@@ -139,14 +266,21 @@ pub async fn run(
         upstream,
         upstream_tls: opts.upstream_tls.clone(),
     });
+    let mut lines = Lines::new(opts.redactions.clone(), opts.stable);
     let writer = tokio::spawn(async move {
         while let Some(e) = rx.recv().await {
-            let mut line = serde_json::to_string(&e).unwrap_or_default();
-            line.push('\n');
-            if file.write_all(line.as_bytes()).await.is_err() {
+            let out = lines.push(e);
+            if write_lines(&mut file, &out).await.is_err() {
                 return;
             }
-            let _ = file.flush().await;
+        }
+        let out = lines.finish();
+        let _ = write_lines(&mut file, &out).await;
+        if !lines.redactor.broken.is_empty() {
+            eprintln!(
+                "phx record: these --redact rules would have made a frame invalid JSON there, and were not applied: {}",
+                lines.redactor.broken.join("; ")
+            );
         }
     });
     let counter = Arc::new(AtomicUsize::new(0));

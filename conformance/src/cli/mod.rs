@@ -11,6 +11,7 @@ pub mod check;
 pub mod connect;
 pub mod list;
 pub mod record;
+pub mod redact_args;
 pub mod replay;
 pub mod scenario_args;
 pub mod target_args;

@@ -1,5 +1,7 @@
 //! `phx record`: a recording proxy in front of a real server. `--upstream wss://…` dials TLS
 //! (`--cacert`, `--insecure`); `--tls-cert/--tls-key` make the proxy itself serve `wss://`.
+//! `--redact`/`--redact-file` and `--stable` write a transcript to commit
+//! (conformance/TRANSCRIPTS.md).
 
 use crate::record::{self, RecordOptions};
 use std::process::ExitCode;
@@ -26,6 +28,13 @@ pub struct RecordArgs {
     /// TLS trust for a wss:// upstream.
     #[command(flatten)]
     tls: super::tls_args::TlsArgs,
+    /// Redactions applied to what is written (the proxy forwards the real frames).
+    #[command(flatten)]
+    redact: super::redact_args::RedactArgs,
+    /// For a transcript to commit: no t_ms, and server lines between two client actions
+    /// grouped by connection, so that one session recorded twice gives the same bytes.
+    #[arg(long)]
+    stable: bool,
 }
 
 /// Runs the proxy until Ctrl-C.
@@ -41,6 +50,16 @@ pub fn run(args: RecordArgs) -> ExitCode {
     if !matches!(listen_ip, Some("127.0.0.1" | "::1" | "localhost")) {
         eprintln!("error: --listen must be a loopback address such as 127.0.0.1:4999");
         return ExitCode::from(2);
+    }
+    let rules = match args.redact.rules(&[]) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !rules.unordered.is_empty() {
+        eprintln!("phx record: the rules files' `unordered` lines apply to phx replay, not here");
     }
     let upstream_tls = match args.tls.config() {
         Ok(t) => t,
@@ -66,9 +85,14 @@ pub fn run(args: RecordArgs) -> ExitCode {
         args.upstream,
         args.output.display()
     );
+    for r in &rules.redactions {
+        eprintln!("phx record: redacting {r}");
+    }
     let opts = RecordOptions {
         upstream_tls,
         listen_tls,
+        redactions: rules.redactions,
+        stable: args.stable,
         ..RecordOptions::new(args.listen, args.upstream, args.output)
     };
     let shutdown = async {

@@ -1,4 +1,6 @@
 //! `phx replay`: the client side of transcripts against a target, reporting differences.
+//! `--redact`/`--redact-file` turn recorded volatile values into placeholders first;
+//! `--unordered` adds order tolerances to the defaults (`--strict-order` drops those).
 
 use super::target_args::{target_error_code, TargetArgs};
 use crate::runner::{Engine, EngineOptions};
@@ -13,6 +15,16 @@ pub struct ReplayArgs {
     files: Vec<std::path::PathBuf>,
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    redact: super::redact_args::RedactArgs,
+    /// Frames that may arrive in any order (repeatable): TOPIC_GLOB:EVENT,EVENT, e.g.
+    /// 'room:*:presence_state,presence_diff'. Each use is printed as a `tolerated:` note.
+    #[arg(long, value_name = "TOPIC_GLOB:EVENTS")]
+    unordered: Vec<String>,
+    /// Drop the default tolerances (a joiner's own presence_diff and presence_state; an
+    /// update's phx_reply and its presence_diff: the races real Phoenix shows).
+    #[arg(long)]
+    strict_order: bool,
 }
 
 /// Replays each file; exit 1 if any differs.
@@ -25,11 +37,25 @@ pub fn run(args: ReplayArgs) -> ExitCode {
 }
 
 async fn replay_all(args: ReplayArgs) -> ExitCode {
+    let rules = match args.redact.rules(&args.unordered) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let opts = replay::ReplayOptions {
+        redactions: rules.redactions,
+        unordered: rules.unordered,
+        default_unordered: !args.strict_order,
+    };
     let mut plans = Vec::new();
     for f in &args.files {
         let steps = Transcript::read(f)
             .map_err(|e| e.to_string())
-            .and_then(|t| replay::steps(&t).map_err(|e| format!("{}: {e}", f.display())));
+            .and_then(|t| {
+                replay::steps_with(&t, &opts).map_err(|e| format!("{}: {e}", f.display()))
+            });
         match steps {
             Ok(s) => plans.push((f, s)),
             Err(e) => {

@@ -56,7 +56,9 @@ pub struct TargetArgs {
     #[arg(long, env = "PHX_ENDPOINT_MODULE", value_name = "MODULE")]
     pub endpoint_module: Option<String>,
     /// The target is phx-server: trigger through its control API.
-    #[arg(long, env = "PHX_CONTROL")]
+    // 1/0, yes/no, on/off and true/false from the environment, as the library reads them.
+    #[arg(long, env = "PHX_CONTROL", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub control: bool,
     /// The control API's bearer token.
     #[arg(long, env = "PHX_CONTROL_TOKEN", hide_env_values = true)]

@@ -10,7 +10,9 @@ pub struct TlsArgs {
     #[arg(long = "cacert", env = "PHX_CACERT", value_name = "FILE")]
     pub ca_files: Vec<std::path::PathBuf>,
     /// Do not verify TLS certificates (development only: anyone can pose as the server).
-    #[arg(long, env = "PHX_INSECURE")]
+    // 1/0, yes/no, on/off and true/false from the environment, as the library reads them.
+    #[arg(long, env = "PHX_INSECURE", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub insecure: bool,
 }
 

@@ -539,6 +539,9 @@ impl<'t> Engine<'t> {
                 };
                 let mut left: Vec<usize> = (0..frames.len()).collect();
                 let mut order = Vec::new();
+                // Written in the expected order once all arrived, so that a run's transcript
+                // (and snapshot) does not depend on the race; the tolerance line says the order.
+                let mut got: Vec<(usize, Received)> = Vec::new();
                 while !left.is_empty() {
                     let probe = self.out.bindings.clone();
                     let probe_c = self.out.captures.clone();
@@ -550,7 +553,6 @@ impl<'t> Engine<'t> {
                     let Some(r) = self.read(conn, within, any).await else {
                         return self.fail(i, Some(conn), wanted(), "no such connection");
                     };
-                    self.record_received(conn, &r);
                     let Some(pos) = left.iter().position(|&k| {
                         frame_matches(
                             &frames[k],
@@ -559,13 +561,28 @@ impl<'t> Engine<'t> {
                             &mut self.out.captures,
                         )
                     }) else {
+                        for (_, g) in &got {
+                            self.record_received(conn, g);
+                        }
+                        self.record_received(conn, &r);
                         return self.fail(i, Some(conn), wanted(), describe(&r));
                     };
-                    order.push(left.remove(pos));
+                    let k = left.remove(pos);
+                    order.push(k);
+                    got.push((k, r));
+                }
+                got.sort_by_key(|(k, _)| *k);
+                for (_, g) in &got {
+                    self.record_received(conn, g);
                 }
                 if order.windows(2).any(|w| w[0] > w[1]) {
+                    let name = |k: &usize| unordered_label(&frames[*k]);
+                    let arrived: Vec<String> = order.iter().map(name).collect();
+                    let expected: Vec<String> = (0..frames.len()).map(|k| name(&k)).collect();
                     let event = Event::Tolerated(format!(
-                        "{conn} received frames {order:?} of an unordered group in that order"
+                        "{conn} received {} (recorded {})",
+                        arrived.join(", "),
+                        expected.join(", ")
                     ));
                     self.out.tolerances.push(event.to_string());
                     self.rec.event(Some(conn), event);
@@ -716,6 +733,22 @@ impl<'t> Engine<'t> {
                 }
             }
         }
+    }
+}
+
+/// `presence_diff on presence:lobby` for a V2 array or V1 object frame, else the frame.
+fn unordered_label(e: &Expected) -> String {
+    let Expected::Json(v) = e else {
+        return e.to_string();
+    };
+    let te = match v {
+        serde_json::Value::Array(a) => a.get(2).zip(a.get(3)),
+        serde_json::Value::Object(o) => o.get("topic").zip(o.get("event")),
+        _ => None,
+    };
+    match te.and_then(|(t, ev)| t.as_str().zip(ev.as_str())) {
+        Some((t, ev)) => format!("{ev} on {t}"),
+        None => e.to_string(),
     }
 }
 

@@ -7,11 +7,17 @@
 //! - [`normalise`]: replaces volatile values (tokens, node names, ports, times) with placeholders.
 //! - [`matcher`]: compares an expected frame (with placeholders) against a received one.
 //! - [`replay`]: turns a recorded transcript into engine steps (the client side of it).
+//! - [`redact`]: redaction rules (a JSON path and/or a regex) that turn volatile values into
+//!   placeholders; [`rules`]: rules files and the per-topic order tolerances ([`rules::Unordered`]).
+//!
+//! The format, written for editing by hand, is documented in `conformance/TRANSCRIPTS.md`.
 
 pub mod event;
 pub mod matcher;
 pub mod normalise;
+pub mod redact;
 pub mod replay;
+pub mod rules;
 
 pub use event::Event;
 
@@ -33,11 +39,17 @@ pub enum Dir {
 /// One transcript line.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
-    /// Milliseconds since the scenario started (timing only; never compared).
-    pub t_ms: f64,
+    /// Milliseconds since the scenario started (timing only; never compared). Optional: a
+    /// hand-written line may leave it out (replay then allows the default wait), and
+    /// `phx record --no-timing` does not write it, so that recordings compare byte for byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub t_ms: Option<f64>,
     /// Direction.
     pub dir: Dir,
-    /// The frame text, binary frames as lowercase hex, or the event's description.
+    /// The frame text, binary frames as lowercase hex, or the event's description. A
+    /// hand-written line may give a text frame as JSON (`"frame":["1","1","t","phx_join",{}]`)
+    /// instead of a string holding JSON; it is read as its compact text and written as a string.
+    #[serde(deserialize_with = "frame_text")]
     pub frame: String,
     /// The connection label, when the line belongs to one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -50,11 +62,19 @@ pub struct Entry {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// A `frame` field: a string as is, any other JSON value as its compact text.
+fn frame_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        other => Ok(other.to_string()),
+    }
+}
+
 impl Entry {
     /// A line with no connection and no extra fields.
     pub fn new(t_ms: f64, dir: Dir, frame: impl Into<String>) -> Self {
         Entry {
-            t_ms,
+            t_ms: Some(t_ms),
             dir,
             frame: frame.into(),
             conn: None,
@@ -160,5 +180,39 @@ impl Transcript {
             Event::ScenarioStart(title) => Some(title),
             _ => None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_written_lines_may_omit_t_ms_and_give_frames_as_json() {
+        let t = Transcript::parse(
+            r#"{"dir":"send","conn":"c1","frame":["1","1","room:lobby","phx_join",{"a":1}]}
+{"dir":"recv","conn":"c1","frame":"[\"1\",\"1\",\"room:lobby\",\"phx_reply\",{}]","t_ms":1.5}"#,
+            "hand",
+        )
+        .expect("parses");
+        assert_eq!(t.entries[0].t_ms, None);
+        assert_eq!(
+            t.entries[0].frame,
+            r#"["1","1","room:lobby","phx_join",{"a":1}]"#
+        );
+        assert_eq!(t.entries[1].t_ms, Some(1.5));
+        // Written back: t_ms only where there is one, frames as strings.
+        assert_eq!(
+            t.to_jsonl().lines().next(),
+            Some(
+                r#"{"dir":"send","frame":"[\"1\",\"1\",\"room:lobby\",\"phx_join\",{\"a\":1}]","conn":"c1"}"#
+            )
+        );
+        let e = Transcript::parse(r#"{"dir":"send"}"#, "hand.jsonl").expect_err("no frame");
+        assert!(
+            e.to_string()
+                .starts_with("hand.jsonl:1: not a transcript line"),
+            "{e}"
+        );
     }
 }

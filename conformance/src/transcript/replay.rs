@@ -16,11 +16,19 @@
 //! - A `presence_diff` recorded on a connection after its own `phx_close` on that topic (Phoenix
 //!   1.8.12 sometimes delivers the leaver its own leave diff after the close: 2 of 32 leaves, never
 //!   on 1.7.14) is not expected: phx-server sends the 1.7.14 order, which 1.8.12 also produces.
+//! - Redactions ([`ReplayOptions::redactions`]) turn recorded volatile values into placeholders
+//!   before anything else; placeholders already in the transcript are kept as written.
+//! - Consecutive expected frames on one connection that an [`Unordered`] rule covers become one
+//!   [`Step::ExpectUnordered`]: on by default for the presence races the real recordings show
+//!   ([`Unordered::defaults`]); each use is reported as a tolerance.
 //! - Connections go to node A or B by the port of their first connect (first port seen: A);
 //!   a connection the server closes long after its last frame is an idle-timeout close and is
 //!   replayed against the target's idle socket.
 
+use super::matcher::is_placeholder;
 use super::normalise;
+use super::redact::{Redaction, Redactor};
+use super::rules::Unordered;
 use super::{Dir, Entry, Event, Transcript};
 use crate::runner::step::{Expected, Outgoing, Socket, Step};
 use crate::triggers::{Action, Node, SignRequest};
@@ -60,6 +68,9 @@ fn placeholders(v: &mut Value) {
             for (k, val) in map.iter_mut() {
                 if k == "from_node" {
                     if let Value::String(s) = val {
+                        if is_placeholder(s) {
+                            continue;
+                        }
                         let name = s
                             .split('@')
                             .next()
@@ -83,6 +94,9 @@ fn presence_refs(v: &mut Value, seen: &mut HashMap<String, usize>) {
         Value::Object(map) => {
             for (k, val) in map.iter_mut() {
                 if let ("phx_ref" | "phx_ref_prev", Value::String(s)) = (k.as_str(), &mut *val) {
+                    if is_placeholder(s) {
+                        continue;
+                    }
                     let n = seen.len() + 1;
                     let n = *seen.entry(s.clone()).or_insert(n);
                     *s = format!("[ref:R{n}]");
@@ -325,8 +339,140 @@ fn u16_field(n: u64, what: &str, line: usize) -> Result<u16, ReplayError> {
     })
 }
 
-/// Converts a transcript into steps.
+/// How a transcript is turned into steps.
+#[derive(Clone, Debug)]
+pub struct ReplayOptions {
+    /// Applied to the recorded lines first (`phx replay --redact`).
+    pub redactions: Vec<Redaction>,
+    /// Order tolerances besides the defaults (`phx replay --unordered`).
+    pub unordered: Vec<Unordered>,
+    /// Apply [`Unordered::defaults`] too (`--strict-order` turns this off).
+    pub default_unordered: bool,
+}
+
+impl Default for ReplayOptions {
+    fn default() -> Self {
+        ReplayOptions {
+            redactions: Vec::new(),
+            unordered: Vec::new(),
+            default_unordered: true,
+        }
+    }
+}
+
+impl ReplayOptions {
+    /// The tolerances in force: the defaults (unless off), then the given ones.
+    pub fn tolerances(&self) -> Vec<Unordered> {
+        let mut all = if self.default_unordered {
+            Unordered::defaults()
+        } else {
+            Vec::new()
+        };
+        all.extend(self.unordered.iter().cloned());
+        all
+    }
+}
+
+/// Converts a transcript into steps with the default options.
 pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
+    steps_with(t, &ReplayOptions::default())
+}
+
+/// Converts a transcript into steps: redactions first, then the recorded lines, then the
+/// order tolerances.
+pub fn steps_with(t: &Transcript, opts: &ReplayOptions) -> Result<Vec<Step>, ReplayError> {
+    let redacted;
+    let t = if opts.redactions.is_empty() {
+        t
+    } else {
+        let mut copy = t.clone();
+        Redactor::new(opts.redactions.clone()).transcript(&mut copy);
+        redacted = copy;
+        &redacted
+    };
+    let mut out = recorded_steps(t)?;
+    for rule in opts.tolerances() {
+        out = unordered_groups(out, &rule);
+    }
+    Ok(out)
+}
+
+/// Folds each run of expected frames on one connection that `rule` covers (other connections'
+/// expectations in between are kept, after the group) into one [`Step::ExpectUnordered`].
+fn unordered_groups(steps: Vec<Step>, rule: &Unordered) -> Vec<Step> {
+    let covered = |s: &Step, on: Option<&str>| match s {
+        Step::Expect {
+            conn,
+            frame: Expected::Json(v),
+            ..
+        } => on.is_none_or(|c| c == conn) && rule.covers_frame(v),
+        _ => false,
+    };
+    let mut out = Vec::with_capacity(steps.len());
+    let mut i = 0;
+    while i < steps.len() {
+        let Step::Expect { conn, .. } = &steps[i] else {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        };
+        if !covered(&steps[i], None) {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        }
+        let mut members = vec![i];
+        let mut others = Vec::new();
+        let mut j = i + 1;
+        while j < steps.len() {
+            match &steps[j] {
+                s @ Step::Expect { conn: c, .. } if c == conn => {
+                    if covered(s, Some(conn)) {
+                        members.push(j);
+                        j += 1;
+                    } else {
+                        break;
+                    }
+                }
+                Step::Expect { .. } => {
+                    others.push(j);
+                    j += 1;
+                }
+                _ => break,
+            }
+        }
+        // Other connections' expectations after the last member stay where they are.
+        let last = *members.last().unwrap_or(&i);
+        others.retain(|&k| k < last);
+        if members.len() < 2 {
+            out.push(steps[i].clone());
+            i += 1;
+            continue;
+        }
+        let mut frames = Vec::new();
+        let mut within: Option<Duration> = None;
+        for &k in &members {
+            if let Step::Expect {
+                frame, within: w, ..
+            } = &steps[k]
+            {
+                frames.push(frame.clone());
+                within = within.max(*w);
+            }
+        }
+        out.push(Step::ExpectUnordered {
+            conn: conn.clone(),
+            frames,
+            within,
+        });
+        out.extend(others.iter().map(|&k| steps[k].clone()));
+        i = last + 1;
+    }
+    out
+}
+
+/// The recorded lines as steps (redactions already applied).
+fn recorded_steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     let entries = &t.entries;
     let mut out = Vec::new();
     let mut ports: Vec<String> = Vec::new();
@@ -339,13 +485,13 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
             && e.extra.get("server_initiated") == Some(&Value::Bool(true))
         {
             if let Some(prev) = last_t.get(&conn) {
-                if e.t_ms - prev > IDLE_GAP_MS {
+                if e.t_ms.is_some_and(|t| t - prev > IDLE_GAP_MS) {
                     idle_conns.push(conn.clone());
                 }
             }
         }
-        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
-            last_t.insert(conn, e.t_ms);
+        if let (None | Some(Event::Connect { .. }), Some(t)) = (e.as_event(), e.t_ms) {
+            last_t.insert(conn, t);
         }
     }
 
@@ -356,7 +502,11 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
     for (i, e) in entries.iter().enumerate() {
         let line = i + 1;
         let conn = e.conn.clone().unwrap_or_default();
-        let gap = prev_t.get(&conn).map_or(0.0, |p| (e.t_ms - p).max(0.0));
+        // Without t_ms (a hand-written or `--no-timing` line) the gap is 0: the default wait.
+        let gap = match (prev_t.get(&conn), e.t_ms) {
+            (Some(p), Some(t)) => (t - p).max(0.0),
+            _ => 0.0,
+        };
         let within = Some(Duration::from_millis(gap as u64) + SLACK);
         match e.dir {
             Dir::Send => {
@@ -398,7 +548,9 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                             out.push(Step::Note(format!(
                                 "not expected: {conn}'s own presence_diff on {topic} after its phx_close (Phoenix 1.8.12 only)"
                             )));
-                            prev_t.insert(conn, e.t_ms);
+                            if let Some(t) = e.t_ms {
+                                prev_t.insert(conn, t);
+                            }
                             continue;
                         }
                         _ => {}
@@ -512,8 +664,8 @@ pub fn steps(t: &Transcript) -> Result<Vec<Step>, ReplayError> {
                 }
             },
         }
-        if matches!(e.as_event(), None | Some(Event::Connect { .. })) {
-            prev_t.insert(conn, e.t_ms);
+        if let (None | Some(Event::Connect { .. }), Some(t)) = (e.as_event(), e.t_ms) {
+            prev_t.insert(conn, t);
         }
     }
     Ok(leave_join_races(out))
@@ -707,6 +859,96 @@ mod tests {
             .count();
         assert_eq!(expects, 1);
         assert!(matches!(steps.last(), Some(Step::Send { .. })));
+    }
+
+    #[test]
+    fn covered_runs_become_unordered_groups_and_other_steps_end_them() {
+        let line = |dir: &str, conn: &str, frame: &str| {
+            format!(
+                r#"{{"dir":"{dir}","frame":{},"conn":"{conn}"}}"#,
+                Value::String(frame.into())
+            )
+        };
+        let diff = r#"[null,null,"room:1","presence_diff",{"joins":{},"leaves":{}}]"#;
+        let state = r#"["1",null,"room:1","presence_state",{}]"#;
+        let reply = r#"["1","1","room:1","phx_reply",{"response":{},"status":"ok"}]"#;
+        let jsonl = [
+            line("send", "c1", r#"["1","1","room:1","phx_join",{}]"#),
+            line("recv", "c1", reply),
+            line("recv", "c1", diff),
+            line("recv", "c2", diff),
+            line("recv", "c1", state),
+            line("send", "c1", r#"["1","2","room:1","x",{}]"#),
+            line("recv", "c1", diff),
+            line("recv", "c1", state),
+        ]
+        .join("\n");
+        let t = Transcript::parse(&jsonl, "test").expect("parses");
+        let kinds = |steps: &[Step]| -> Vec<String> {
+            steps
+                .iter()
+                .map(|s| match s {
+                    Step::Send { conn, .. } => format!("send {conn}"),
+                    Step::Expect { conn, .. } => format!("expect {conn}"),
+                    Step::ExpectUnordered { conn, frames, .. } => {
+                        format!("unordered {conn} {}", frames.len())
+                    }
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        // Defaults: the own diff and state (c2's diff in between does not break the run; it is
+        // kept after the group); the send ends the first run.
+        let got = kinds(&steps(&t).expect("steps"));
+        assert_eq!(
+            got,
+            [
+                "send c1",
+                "expect c1",
+                "unordered c1 2",
+                "expect c2",
+                "send c1",
+                "unordered c1 2"
+            ]
+        );
+        let strict = ReplayOptions {
+            default_unordered: false,
+            ..ReplayOptions::default()
+        };
+        let got = kinds(&steps_with(&t, &strict).expect("steps"));
+        assert_eq!(got.iter().filter(|k| k.starts_with("unordered")).count(), 0);
+        // A rule for another topic changes nothing; one for this topic groups the reply too.
+        let other = ReplayOptions {
+            default_unordered: false,
+            unordered: vec![
+                Unordered::parse("room:*:phx_reply,presence_diff,presence_state").expect("rule"),
+            ],
+            ..ReplayOptions::default()
+        };
+        let got = kinds(&steps_with(&t, &other).expect("steps"));
+        assert_eq!(got[1], "unordered c1 3");
+    }
+
+    #[test]
+    fn replay_redactions_turn_recorded_values_into_placeholders() {
+        let jsonl =
+            r#"{"dir":"recv","frame":"[null,null,\"p\",\"e\",{\"at\":\"17\"}]","conn":"c1"}"#;
+        let t = Transcript::parse(jsonl, "test").expect("parses");
+        let opts = ReplayOptions {
+            redactions: vec![Redaction::parse("$..at").expect("rule")],
+            ..ReplayOptions::default()
+        };
+        let s = steps_with(&t, &opts).expect("steps");
+        assert_eq!(
+            s,
+            vec![Step::Expect {
+                conn: "c1".into(),
+                frame: Expected::Json(
+                    serde_json::json!([null, null, "p", "e", {"at": "[any:string]"}])
+                ),
+                within: Some(SLACK),
+            }]
+        );
     }
 
     #[test]

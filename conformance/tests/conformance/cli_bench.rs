@@ -254,12 +254,12 @@ impl Redis {
             .is_ok();
         if !on_path {
             assert!(
-                std::env::var_os("CI").is_none(),
-                "redis-server is not on PATH and the cross-node bench test needs it: apt-get install redis-server"
+                std::env::var("PHX_SKIP_MISSING").as_deref() == Ok("1"),
+                "redis-server is not on PATH and the cross-node bench test needs it: apt-get install redis-server, or set PHX_SKIP_MISSING=1 to skip it"
             );
             let _ = writeln!(
                 std::io::stderr(),
-                "NOTICE: skipping the cross-node bench test: redis-server is not on PATH"
+                "SKIPPED the cross-node bench test: redis-server is not on PATH and PHX_SKIP_MISSING=1"
             );
             return None;
         }

@@ -291,7 +291,7 @@ async fn record_session(
         .entries
         .into_iter()
         .map(|mut e| {
-            e.t_ms = 0.0;
+            e.t_ms = None;
             let line = serde_json::to_string(&e).expect("json");
             line.replace(&upstream_url, "UPSTREAM")
         })

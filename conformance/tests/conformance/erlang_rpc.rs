@@ -6,6 +6,7 @@
 use crate::support;
 use phx_conformance::triggers::erlang::{ErlangNode, ErlangOptions, PhoenixRpc, RpcError};
 use phx_conformance::triggers::{Action, Node, SignRequest};
+use std::io::Write as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -142,13 +143,14 @@ fn start_named_cluster(control: Option<&str>, suffix: &str) -> Option<ErlangClus
         .status()
         .is_err()
     {
-        // A test that did not run must not pass in CI, where .ci/run installs erlang-base.
+        // A test that did not run must not pass: skipping is asked for, and visible.
         assert!(
-            std::env::var_os("CI").is_none(),
-            "erlang-base is not installed, but CI is set: .ci/run installs it"
+            std::env::var("PHX_SKIP_MISSING").as_deref() == Ok("1"),
+            "erlang-base is not installed (apt-get install erlang-base; .ci/run does), or set PHX_SKIP_MISSING=1 to skip the Erlang RPC tests"
         );
-        eprintln!(
-            "erlang-base is not installed (apt-get install erlang-base): Erlang RPC test skipped"
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED Erlang RPC test: erlang-base is not installed and PHX_SKIP_MISSING=1"
         );
         return None;
     }

@@ -4,6 +4,7 @@ mod certify;
 mod cli_bench;
 mod cli_check;
 mod cli_connect;
+mod cli_env;
 #[cfg(feature = "tls")]
 mod cli_tls;
 mod cli_token;
@@ -13,3 +14,5 @@ mod properties;
 mod scenario_files;
 mod scenarios;
 mod support;
+#[cfg(feature = "testkit")]
+mod testkit;

@@ -180,7 +180,7 @@ fn matchers_captures_and_control_steps_run_against_the_embedded_server() {
             r.outcome
                 .tolerances
                 .iter()
-                .any(|t| t.contains("unordered group")),
+                .any(|t| t.contains("(recorded ")),
             "{:?}",
             r.outcome.tolerances
         );

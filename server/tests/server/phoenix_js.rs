@@ -3,6 +3,7 @@
 //! ws:// and over wss:// (the server serving TLS with a per-run test CA that node trusts through
 //! `NODE_EXTRA_CA_CERTS`).
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -28,10 +29,14 @@ async fn ensure_phoenix_js() -> Option<PathBuf> {
         .await
         .is_ok_and(|o| o.status.success());
     if !has_node {
-        if std::env::var_os("CI").is_some() {
-            panic!("node is required for the phoenix.js test: install it with `apt-get install nodejs npm` (.ci/run does)");
+        // A test that did not run must not pass: skipping is asked for, and visible.
+        if std::env::var("PHX_SKIP_MISSING").as_deref() != Ok("1") {
+            panic!("node is required for the phoenix.js test: install it with `apt-get install nodejs npm` (.ci/run does), or set PHX_SKIP_MISSING=1 to skip it");
         }
-        eprintln!("NOTICE: skipping the phoenix.js test: `node` not found (install nodejs and npm to run it)");
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED the phoenix.js test: `node` not found and PHX_SKIP_MISSING=1"
+        );
         return None;
     }
     // Both tests of this module may get here at once: one npm install at a time.
