@@ -51,6 +51,9 @@ steps:
       - [null,"8","phoenix","phx_reply",{"response":{},"status":"ok"}]
     # (the two sends come after: an unordered group only reads)
   - close c1
+  - connect c2: {path: /auth_socket, status: 403}
+  - connect c3: {path: /socket, vsn: "1.0.0"}
+  - close c3
 "#;
 
 #[test]
