@@ -96,9 +96,10 @@ for compat in 1.8 1.7; do
     echo "phx-server --app rooms --compat $compat did not answer whoami" >&2
     exit 1
   fi
-  # PLACEHOLDER (integrator, issue #11 items 1 and 7): once `phx check --profile protocol`
-  # lands, run it here against this process, e.g.
-  #   phx check --profile protocol --url "ws://127.0.0.1:$rooms_port/socket" \
-  #     --topic room:lobby --join-payload '{"name":"ci"}' --phoenix "$compat"
-  # and the rooms scenario files with --scenarios DIR. No such step exists yet.
+  # Issue #11 items 1 and 7: the protocol profile and the example scenario files for this app.
+  target/debug/phx check --profile protocol --url "ws://127.0.0.1:$rooms_port/socket" \
+    --topic room:lobby --topic2 room:side --join-payload '{"name":"ci"}' \
+    --topic-pattern 'room:{i}' --phoenix "$compat"
+  target/debug/phx check --url "ws://127.0.0.1:$rooms_port/socket" --phoenix "$compat" \
+    --scenarios conformance/scenarios/examples/rooms
 done

@@ -11,6 +11,8 @@
 //!   ([`runner::conn`]), records a transcript and reports the first difference.
 //! - [`scenarios`]: the scenario library, one file per area, each scenario named like Phoenix's
 //!   own tests and declaring the Phoenix versions it applies to.
+//! - [`scenario_files`]: the YAML scenario format (`conformance/SCENARIOS.md`), the embedded
+//!   profiles (`hello-sockets`, `protocol`) and [`scenario_files::load_dir`] for a user's files.
 //! - [`target`]: what the suite runs against: the embedded phx-server (in-process, port 0) or an
 //!   external URL, `ws://` or `wss://` (the target's `tls` is phx-client's `TlsConfig`), and the
 //!   expected [`target::PhoenixVersion`] (phx-protocol's version type, with its behaviour table;
@@ -45,6 +47,7 @@ pub mod cli;
 pub mod record;
 pub mod report;
 pub mod runner;
+pub mod scenario_files;
 pub mod scenarios;
 pub mod target;
 #[cfg(feature = "testkit")]

@@ -90,6 +90,15 @@ fn human(target: &str, results: &[ScenarioResult]) -> String {
             Status::Passed => {}
         }
     }
+    for r in results.iter().filter(|r| !r.outcome.app_traffic.is_empty()) {
+        let t = &r.outcome.app_traffic;
+        out.push_str(&format!(
+            "\napp traffic in {} (the app's own pushes, not checked): {} frame(s), first: {}",
+            r.id,
+            t.len(),
+            t[0]
+        ));
+    }
     let s = Summary::of(results);
     out.push_str(&format!(
         "\n\n{} passed, {} failed, {} skipped ({} scenarios)\n",
@@ -114,7 +123,7 @@ fn json_report(target: &str, results: &[ScenarioResult]) -> String {
                 ),
                 Status::Skipped(why) => ("skipped", json!(why)),
             };
-            json!({"id": r.id, "name": r.name, "status": status, "duration_ms": r.duration.as_millis() as u64, "detail": detail})
+            json!({"id": r.id, "name": r.name, "status": status, "duration_ms": r.duration.as_millis() as u64, "detail": detail, "app_traffic": r.outcome.app_traffic})
         })
         .collect();
     let doc = json!({
@@ -146,8 +155,8 @@ fn junit(target: &str, results: &[ScenarioResult]) -> String {
     for r in results {
         out.push_str(&format!(
             "<testcase classname=\"phx.{}\" name=\"{}\" time=\"{:.3}\"",
-            xml_escape(r.id),
-            xml_escape(r.name),
+            xml_escape(&r.id),
+            xml_escape(&r.name),
             r.duration.as_secs_f64()
         ));
         match &r.status {

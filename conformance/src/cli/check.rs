@@ -1,9 +1,13 @@
 //! `phx check`: every scenario against the target, a progress line each, then a summary.
 
+use super::scenario_args::{ScenarioArgs, SelectError};
 use super::target_args::{target_error_code, TargetArgs};
 use crate::report::{self, Format};
+use crate::runner::step::{Expected, Outgoing, Socket, Step};
+use crate::runner::Engine;
 use crate::runner::{self, EngineOptions, Status};
-use crate::scenarios;
+use crate::scenario_files::Profile;
+use crate::target::Target;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -12,6 +16,8 @@ use std::process::ExitCode;
 pub struct CheckArgs {
     #[command(flatten)]
     target: TargetArgs,
+    #[command(flatten)]
+    select: ScenarioArgs,
     /// Report format.
     #[arg(long, value_enum, default_value = "human")]
     format: Format,
@@ -39,7 +45,18 @@ pub fn run(args: CheckArgs) -> ExitCode {
 }
 
 async fn check(args: CheckArgs) -> ExitCode {
-    let selected: Vec<_> = scenarios::all()
+    let all = match args.select.load() {
+        Ok(all) => all,
+        Err(e @ SelectError::Usage(_)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+        Err(SelectError::Load(e)) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let selected: Vec<_> = all
         .into_iter()
         .filter(|s| s.selected(&args.scenarios, &args.tags))
         .collect();
@@ -54,8 +71,25 @@ async fn check(args: CheckArgs) -> ExitCode {
             return ExitCode::from(target_error_code(&e));
         }
     };
+    let profile = args.select.profile();
+    if profile == Some(Profile::HelloSockets) && !args.target.is_embedded() {
+        if let Some(why) = not_hello_sockets(&target).await {
+            eprintln!(
+                "error: {why}: this server is not the HelloSockets tutorial app, which the \
+                 hello-sockets profile (the default) checks.\n\
+                 Run the checks that hold for any Phoenix app against one of its own topics:\n  \
+                 phx check --profile protocol --topic TOPIC [--join-payload '{{\"key\":\"value\"}}'] --url {}",
+                target.socket_url
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let what = match profile {
+        Some(p) => format!("profile {}", p.as_str()),
+        None => "scenario files".to_owned(),
+    };
     eprintln!(
-        "phx check: {} scenarios against {}",
+        "phx check: {} scenarios ({what}) against {}",
         selected.len(),
         target.description
     );
@@ -99,6 +133,36 @@ async fn check(args: CheckArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Some(reason) when joining `ping` is refused as an unmatched topic: the server has none of
+/// HelloSockets' channels. None when it joins (or when the probe cannot tell, e.g. the target is
+/// unreachable: the run reports that).
+async fn not_hello_sockets(target: &Target) -> Option<String> {
+    let steps = [
+        Step::Connect {
+            conn: "probe".into(),
+            socket: Socket::Main,
+            query: "vsn=2.0.0".into(),
+            status: 101,
+        },
+        Step::Send {
+            conn: "probe".into(),
+            frame: Outgoing::Text(r#"["1","1","ping","phx_join",{}]"#.into()),
+        },
+        Step::Expect {
+            conn: "probe".into(),
+            frame: Expected::Json(
+                serde_json::json!([null,"1","ping","phx_reply",{"response":{"reason":"unmatched topic"},"status":"error"}]),
+            ),
+            within: None,
+        },
+    ];
+    let outcome = Engine::new(target, EngineOptions::default())
+        .run(&steps)
+        .await;
+    (outcome.failure.is_none() && outcome.skipped.is_none())
+        .then(|| "joining \"ping\" was refused as \"unmatched topic\"".to_owned())
 }
 
 fn write_transcripts(

@@ -1,6 +1,6 @@
 //! `phx list`: the scenario library.
 
-use crate::scenarios;
+use super::scenario_args::ScenarioArgs;
 use std::io::Write;
 use std::process::ExitCode;
 
@@ -14,6 +14,8 @@ pub struct ListArgs {
     /// Plug.Crypto) release, and where that comes from.
     #[arg(long)]
     behaviours: bool,
+    #[command(flatten)]
+    select: ScenarioArgs,
 }
 
 fn behaviour_table(out: &mut impl Write) -> std::io::Result<()> {
@@ -53,7 +55,14 @@ pub fn run(args: ListArgs) -> ExitCode {
         let _ = behaviour_table(&mut out);
         return ExitCode::SUCCESS;
     }
-    for s in scenarios::all() {
+    let all = match args.select.load_for_list() {
+        Ok(all) => all,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for s in all {
         let line = writeln!(
             out,
             "{:<22} {:<28} {}\n    Phoenix: {}",

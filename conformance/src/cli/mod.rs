@@ -13,6 +13,7 @@ pub mod list;
 pub mod record;
 pub mod redact_args;
 pub mod replay;
+pub mod scenario_args;
 pub mod target_args;
 pub mod tls_args;
 pub mod token;
@@ -34,7 +35,7 @@ enum Command {
     #[command(subcommand)]
     Token(token::TokenCommand),
     /// Run every conformance scenario against a server (default: the embedded phx-server).
-    Check(check::CheckArgs),
+    Check(Box<check::CheckArgs>),
     /// List the conformance scenarios.
     List(list::ListArgs),
     /// Record a JSONL transcript through a transparent WebSocket proxy.
@@ -54,7 +55,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Token(cmd) => token::run(cmd),
-        Command::Check(args) => check::run(args),
+        Command::Check(args) => check::run(*args),
         Command::List(args) => list::run(args),
         Command::Record(args) => record::run(args),
         Command::Replay(args) => replay::run(args),

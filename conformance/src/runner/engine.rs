@@ -2,6 +2,7 @@
 //! stops at the first difference. Scenarios and transcript replay both run here.
 
 use super::conn::{ConnectError, RawConn, Received};
+use super::pattern::{self, Captures};
 use super::step::{Expected, Outgoing, Step};
 use crate::target::Target;
 use crate::transcript::matcher::{self, Bindings};
@@ -19,6 +20,10 @@ pub struct EngineOptions {
     /// Skip a server push that repeats the previous token push on that connection (the
     /// recurring channel pushes a new token every interval; only their order is compared).
     pub tolerate_token_repeats: bool,
+    /// Skip (and report as app traffic) the pushes an app sends by itself, with a null ref and
+    /// an event that is not `phx_*` (after-join pushes, presence, broadcasts), when the step
+    /// does not expect them: the protocol profile, whose rules hold whatever the app pushes.
+    pub tolerate_app_pushes: bool,
 }
 
 impl Default for EngineOptions {
@@ -26,6 +31,7 @@ impl Default for EngineOptions {
         EngineOptions {
             frame_timeout: Duration::from_secs(3),
             tolerate_token_repeats: true,
+            tolerate_app_pushes: false,
         }
     }
 }
@@ -74,6 +80,10 @@ pub struct RunOutcome {
     /// Each tolerance used, in words (e.g. a pipelined leave + join answered in another valid
     /// order than recorded); `phx replay` prints them.
     pub tolerances: Vec<String>,
+    /// Values captured by scenario-file patterns (`!capture`) and `sign` steps.
+    pub captures: Captures,
+    /// The app's own pushes skipped under [`EngineOptions::tolerate_app_pushes`], in words.
+    pub app_traffic: Vec<String>,
 }
 
 impl RunOutcome {
@@ -209,10 +219,9 @@ impl<'t> Engine<'t> {
         wanted: impl Fn(&Received) -> bool,
     ) -> Option<Received> {
         let deadline = tokio::time::Instant::now() + within;
-        let c = self.conns.get_mut(conn)?;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let r = c.next(left).await;
+            let r = self.conns.get_mut(conn)?.next(left).await;
             if let Received::Text(t) = &r {
                 let n = normalise::tokens(t);
                 if n.contains(normalise::TOKEN_PLACEHOLDER) {
@@ -223,6 +232,13 @@ impl<'t> Engine<'t> {
                     }
                     self.last_token_push.insert(conn.to_owned(), n);
                 }
+            }
+            if self.opts.tolerate_app_pushes && is_app_push(&r) && !wanted(&r) {
+                let what = format!("app traffic on {conn}: {}", describe(&r));
+                self.record_received(conn, &r);
+                self.rec.event(Some(conn), Event::Note(what.clone()));
+                self.out.app_traffic.push(what);
+                continue;
             }
             return Some(r);
         }
@@ -250,6 +266,80 @@ impl<'t> Engine<'t> {
         }
     }
 
+    async fn connect(
+        &mut self,
+        i: usize,
+        conn: &str,
+        base: &str,
+        label: &str,
+        query: &str,
+        status: u16,
+    ) -> Flow {
+        let mut q = pattern::substitute(query, &self.out.captures);
+        // An empty var (a `ctl sign` with no recorded result) would match everywhere.
+        for (var, token) in self.tokens.iter().filter(|(v, _)| !v.is_empty()) {
+            q = q.replace(var.as_str(), token);
+        }
+        self.rec.event(
+            Some(conn),
+            Event::Connect {
+                target: format!("{}?{q}", label),
+            },
+        );
+        let url = format!("{base}/websocket?{q}");
+        match RawConn::connect(&url, &self.target.tls).await {
+            Ok(c) => {
+                self.rec.event(
+                    Some(conn),
+                    Event::HttpStatus {
+                        status: 101,
+                        detail: None,
+                    },
+                );
+                self.rec.extra("http_status", 101.into());
+                self.conns.insert(conn.to_owned(), c);
+                if status != 101 {
+                    return self.fail(
+                        i,
+                        Some(conn),
+                        format!("HTTP {status}"),
+                        "HTTP 101 (websocket open)",
+                    );
+                }
+                Flow::Next
+            }
+            Err(ConnectError::Refused { status: got, body }) => {
+                self.rec.event(
+                    Some(conn),
+                    Event::HttpStatus {
+                        status: got,
+                        detail: Some(format!("body={body:?}")),
+                    },
+                );
+                self.rec.extra("http_status", got.into());
+                if got != status {
+                    return self.fail(
+                        i,
+                        Some(conn),
+                        format!("HTTP {status}"),
+                        format!("HTTP {got} {body:?}"),
+                    );
+                }
+                Flow::Next
+            }
+            Err(e @ (ConnectError::Unreachable { .. } | ConnectError::Tls { .. })) => {
+                self.out.failure = Some(Failure {
+                    step: i,
+                    conn: Some(conn.to_owned()),
+                    expected: format!("HTTP {status}"),
+                    actual: e.to_string(),
+                    unreachable: true,
+                });
+                Flow::Stop
+            }
+        }
+    }
+
     async fn step(&mut self, i: usize, step: &Step) -> Flow {
         match step {
             Step::Note(s) => {
@@ -267,69 +357,24 @@ impl<'t> Engine<'t> {
                         Some(format!("the target has no {} endpoint", socket.label()));
                     return Flow::Stop;
                 };
-                let mut q = query.clone();
-                // An empty var (a `ctl sign` with no recorded result) would match everywhere.
-                for (var, token) in self.tokens.iter().filter(|(v, _)| !v.is_empty()) {
-                    q = q.replace(var.as_str(), token);
-                }
-                self.rec.event(
-                    Some(conn),
-                    Event::Connect {
-                        target: format!("{}?{q}", socket.label()),
-                    },
-                );
-                let url = format!("{base}/websocket?{q}");
-                match RawConn::connect(&url, &self.target.tls).await {
-                    Ok(c) => {
-                        self.rec.event(
-                            Some(conn),
-                            Event::HttpStatus {
-                                status: 101,
-                                detail: None,
-                            },
-                        );
-                        self.rec.extra("http_status", 101.into());
-                        self.conns.insert(conn.clone(), c);
-                        if *status != 101 {
-                            return self.fail(
-                                i,
-                                Some(conn),
-                                format!("HTTP {status}"),
-                                "HTTP 101 (websocket open)",
-                            );
-                        }
-                        Flow::Next
+                let base = base.to_owned();
+                self.connect(i, conn, &base, socket.label(), query, *status)
+                    .await
+            }
+            Step::ConnectPath {
+                conn,
+                path,
+                query,
+                status,
+            } => {
+                let base = match url::Url::parse(&self.target.socket_url) {
+                    Ok(mut u) => {
+                        u.set_path(path);
+                        u.to_string().trim_end_matches('/').to_owned()
                     }
-                    Err(ConnectError::Refused { status: got, body }) => {
-                        self.rec.event(
-                            Some(conn),
-                            Event::HttpStatus {
-                                status: got,
-                                detail: Some(format!("body={body:?}")),
-                            },
-                        );
-                        self.rec.extra("http_status", got.into());
-                        if got != *status {
-                            return self.fail(
-                                i,
-                                Some(conn),
-                                format!("HTTP {status}"),
-                                format!("HTTP {got} {body:?}"),
-                            );
-                        }
-                        Flow::Next
-                    }
-                    Err(e @ (ConnectError::Unreachable { .. } | ConnectError::Tls { .. })) => {
-                        self.out.failure = Some(Failure {
-                            step: i,
-                            conn: Some(conn.clone()),
-                            expected: format!("HTTP {status}"),
-                            actual: e.to_string(),
-                            unreachable: true,
-                        });
-                        Flow::Stop
-                    }
-                }
+                    Err(_) => self.target.socket_url.clone(),
+                };
+                self.connect(i, conn, &base, path, query, *status).await
             }
             Step::Send { conn, frame } => {
                 let Some(c) = self.conns.get_mut(conn) else {
@@ -341,7 +386,10 @@ impl<'t> Engine<'t> {
                     );
                 };
                 let (res, text, binary) = match frame {
-                    Outgoing::Text(t) => (c.send_text(t).await, t.clone(), false),
+                    Outgoing::Text(t) => {
+                        let t = pattern::substitute(t, &self.out.captures);
+                        (c.send_text(&t).await, t, false)
+                    }
                     Outgoing::Binary(b) => (c.send_binary(b).await, hex::encode(b), true),
                 };
                 self.rec.push(Dir::Send, Some(conn), text, binary);
@@ -362,16 +410,17 @@ impl<'t> Engine<'t> {
             } => {
                 let within = within.unwrap_or(self.opts.frame_timeout);
                 let probe = self.out.bindings.clone();
+                let probe_c = self.out.captures.clone();
                 let Some(r) = self
                     .read(conn, within, |r| {
-                        frame_matches(frame, r, &mut probe.clone())
+                        frame_matches(frame, r, &mut probe.clone(), &mut probe_c.clone())
                     })
                     .await
                 else {
                     return self.fail(i, Some(conn), frame.to_string(), "no such connection");
                 };
                 self.record_received(conn, &r);
-                let ok = frame_matches(frame, &r, &mut self.out.bindings);
+                let ok = frame_matches(frame, &r, &mut self.out.bindings, &mut self.out.captures);
                 if ok {
                     Flow::Next
                 } else {
@@ -418,20 +467,36 @@ impl<'t> Engine<'t> {
                 let mut seen = Vec::new();
                 loop {
                     let probe = self.out.bindings.clone();
+                    let probe_c = self.out.captures.clone();
                     let any = |r: &Received| {
                         [join, leave, close]
                             .iter()
-                            .any(|e| frame_matches(e, r, &mut probe.clone()))
+                            .any(|e| frame_matches(e, r, &mut probe.clone(), &mut probe_c.clone()))
                     };
                     let Some(r) = self.read(conn, within, any).await else {
                         return self.fail(i, Some(conn), wanted, "no such connection");
                     };
                     self.record_received(conn, &r);
-                    let frame = if frame_matches(join, &r, &mut self.out.bindings) {
+                    let frame = if frame_matches(
+                        join,
+                        &r,
+                        &mut self.out.bindings,
+                        &mut self.out.captures,
+                    ) {
                         Frame::J
-                    } else if frame_matches(leave, &r, &mut self.out.bindings) {
+                    } else if frame_matches(
+                        leave,
+                        &r,
+                        &mut self.out.bindings,
+                        &mut self.out.captures,
+                    ) {
                         Frame::R
-                    } else if frame_matches(close, &r, &mut self.out.bindings) {
+                    } else if frame_matches(
+                        close,
+                        &r,
+                        &mut self.out.bindings,
+                        &mut self.out.captures,
+                    ) {
                         Frame::C
                     } else {
                         return self.fail(i, Some(conn), wanted, describe(&r));
@@ -479,17 +544,23 @@ impl<'t> Engine<'t> {
                 let mut got: Vec<(usize, Received)> = Vec::new();
                 while !left.is_empty() {
                     let probe = self.out.bindings.clone();
+                    let probe_c = self.out.captures.clone();
                     let any = |r: &Received| {
-                        left.iter()
-                            .any(|&k| frame_matches(&frames[k], r, &mut probe.clone()))
+                        left.iter().any(|&k| {
+                            frame_matches(&frames[k], r, &mut probe.clone(), &mut probe_c.clone())
+                        })
                     };
                     let Some(r) = self.read(conn, within, any).await else {
                         return self.fail(i, Some(conn), wanted(), "no such connection");
                     };
-                    let Some(pos) = left
-                        .iter()
-                        .position(|&k| frame_matches(&frames[k], &r, &mut self.out.bindings))
-                    else {
+                    let Some(pos) = left.iter().position(|&k| {
+                        frame_matches(
+                            &frames[k],
+                            &r,
+                            &mut self.out.bindings,
+                            &mut self.out.captures,
+                        )
+                    }) else {
                         for (_, g) in &got {
                             self.record_received(conn, g);
                         }
@@ -554,6 +625,14 @@ impl<'t> Engine<'t> {
                 for r in &early {
                     self.record_received(conn, r);
                 }
+                let (app, early): (Vec<_>, Vec<_>) = early
+                    .into_iter()
+                    .partition(|r| self.opts.tolerate_app_pushes && is_app_push(r));
+                for r in &app {
+                    let what = format!("app traffic on {conn}: {}", describe(r));
+                    self.rec.event(Some(conn), Event::Note(what.clone()));
+                    self.out.app_traffic.push(what);
+                }
                 if let Some(first) = early.first() {
                     return self.fail(
                         i,
@@ -598,6 +677,31 @@ impl<'t> Engine<'t> {
                     Err(e) => self.fail(i, None, "the trigger to succeed", e.to_string()),
                 }
             }
+            Step::Call(call) => {
+                let cmd = call.render();
+                self.rec
+                    .event(None, Event::CtlTriggered { cmd: cmd.clone() });
+                match call.run(self.target, &self.out.captures).await {
+                    Ok(captured) => {
+                        let value = captured.as_ref().map(|(_, v)| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            other => phx_protocol::json::to_string(other),
+                        });
+                        self.rec.event(None, Event::CtlResult { cmd, rc: 0, value });
+                        if let Some((name, v)) = captured {
+                            self.out.captures.insert(name, v);
+                        }
+                        Flow::Next
+                    }
+                    Err(super::call::CallError::Unsupported(why)) => {
+                        self.out.skipped = Some(why);
+                        Flow::Stop
+                    }
+                    Err(super::call::CallError::Failed(why)) => {
+                        self.fail(i, None, format!("{cmd} to succeed"), why)
+                    }
+                }
+            }
             Step::Sign { var, request } => {
                 let cmd = replay::render_sign(request);
                 self.rec
@@ -612,6 +716,12 @@ impl<'t> Engine<'t> {
                                 value: Some(token.clone()),
                             },
                         );
+                        if let Some(name) = var.strip_prefix("${").and_then(|v| v.strip_suffix('}'))
+                        {
+                            self.out
+                                .captures
+                                .insert(name.to_owned(), serde_json::Value::String(token.clone()));
+                        }
                         self.tokens.push((var.clone(), token));
                         Flow::Next
                     }
@@ -642,10 +752,42 @@ fn unordered_label(e: &Expected) -> String {
     }
 }
 
-fn frame_matches(expected: &Expected, r: &Received, bindings: &mut Bindings) -> bool {
+/// A server push the app sent by itself: a V2 array or V1 object with a null ref and an event
+/// that is not `phx_*`, or a binary push or broadcast (kinds 0 and 2).
+fn is_app_push(r: &Received) -> bool {
+    match r {
+        Received::Text(t) => {
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(t) else {
+                return false;
+            };
+            let (reference, event) = match &v {
+                serde_json::Value::Array(a) if a.len() == 5 => (&a[1], &a[3]),
+                serde_json::Value::Object(o) => match (o.get("ref"), o.get("event")) {
+                    (Some(r), Some(e)) => (r, e),
+                    _ => return false,
+                },
+                _ => return false,
+            };
+            reference.is_null() && event.as_str().is_some_and(|e| !e.starts_with("phx_"))
+        }
+        Received::Binary(b) => matches!(b.first(), Some(0 | 2)),
+        _ => false,
+    }
+}
+
+fn frame_matches(
+    expected: &Expected,
+    r: &Received,
+    bindings: &mut Bindings,
+    captures: &mut Captures,
+) -> bool {
     match (expected, r) {
         (Expected::Json(e), Received::Text(t)) => match serde_json::from_str(t) {
             Ok(actual) => matcher::matches(e, &actual, bindings),
+            Err(_) => false,
+        },
+        (Expected::Pattern(p), Received::Text(t)) => match serde_json::from_str(t) {
+            Ok(actual) => p.matches(&actual, bindings, captures),
             Err(_) => false,
         },
         (Expected::Binary(e), Received::Binary(b)) => e == b,

@@ -2,11 +2,15 @@
 //!
 //! - [`step`]: the step model ([`Step`]) and small constructors ([`step::build`]).
 //! - [`conn`]: a raw WebSocket connection.
+//! - [`pattern`]: expected frames with matchers and captures (scenario files).
+//! - [`call`]: the generic triggers of scenario files (Erlang RPC, control API, HTTP).
 //! - [`engine`]: executes steps, records the transcript, stops at the first difference.
 //! - [`run_scenario`] / [`run_all`]: scenarios against a target, with skip reasons.
 
+pub mod call;
 pub mod conn;
 pub mod engine;
+pub mod pattern;
 pub mod step;
 
 pub use engine::{Engine, EngineOptions, Failure, RunOutcome};
@@ -31,9 +35,9 @@ pub enum Status {
 #[derive(Clone, Debug)]
 pub struct ScenarioResult {
     /// The scenario id.
-    pub id: &'static str,
+    pub id: String,
     /// The scenario sentence.
-    pub name: &'static str,
+    pub name: String,
     /// How it ended.
     pub status: Status,
     /// Wall time.
@@ -57,8 +61,8 @@ pub async fn run_scenario(
 ) -> ScenarioResult {
     let start = Instant::now();
     let mut result = ScenarioResult {
-        id: scenario.id,
-        name: scenario.name,
+        id: scenario.id.clone(),
+        name: scenario.name.clone(),
         status: Status::Passed,
         duration: Duration::ZERO,
         outcome: RunOutcome::default(),
@@ -67,8 +71,22 @@ pub async fn run_scenario(
         result.status = Status::Skipped(reason);
         return result;
     }
-    let steps = (scenario.steps)(&Ctx::of(target));
-    let outcome = Engine::new(target, opts.clone()).run(&steps).await;
+    let steps = match scenario.steps(&Ctx::of(target)) {
+        Ok(s) => s,
+        Err(e) => {
+            result.status = Status::Failed(Failure {
+                step: 0,
+                conn: None,
+                expected: "a scenario file that compiles".into(),
+                actual: e.to_string(),
+                unreachable: false,
+            });
+            return result;
+        }
+    };
+    let mut opts = opts.clone();
+    opts.tolerate_app_pushes |= scenario.source.app_traffic;
+    let outcome = Engine::new(target, opts).run(&steps).await;
     result.status = match (&outcome.failure, &outcome.skipped) {
         (Some(f), _) => Status::Failed(f.clone()),
         (None, Some(reason)) => Status::Skipped(reason.clone()),

@@ -47,12 +47,15 @@ pub enum Expected {
     Json(Value),
     /// A binary frame, byte for byte.
     Binary(Vec<u8>),
+    /// A JSON text frame matched by a pattern with matchers and captures (scenario files).
+    Pattern(super::pattern::Pattern),
 }
 
 impl std::fmt::Display for Expected {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Expected::Json(v) => f.write_str(&phx_protocol::json::to_string(v)),
+            Expected::Pattern(p) => write!(f, "{p}"),
             Expected::Binary(b) => write!(f, "binary {}", hex::encode(b)),
         }
     }
@@ -71,6 +74,18 @@ pub enum Step {
         /// Which endpoint.
         socket: Socket,
         /// The query string without `?`, e.g. `vsn=2.0.0`.
+        query: String,
+        /// The expected HTTP status.
+        status: u16,
+    },
+    /// Open connection `conn` at another path of node A's host (a scenario file's `path:`),
+    /// e.g. `/live`; otherwise as [`Step::Connect`].
+    ConnectPath {
+        /// The connection label.
+        conn: String,
+        /// The socket path without `/websocket`, e.g. `/socket`.
+        path: String,
+        /// The query string without `?`.
         query: String,
         /// The expected HTTP status.
         status: u16,
@@ -142,6 +157,8 @@ pub enum Step {
     },
     /// A server-side action.
     Trigger(Action),
+    /// A generic trigger of a scenario file: Erlang RPC, control API or HTTP request.
+    Call(super::call::Call),
     /// Mint a token; later `Connect` queries have `var` replaced by it.
     Sign {
         /// The placeholder to replace in later queries.

@@ -1,27 +1,20 @@
-//! The scenario library. Each scenario is a named, documented list of steps over raw
-//! connections, named the way Phoenix's own tests are ("refuses websocket events that haven't
-//! joined"), and declares the Phoenix versions it applies to ([`Versions`]): which behaviours of
-//! the version table ([`phx_protocol::version::BEHAVIOURS`]) its steps depend on, or require.
-//! Where releases differ (`fixtures/COMPAT-1.7-vs-1.8.md`) its steps ask
-//! `ctx.version.has(Behaviour::…)`.
-//!
-//! One file per area: [`heartbeat`], [`channels`] (join, leave, replies, stop, crash),
-//! [`serializers`] (V1, V2 binary, invalid frames, vsn), [`broadcast`] (intercept, fastlane,
-//! dedupe, two nodes), [`auth`] (tokens, authorization, recurring, disconnect), [`idle`],
-//! [`presence`] (Phoenix.Presence on one node and across two).
+//! The scenario library. Each scenario is a scenario file (`conformance/SCENARIOS.md`):
+//! named like Phoenix's own tests ("refuses websocket events that haven't joined"), declaring
+//! the Phoenix versions it applies to ([`Versions`]): which behaviours of the version table
+//! ([`phx_protocol::version::BEHAVIOURS`]) its steps depend on (`if: {has: …}`), or require.
+//! The built-in ones are embedded ([`crate::scenario_files::builtin`]): [`all`] is the
+//! `hello-sockets` profile, the tutorial app's scenarios under `conformance/scenarios/hello-sockets/`
+//! (heartbeat, channels, serializers, broadcast, auth, idle, presence); [`idle`] holds the idle
+//! timeout's window.
 
-pub mod auth;
-pub mod broadcast;
-pub mod channels;
-pub mod heartbeat;
 pub mod idle;
-pub mod presence;
-pub mod serializers;
 
 use crate::runner::step::{Socket, Step};
+use crate::scenario_files::{self, LoadError, Profile, Source};
 use crate::target::{Adapter, PhoenixVersion, Target};
 use crate::triggers::Capability;
 use phx_protocol::version::{Behaviour, Evidence};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Something a scenario needs from the target; without it the scenario is skipped.
@@ -68,6 +61,18 @@ impl Ctx {
         }
     }
 
+    /// The context scenario files are checked with at load time (Phoenix 1.8, Cowboy, the
+    /// HelloSockets app's intervals).
+    pub fn default_for_check() -> Self {
+        Ctx {
+            version: PhoenixVersion::V1_8,
+            adapter: Adapter::Cowboy,
+            recurring_interval: Duration::from_secs(5),
+            dedupe_window: Duration::from_secs(1),
+            idle_timeout: None,
+        }
+    }
+
     /// The context for a target.
     pub fn of(target: &Target) -> Self {
         Ctx {
@@ -80,23 +85,23 @@ impl Ctx {
     }
 }
 
-/// One scenario.
-#[derive(Clone, Copy)]
+/// One scenario: a loaded scenario file.
+#[derive(Clone)]
 pub struct Scenario {
     /// Short id, used for `--scenario` and snapshot names.
-    pub id: &'static str,
+    pub id: String,
     /// The sentence that names it.
-    pub name: &'static str,
+    pub name: String,
     /// What it shows, and where the behaviour comes from.
-    pub about: &'static str,
+    pub about: String,
     /// Tags for `--tag`.
-    pub tags: &'static [&'static str],
+    pub tags: Vec<String>,
     /// The Phoenix versions it applies to, and the behaviours its steps depend on.
     pub versions: Versions,
     /// What it needs from the target.
-    pub needs: &'static [Need],
-    /// Its steps for a context.
-    pub steps: fn(&Ctx) -> Vec<Step>,
+    pub needs: Vec<Need>,
+    /// The file, compiled into steps for each context.
+    pub source: Arc<Source>,
 }
 
 impl std::fmt::Debug for Scenario {
@@ -109,12 +114,31 @@ impl Scenario {
     /// True when `names` is empty or names this scenario (by id or full sentence), and `tags` is
     /// empty or holds one of its tags.
     pub fn selected(&self, names: &[String], tags: &[String]) -> bool {
-        (names.is_empty() || names.iter().any(|n| n == self.id || n == self.name))
-            && (tags.is_empty() || tags.iter().any(|t| self.tags.contains(&t.as_str())))
+        (names.is_empty() || names.iter().any(|n| *n == self.id || *n == self.name))
+            && (tags.is_empty() || tags.iter().any(|t| self.tags.contains(t)))
+    }
+
+    /// True when it has this tag.
+    pub fn has_tag(&self, tag: &str) -> bool {
+        self.tags.iter().any(|t| t == tag)
+    }
+
+    /// Its steps for a context.
+    pub fn steps(&self, ctx: &Ctx) -> Result<Vec<Step>, LoadError> {
+        self.source.steps(ctx)
     }
 
     /// The reason this scenario cannot run on `target`, if any.
     pub fn skip_reason(&self, target: &Target) -> Option<String> {
+        if !self.source.missing.is_empty() {
+            let flags: Vec<String> = self
+                .source
+                .missing
+                .iter()
+                .map(|p| format!("--{}", p.replace('_', "-")))
+                .collect();
+            return Some(format!("not applicable: needs {}", flags.join(" and ")));
+        }
         if let Some(b) = self.versions.requires {
             if !target.version.has(b) {
                 return Some(format!(
@@ -124,7 +148,7 @@ impl Scenario {
                 ));
             }
         }
-        for need in self.needs {
+        for need in &self.needs {
             match need {
                 Need::Trigger(cap) => {
                     if let Some(r) = target.triggers.lacks(*cap) {
@@ -150,52 +174,24 @@ impl Scenario {
     }
 }
 
-/// Every scenario, in run order.
+/// Every scenario of the `hello-sockets` profile, in run order.
 pub fn all() -> Vec<Scenario> {
-    let mut v = Vec::new();
-    v.extend(heartbeat::scenarios());
-    v.extend(channels::scenarios());
-    v.extend(serializers::scenarios());
-    v.extend(broadcast::scenarios());
-    v.extend(auth::scenarios());
-    v.extend(idle::scenarios());
-    v.extend(presence::scenarios());
-    v
+    // The embedded files are part of the build; `builtin_files_load` tests that they load.
+    scenario_files::profile(Profile::HelloSockets, &scenario_files::Params::new())
+        .unwrap_or_else(|e| panic!("a built-in scenario file does not load: {e}"))
 }
 
 /// Which Phoenix releases a scenario runs on, and which rows of the version table its steps
 /// depend on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Versions {
     /// Runs only on releases with this behaviour.
     pub requires: Option<Behaviour>,
     /// Behaviours whose presence changes the steps.
-    pub depends_on: &'static [Behaviour],
+    pub depends_on: Vec<Behaviour>,
 }
 
 impl Versions {
-    /// Every release, with the same steps.
-    pub const ALL: Versions = Versions {
-        requires: None,
-        depends_on: &[],
-    };
-
-    /// Every release; the steps depend on these behaviours.
-    pub const fn depends(depends_on: &'static [Behaviour]) -> Versions {
-        Versions {
-            requires: None,
-            depends_on,
-        }
-    }
-
-    /// Only releases with `b`.
-    pub const fn requires(b: Behaviour) -> Versions {
-        Versions {
-            requires: Some(b),
-            depends_on: &[],
-        }
-    }
-
     /// True when the scenario runs on `v`.
     pub fn runs_on(&self, v: PhoenixVersion) -> bool {
         self.requires.is_none_or(|b| v.has(b))
@@ -232,6 +228,21 @@ impl Versions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn builtin_files_load() {
+        for p in [Profile::HelloSockets, Profile::Protocol] {
+            let mut params = scenario_files::Params::new();
+            params.insert("topic".into(), "ping".into());
+            params.insert("join_payload".into(), "{}".into());
+            let all = scenario_files::profile(p, &params).expect("built-in files load");
+            assert!(!all.is_empty());
+            for s in &all {
+                s.steps(&Ctx::default_for_check()).expect("steps compile");
+            }
+        }
+        assert_eq!(all().len(), 36);
+    }
 
     #[test]
     fn close_codes_follow_version_and_adapter() {

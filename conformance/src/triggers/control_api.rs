@@ -89,6 +89,21 @@ impl ControlApi {
         Ok(())
     }
 
+    /// `GET path` or `POST path` with a JSON body (a scenario file's `control` step); the JSON
+    /// answer.
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, TriggerError> {
+        Ok(if method.eq_ignore_ascii_case("GET") {
+            self.client.get(path).await?
+        } else {
+            self.client.post(path, body).await?
+        })
+    }
+
     /// Signs a token with the server's secret.
     pub async fn sign(&self, req: &SignRequest) -> Result<String, TriggerError> {
         let signed_at =

@@ -561,6 +561,75 @@ fn phx_check_passes_with_erlang_rpc_triggers() {
     drop(target);
 }
 
+/// A scenario file's `rpc` steps call any function on the node by RPC: a result captured and
+/// reused, a `returns:` check, and the app's Endpoint.broadcast (forwarded by the stand-in to
+/// the embedded server) reaching a client; then a wrong `returns:` fails the check (exit 1).
+#[test]
+fn scenario_file_rpc_steps_call_any_function_on_the_node() {
+    let rt = support::runtime();
+    let target = rt
+        .block_on(phx_conformance::target::Target::embedded(
+            phx_conformance::target::PhoenixVersion::V1_8,
+        ))
+        .expect("embedded");
+    let control = phx_conformance::target::authority(&target.socket_url).expect("authority");
+    let Some(cluster) = start_named_cluster(Some(&control), "files") else {
+        return;
+    };
+    rt.block_on(connect_when_ready(&cluster));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = r#"id: rpc_steps
+name: rpc steps run any function on the node
+steps:
+  - rpc: {call: ":erlang.list_to_binary", args: [[104, 105]], capture: word}
+  - rpc: {call: ":erlang.is_atom", args: [!atom ok], returns: "true"}
+  - connect c1: {}
+  - join c1: {topic: ping, ref: "1"}
+  - rpc: {call: HelloSocketsWeb.Endpoint.broadcast, args: [ping, plain_event, {"w": "${word}"}], returns: ok}
+  - expect c1: [null,null,"ping","plain_event",{"w":"hi"}]
+  - close c1
+"#;
+    std::fs::write(dir.path().join("rpc.yaml"), file).expect("write");
+    let run = |d: &std::path::Path| {
+        let mut cmd = assert_cmd::Command::cargo_bin("phx").expect("phx");
+        for v in [
+            "PHX_URL",
+            "PHX_CONTROL",
+            "PHX_SECRET_KEY_BASE",
+            "PHX_PHOENIX",
+        ] {
+            cmd.env_remove(v);
+        }
+        cmd.env("ERL_EPMD_PORT", cluster.epmd_port.to_string())
+            .args(["check", "--scenarios", d.to_str().expect("utf-8")])
+            .args(["--url", &target.socket_url])
+            .args(["--erlang-node", &cluster.node, "--cookie", COOKIE])
+            .output()
+            .expect("run phx check")
+    };
+    let out = run(dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    std::fs::write(
+        dir.path().join("rpc.yaml"),
+        file.replace(r#"returns: "true""#, r#"returns: "false""#),
+    )
+    .expect("write");
+    let out = run(dir.path());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("erlang.is_atom returned 'true', expected false"),
+        "{stdout}"
+    );
+    drop(target);
+}
+
 #[test]
 fn phx_bench_fanout_publishes_through_an_erlang_rpc_trigger() {
     // `--trigger erl:NODE:COOKIE` evaluates the broadcast loop inside the node by RPC; the

@@ -11,6 +11,7 @@ mod cli_token;
 mod erlang_rpc;
 mod fixtures;
 mod properties;
+mod scenario_files;
 mod scenarios;
 mod support;
 #[cfg(feature = "testkit")]

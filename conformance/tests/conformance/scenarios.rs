@@ -35,7 +35,7 @@ fn run_suite_on(version: PhoenixVersion, adapter: Option<Adapter>) {
         let mut results = Vec::with_capacity(all.len());
         for s in &all {
             // DedupeChannel always broadcasts on `dupe`: hold its lock (see the properties).
-            let _dupe = s.tags.contains(&"dedupe").then(support::shared_topic_lock);
+            let _dupe = s.has_tag("dedupe").then(support::shared_topic_lock);
             results.push(runner::run_scenario(&target, s, &EngineOptions::default()).await);
         }
         let mut failures = Vec::new();
@@ -43,7 +43,7 @@ fn run_suite_on(version: PhoenixVersion, adapter: Option<Adapter>) {
             match &r.status {
                 Status::Passed => {
                     // Only the close codes of these two differ with Bandit: their snapshots are per adapter.
-                    let bandit = target.adapter == Adapter::Bandit && ["disconnect", "idle_timeout"].contains(&r.id);
+                    let bandit = target.adapter == Adapter::Bandit && ["disconnect", "idle_timeout"].contains(&r.id.as_str());
                     let name = format!("{}@{}{}", r.id, snapshot_version(target.version), if bandit { "-bandit" } else { "" });
                     insta::assert_snapshot!(name, r.outcome.snapshot());
                 }
@@ -63,7 +63,7 @@ fn run_suite_on(version: PhoenixVersion, adapter: Option<Adapter>) {
             let skipped: Vec<_> = results
                 .iter()
                 .filter(|r| matches!(&r.status, Status::Skipped(why) if !why.starts_with("applies to Phoenix")))
-                .map(|r| r.id)
+                .map(|r| r.id.as_str())
                 .collect();
             assert!(
                 skipped.is_empty(),
@@ -98,7 +98,7 @@ fn every_scenario_passes_as_phoenix_1_8_on_bandit() {
 #[test]
 fn scenario_ids_are_unique_and_each_applies_to_some_version() {
     let all = scenarios::all();
-    let mut ids: Vec<_> = all.iter().map(|s| s.id).collect();
+    let mut ids: Vec<_> = all.iter().map(|s| s.id.as_str()).collect();
     ids.sort_unstable();
     ids.dedup();
     assert_eq!(ids.len(), all.len(), "duplicate scenario ids");
@@ -151,7 +151,7 @@ fn every_scenario_passes_as_the_inferred_release_1_8_5() {
         let skipped: Vec<_> = results
             .iter()
             .filter(|r| matches!(r.status, Status::Skipped(_)))
-            .map(|r| r.id)
+            .map(|r| r.id.as_str())
             .collect();
         assert_eq!(
             skipped,
