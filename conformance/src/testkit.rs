@@ -1,5 +1,5 @@
-//! The cargo-test API: replay a directory of recorded transcripts against the target the
-//! `PHX_*` variables name, with insta snapshots of each run after the redactions.
+//! The cargo-test API: replay a directory of recorded transcripts and scenario files against the
+//! target the `PHX_*` variables name, with insta snapshots of each run after the redactions.
 //!
 //! ```no_run
 //! // tests/phx.rs of your app's Rust test crate (phx-conformance as a dev-dependency)
@@ -19,10 +19,11 @@
 //!   embedded phx-server (and says so on stderr): for transcripts recorded against phx-server
 //!   itself, as this crate's own example is.
 //! - **Files**, dispatched by extension, in sorted order, subdirectories included (`snapshots/`
-//!   and dotfiles skipped): `.jsonl` a transcript; `.rules` a rules file
-//!   ([`crate::transcript::rules`]) applied to every transcript of the suite; `.md` and `.txt`
-//!   are documentation. Any other file is an error for now: scenario files will be dispatched
-//!   here too once `phx_conformance::scenario_files` lands.
+//!   and dotfiles skipped): `.jsonl` a transcript; `.yaml`/`.yml` a scenario file
+//!   ([`crate::scenario_files`], `conformance/SCENARIOS.md`), run as `phx check --scenarios`
+//!   runs it (a scenario the target cannot run, by version or trigger, fails the suite rather
+//!   than passing); `.rules` a rules file ([`crate::transcript::rules`]) applied to every file
+//!   of the suite; `.md` and `.txt` are documentation. Any other file is an error.
 //! - **Snapshots.** [`replay_dir!`](crate::replay_dir) asserts one insta snapshot per
 //!   transcript (named after its path in the directory): the run's transcript with the
 //!   redactions applied, node names and captured values as their placeholders, tokens as
@@ -72,14 +73,14 @@ pub enum TestkitError {
         /// The error.
         source: std::io::Error,
     },
-    /// The directory holds no transcript: nothing would run.
-    #[error("{dir} holds no .jsonl transcript: nothing to replay")]
+    /// The directory holds no transcript or scenario file: nothing would run.
+    #[error("{dir} holds no .jsonl transcript and no .yaml scenario file: nothing to replay")]
     Empty {
         /// The directory.
         dir: String,
     },
     /// A file of a kind the testkit does not run.
-    #[error("{path}: cannot replay .{ext} files: only .jsonl transcripts (and .rules files) are supported; scenario files will be once phx_conformance::scenario_files exists")]
+    #[error("{path}: cannot replay .{ext} files: only .jsonl transcripts, .yaml/.yml scenario files and .rules files are run")]
     Unsupported {
         /// The file.
         path: String,
@@ -92,6 +93,9 @@ pub enum TestkitError {
     /// A transcript does not parse.
     #[error(transparent)]
     Transcript(#[from] TranscriptError),
+    /// A scenario file does not parse (its file, line and what was expected).
+    #[error(transparent)]
+    Scenario(#[from] crate::scenario_files::LoadError),
     /// A transcript cannot be turned into steps.
     #[error("{path}: {source}")]
     Replay {
@@ -244,7 +248,11 @@ impl Suite {
                 reason: e.clone(),
             }));
         }
-        let (transcripts, mut rules) = self.files()?;
+        let Files {
+            transcripts,
+            scenarios,
+            mut rules,
+        } = self.files()?;
         rules.extend(self.rules.clone());
         let choice = choose(|k| std::env::var(k).ok(), self.embedded);
         if choice == Choice::Missing {
@@ -252,8 +260,8 @@ impl Suite {
         }
         if choice == Choice::Skip {
             let why = format!(
-                "SKIPPED phx_conformance::testkit: {} transcript(s) in {dir} not replayed: no PHX_URL, and PHX_SKIP is set",
-                transcripts.len()
+                "SKIPPED phx_conformance::testkit: {} file(s) in {dir} not replayed: no PHX_URL, and PHX_SKIP is set",
+                transcripts.len() + scenarios.len()
             );
             notice(&why);
             return Ok(Outcome::Skipped(why));
@@ -271,6 +279,17 @@ impl Suite {
                 source,
             })?;
             plans.push((name, path, steps));
+        }
+        let mut loaded = Vec::new();
+        for (name, path) in scenarios {
+            let text = std::fs::read_to_string(&path).map_err(|source| TestkitError::Dir {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let params = crate::scenario_files::Params::new();
+            let scenario =
+                crate::scenario_files::load_str(&path.display().to_string(), &text, &params)?;
+            loaded.push((name, path, scenario));
         }
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -314,16 +333,45 @@ impl Suite {
                     snapshot,
                 });
             }
+            for (name, path, scenario) in loaded {
+                let r =
+                    crate::runner::run_scenario(&target, &scenario, &EngineOptions::default())
+                        .await;
+                let snapshot = snapshot(&r.outcome.transcript, &r.outcome.bindings, &rules);
+                let (failure, skipped) = match &r.status {
+                    crate::runner::Status::Passed => (None, None),
+                    crate::runner::Status::Failed(f) => (
+                        Some(format!(
+                            "{} ({}) differs from {}: {f}\n--- transcript so far:\n{snapshot}",
+                            path.display(),
+                            scenario.name,
+                            target.description
+                        )),
+                        None,
+                    ),
+                    crate::runner::Status::Skipped(why) => (None, Some(why.clone())),
+                };
+                results.push(FileResult {
+                    failure,
+                    skipped,
+                    tolerances: r.outcome.tolerances.clone(),
+                    name,
+                    path,
+                    snapshot,
+                });
+            }
             Ok(Outcome::Ran(results))
         })
     }
 
-    /// The transcripts (snapshot name, path) and the `.rules` files' rules, in sorted order.
-    fn files(&self) -> Result<(Vec<(String, PathBuf)>, Rules), TestkitError> {
+    /// The transcripts and scenario files (snapshot name, path) and the `.rules` files' rules,
+    /// in sorted order.
+    fn files(&self) -> Result<Files, TestkitError> {
         let mut all = Vec::new();
         walk(&self.dir, &mut all)?;
         all.sort();
         let mut transcripts = Vec::new();
+        let mut scenarios = Vec::new();
         let mut rules = Rules::default();
         for path in all {
             let ext = path
@@ -331,15 +379,14 @@ impl Suite {
                 .and_then(|e| e.to_str())
                 .unwrap_or("")
                 .to_owned();
+            let rel = path.strip_prefix(&self.dir).unwrap_or(&path);
+            let name = rel
+                .with_extension("")
+                .to_string_lossy()
+                .replace(['/', '\\'], "__");
             match ext.as_str() {
-                "jsonl" => {
-                    let rel = path.strip_prefix(&self.dir).unwrap_or(&path);
-                    let name = rel
-                        .with_extension("")
-                        .to_string_lossy()
-                        .replace(['/', '\\'], "__");
-                    transcripts.push((name, path));
-                }
+                "jsonl" => transcripts.push((name, path)),
+                "yaml" | "yml" => scenarios.push((name, path)),
                 "rules" => rules.extend(Rules::read(&path)?),
                 "md" | "txt" => {}
                 _ => {
@@ -350,12 +397,16 @@ impl Suite {
                 }
             }
         }
-        if transcripts.is_empty() {
+        if transcripts.is_empty() && scenarios.is_empty() {
             return Err(TestkitError::Empty {
                 dir: self.dir.display().to_string(),
             });
         }
-        Ok((transcripts, rules))
+        Ok(Files {
+            transcripts,
+            scenarios,
+            rules,
+        })
     }
 
     /// Runs the suite and panics on anything that is not a clean pass: no target (unless
@@ -377,7 +428,7 @@ impl Suite {
         }
         assert!(
             problems.is_empty(),
-            "{} of {} transcript(s) in {} failed:\n\n{}",
+            "{} of {} file(s) in {} failed:\n\n{}",
             problems.len(),
             results.len(),
             self.dir.display(),
@@ -385,6 +436,14 @@ impl Suite {
         );
         results
     }
+}
+
+/// A suite directory's files, by kind.
+#[derive(Debug)]
+struct Files {
+    transcripts: Vec<(String, PathBuf)>,
+    scenarios: Vec<(String, PathBuf)>,
+    rules: Rules,
 }
 
 /// Every file under `dir`, skipping `snapshots/` and dotfiles.

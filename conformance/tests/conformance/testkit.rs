@@ -189,7 +189,10 @@ fn the_example_directory_replays_through_the_testkit_with_stable_snapshots() {
     let suite = Suite::new(example_dir()).embedded_when_unset(PhoenixVersion::V1_8);
     let results = phx_conformance::replay_dir!(suite = suite.clone());
     let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(names, ["hand_written", "presence_session"]);
+    assert_eq!(
+        names,
+        ["hand_written", "presence_session", "presence_update"]
+    );
     // A second run gives the same snapshot text (refs are new random values on every run).
     let again = suite.run_or_panic();
     for (a, b) in again.iter().zip(&results) {
@@ -318,7 +321,7 @@ fn without_a_target_the_testkit_fails_or_prints_skipped() {
     assert!(passed, "{stdout}\n{stderr}");
     // Printed although cargo captures the test's output.
     assert!(
-        stderr.contains("SKIPPED phx_conformance::testkit: 2 transcript(s) in"),
+        stderr.contains("SKIPPED phx_conformance::testkit: 3 file(s) in"),
         "{stderr}"
     );
 }
@@ -356,4 +359,32 @@ fn a_volatile_recorded_value_fails_replay_until_redacted() {
     let out = replay(&["--redact", "$..online_at => [any:string]"]).success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
     assert!(stdout.contains("ok   "), "{stdout}");
+}
+
+/// A scenario file in a testkit directory runs like a transcript: one that expects what the
+/// server does not send is a failure naming the file and the difference, not a pass.
+#[test]
+fn a_scenario_file_that_expects_the_wrong_reply_fails_the_suite() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        tmp.path().join("wrong.yaml"),
+        r#"id: wrong
+name: expects pong in capitals
+about: PingChannel answers {"ping":"pong"}, not PONG.
+steps:
+  - connect c1: {}
+  - join c1: {topic: ping, ref: "1"}
+  - send c1: ["1","2","ping","ping",{}]
+  - expect c1: ["1","2","ping","phx_reply",{"response":{"ping":"PONG"},"status":"ok"}]
+"#,
+    )
+    .expect("write");
+    let suite = Suite::new(tmp.path()).embedded_when_unset(PhoenixVersion::V1_8);
+    let Ok(phx_conformance::testkit::Outcome::Ran(results)) = suite.run() else {
+        panic!("the suite did not run");
+    };
+    assert_eq!(results.len(), 1);
+    let failure = results[0].failure.as_deref().expect("a failure");
+    assert!(failure.contains("wrong.yaml"), "{failure}");
+    assert!(failure.contains("PONG"), "{failure}");
 }
