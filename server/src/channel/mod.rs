@@ -177,3 +177,12 @@ pub trait Channel: Send + 'static {
         let _ = (reason, ctx);
     }
 }
+
+/// The message of a caught panic (`panic!("…")`'s text), or `"panic"`.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".to_owned())
+}

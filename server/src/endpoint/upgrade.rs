@@ -31,6 +31,10 @@ use super::Endpoint;
 use crate::socket::SocketHandler;
 use phx_protocol::version::Behaviour;
 
+/// Connects whose query string is at most this many bytes run on the async worker; longer ones
+/// on the bounded blocking pool ([`connect_slots`]).
+const INLINE_CONNECT_QUERY: usize = 1024;
+
 /// Threads that may run `connect/3` at once.
 fn connect_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
@@ -86,12 +90,26 @@ pub(crate) async fn upgrade(
             return empty_response(StatusCode::FORBIDDEN);
         }
     };
-    let connected = {
+    let query_len = req.uri().query().map_or(0, str::len);
+    let connected = if query_len <= INLINE_CONNECT_QUERY {
+        // Small params: whatever connect verifies is at most this long (an HMAC over it, and
+        // for a validly signed token a decode within the token Budget), microseconds, so it
+        // runs here; a hop to the blocking pool would cost more than the work (two thread
+        // wake-ups per connect halved the connect+join rate).
+        // connect/3 may raise (panic): caught here as the blocking pool's JoinError would be.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            handler.connect(&params, &endpoint)
+        }))
+        .map_err(|p| crate::channel::panic_message(&p))
+    } else {
         let (handler, endpoint) = (handler.clone(), endpoint.clone());
         // A bounded pool: at most CONNECT_THREADS connects run at once (later upgrades wait
-        // here, asynchronously), so a connect flood never grows the blocking pool's threads.
+        // here, asynchronously), so a connect flood never grows the blocking pool's threads,
+        // and a large (e.g. validly signed, bomb-shaped) token never stalls the async workers.
         let _permit = connect_slots().acquire().await;
-        crate::spawn::spawn_blocking(move || handler.connect(&params, &endpoint)).await
+        crate::spawn::spawn_blocking(move || handler.connect(&params, &endpoint))
+            .await
+            .map_err(|e| e.to_string())
     };
     let assigns = match connected {
         Ok(Ok(assigns)) => assigns,

@@ -154,14 +154,10 @@ pub(crate) struct SocketMachine {
 fn guarded<R>(f: impl FnOnce() -> Result<R, Crash>) -> Result<R, Crash> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(r) => r,
-        Err(panic) => {
-            let why = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_owned());
-            Err(Crash::new(format!("panic: {why}")))
-        }
+        Err(panic) => Err(Crash::new(format!(
+            "panic: {}",
+            crate::channel::panic_message(&panic)
+        ))),
     }
 }
 

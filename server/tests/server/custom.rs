@@ -193,3 +193,71 @@ async fn panics_and_crashes_become_phx_error_and_never_kill_the_socket() {
         server.logs().contents()
     );
 }
+
+/// A socket whose connect/3 raises when asked to.
+struct RaisingConnect;
+
+impl SocketHandler for RaisingConnect {
+    fn module(&self) -> &str {
+        "Elixir.Test.RaisingSocket"
+    }
+
+    fn connect(&self, params: &Params, _endpoint: &Endpoint) -> Result<Assigns, ConnectRefused> {
+        if params.contains_key("boom") {
+            panic!("boom in connect");
+        }
+        Ok(Assigns::new())
+    }
+
+    fn id(&self, _assigns: &Assigns) -> Option<String> {
+        None
+    }
+
+    fn channel(&self, topic: &str) -> Option<Box<dyn Channel>> {
+        topic
+            .starts_with("room:")
+            .then(|| Box::new(Misbehaving) as Box<dyn Channel>)
+    }
+}
+
+/// connect/3 runs on the async worker for a short query and on the blocking pool for a long one
+/// (over 1 KiB); a raise is a 500 either way, and the server keeps accepting.
+#[tokio::test]
+async fn a_raising_connect_is_a_500_on_either_path_and_the_server_carries_on() {
+    use phx_protocol::Vsn;
+    use phx_server::testing::{ClientError, TestClient};
+    let server = TestServer::start_with_mounts(
+        config(Compat::V1_8),
+        vec![Mount::new("/socket", RaisingConnect)],
+    )
+    .await;
+    let long = "x".repeat(2000);
+    for query in [
+        "vsn=2.0.0&boom=1".to_owned(),
+        format!("vsn=2.0.0&boom=1&pad={long}"),
+    ] {
+        let url = format!("{}?{query}", server.ws_url("/socket"));
+        match TestClient::connect_raw(&url, Vsn::V2).await {
+            Err(ClientError::Refused { status: 500, .. }) => {}
+            Err(e) => panic!("{} bytes: expected 500, got {e}", query.len()),
+            Ok(_) => panic!("{} bytes: expected 500, got a socket", query.len()),
+        }
+    }
+    for query in ["vsn=2.0.0".to_owned(), format!("vsn=2.0.0&pad={long}")] {
+        let url = format!("{}?{query}", server.ws_url("/socket"));
+        let mut c = TestClient::connect_raw(&url, Vsn::V2)
+            .await
+            .unwrap_or_else(|e| panic!("{} bytes: {e}", query.len()));
+        exchange(
+            &mut c,
+            r#"[null,"1","phoenix","heartbeat",{}]"#,
+            &[r#"[null,"1","phoenix","phx_reply",{"response":{},"status":"ok"}]"#],
+        )
+        .await;
+    }
+    assert!(
+        server.logs().contains("boom in connect"),
+        "{}",
+        server.logs().contents()
+    );
+}
