@@ -23,7 +23,10 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
-use std::process::Stdio;
+mod common;
+
+use common::{cpu_ticks, rss_kib, Server};
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -32,7 +35,7 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async_with_config, MaybeTlsStream, WebSocketStream};
@@ -46,12 +49,6 @@ fn env_num(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-struct Server {
-    child: Child,
-    port: u16,
-    pid: u32,
-}
-
 /// Which server a figure is measured on.
 #[derive(Clone, Copy)]
 enum Kind<'a> {
@@ -62,16 +59,11 @@ enum Kind<'a> {
 }
 
 async fn spawn_server(kind: Kind<'_>) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = match kind {
+    let port = common::free_port();
+    let command = match kind {
         Kind::Phx(extra) => {
-            let mut c = Command::new(env!("CARGO_BIN_EXE_phx-server"));
-            c.args(["serve", "--port", &port.to_string(), "--control"])
-                .args(extra);
+            let mut c = common::phx_server(port, &["--control"]);
+            c.args(extra);
             c
         }
         Kind::Bare => {
@@ -80,40 +72,12 @@ async fn spawn_server(kind: Kind<'_>) -> Server {
             c
         }
     };
-    let mut child = command
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        assert!(child.try_wait().unwrap().is_none(), "server exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Server { child, port, pid }
+    common::start(command, port, "warn").await
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// utime + stime in clock ticks (100/s on Linux).
-fn cpu_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after_comm.split_whitespace().collect();
-    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// Connects `n` sockets and joins `topic` on each, 100 at a time (100 workers, each connecting

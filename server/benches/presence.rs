@@ -49,16 +49,17 @@
 
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
+use common::{rss_kib, Server};
+
 use std::collections::HashMap;
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde::de::IgnoredAny;
-use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::Message;
@@ -67,52 +68,14 @@ const CONCURRENCY: usize = 100;
 /// phoenix.js's heartbeat interval.
 const HEARTBEAT: Duration = Duration::from_secs(30);
 
-struct Server {
-    _child: Child,
-    port: u16,
-    pid: u32,
-}
-
 async fn spawn_server() -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_phx-server"))
-        .args(["serve", "--port", &port.to_string()])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let pid = child.id().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
-        assert!(child.try_wait().unwrap().is_none(), "server exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    Server {
-        _child: child,
-        port,
-        pid,
-    }
+    let port = common::free_port();
+    common::start(common::phx_server(port, &[]), port, "error").await
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
-    line.split_whitespace().nth(1).unwrap().parse().unwrap()
-}
-
-/// utime + stime in seconds (clock ticks at 100/s on Linux).
+/// utime + stime in seconds.
 fn cpu_secs(pid: &str) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
-    let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-    let f: Vec<&str> = after_comm.split_whitespace().collect();
-    (f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()) as f64 / 100.0
+    common::cpu_ticks(pid) as f64 / 100.0
 }
 
 /// The user number of the only key in a join diff's `joins` (`"u123"` → 123).

@@ -2,7 +2,7 @@
 //! 1 failed, 2 usage, 3 cannot reach the target).
 
 use crate::support;
-use assert_cmd::Command;
+use crate::support::phx;
 use phx_conformance::record::{self, RecordOptions};
 use phx_conformance::runner::conn::{RawConn, Received};
 use phx_conformance::runner::{Engine, EngineOptions};
@@ -11,24 +11,6 @@ use phx_conformance::transcript::{replay, Transcript};
 use predicates::prelude::*;
 use std::path::PathBuf;
 use std::time::Duration;
-
-/// `phx …` with no PHX_* target variables leaking in from the caller's environment.
-fn phx(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("phx").expect("phx binary");
-    for v in [
-        "PHX_URL",
-        "PHX_AUTH_URL",
-        "PHX_NODE_B_URL",
-        "PHX_ERLANG_NODE",
-        "PHX_COOKIE",
-        "PHX_PHOENIX",
-        "PHX_CONTROL",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.args(args);
-    cmd
-}
 
 fn fixture(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

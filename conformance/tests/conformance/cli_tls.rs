@@ -3,7 +3,7 @@
 //! clear error with exit code 3, and `phx record` writes the same transcript over wss as over ws.
 
 use crate::support;
-use assert_cmd::Command;
+use crate::support::phx;
 use phx_client::{TlsConfig, TlsOptions};
 use phx_conformance::record::{self, RecordOptions};
 use phx_conformance::runner::conn::{RawConn, Received};
@@ -15,26 +15,6 @@ use phx_server::Config;
 use predicates::prelude::*;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `phx …` with no PHX_* variables leaking in from the caller's environment.
-fn phx(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("phx").expect("phx binary");
-    for v in [
-        "PHX_URL",
-        "PHX_AUTH_URL",
-        "PHX_NODE_B_URL",
-        "PHX_ERLANG_NODE",
-        "PHX_COOKIE",
-        "PHX_PHOENIX",
-        "PHX_CONTROL",
-        "PHX_CACERT",
-        "PHX_INSECURE",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.args(args);
-    cmd
-}
 
 fn any_port() -> std::net::SocketAddr {
     "127.0.0.1:0".parse().expect("address")

@@ -3,29 +3,12 @@
 //! server, and the protocol profile in both compat modes.
 
 use crate::support;
-use assert_cmd::Command;
+use crate::support::phx;
 use phx_conformance::runner::{self, EngineOptions, Status};
 use phx_conformance::scenario_files::{self, LoadError, Params, Profile};
 use phx_conformance::target::{Adapter, PhoenixVersion, Target};
 use predicates::prelude::*;
 use std::path::Path;
-
-fn phx(args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("phx").expect("phx binary");
-    for v in [
-        "PHX_URL",
-        "PHX_AUTH_URL",
-        "PHX_NODE_B_URL",
-        "PHX_ERLANG_NODE",
-        "PHX_COOKIE",
-        "PHX_PHOENIX",
-        "PHX_CONTROL",
-    ] {
-        cmd.env_remove(v);
-    }
-    cmd.args(args);
-    cmd
-}
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).expect("write scenario file");

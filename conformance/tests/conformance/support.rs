@@ -58,3 +58,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("tokio runtime")
 }
+
+/// `phx ARGS…` with no `PHX_*` variable of the caller's environment leaking in (the external
+/// suite sets them for the library tests; the CLI tests name their targets with flags).
+pub fn phx(args: &[&str]) -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("phx").expect("phx binary");
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("PHX_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.args(args);
+    cmd
+}

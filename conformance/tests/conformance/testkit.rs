@@ -4,7 +4,7 @@
 //! replays that directory with stable insta snapshots; the presence race tolerance makes a
 //! reordered transcript pass, and fails it without; no target is never a silent pass.
 
-use assert_cmd::Command;
+use crate::support::phx;
 use phx_conformance::record::{self, RecordOptions};
 use phx_conformance::runner::conn::{RawConn, Received};
 use phx_conformance::target::{PhoenixVersion, Target};
@@ -15,18 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(5);
-
-/// `phx` with no `PHX_*` variable (the external CI job sets them; these runs use the embedded
-/// server and flags only).
-fn phx() -> Command {
-    let mut cmd = Command::cargo_bin("phx").expect("phx");
-    for (k, _) in std::env::vars_os() {
-        if k.to_string_lossy().starts_with("PHX_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd
-}
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/phx")
@@ -231,7 +219,7 @@ fn reordered_example(dir: &Path) -> PathBuf {
 fn the_presence_race_tolerance_passes_a_reordered_transcript_and_strict_order_fails_it() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = reordered_example(dir.path());
-    let ok = phx()
+    let ok = phx(&[])
         .args(["replay", "--phoenix", "1.8"])
         .arg(&path)
         .timeout(Duration::from_secs(60))
@@ -242,7 +230,7 @@ fn the_presence_race_tolerance_passes_a_reordered_transcript_and_strict_order_fa
         out.contains("tolerated: c1 received presence_diff on presence:testkit, presence_state on presence:testkit (recorded presence_state on presence:testkit, presence_diff on presence:testkit)"),
         "{out}"
     );
-    let strict = phx()
+    let strict = phx(&[])
         .args(["replay", "--phoenix", "1.8", "--strict-order"])
         .arg(&path)
         .timeout(Duration::from_secs(60))
@@ -277,7 +265,7 @@ fn redaction_and_tolerance_flags_that_do_not_parse_are_usage_errors() {
             "invalid regex",
         ),
     ] {
-        phx()
+        phx(&[])
             .args(&args)
             .timeout(Duration::from_secs(30))
             .assert()
@@ -339,7 +327,7 @@ fn a_volatile_recorded_value_fails_replay_until_redacted() {
     let path = dir.path().join("presence_basic.jsonl");
     std::fs::write(&path, changed).expect("write");
     let replay = |extra: &[&str]| {
-        phx()
+        phx(&[])
             .arg("replay")
             .arg(&path)
             .args(["--phoenix", "1.8"])

@@ -85,7 +85,10 @@ impl SocketHandler for RoomSocket {
         "Elixir.Test.RoomSocket"
     }
 
-    fn connect(&self, _params: &Params, _endpoint: &Endpoint) -> Result<Assigns, ConnectRefused> {
+    fn connect(&self, params: &Params, _endpoint: &Endpoint) -> Result<Assigns, ConnectRefused> {
+        if params.contains_key("boom") {
+            panic!("boom in connect");
+        }
         Ok(Assigns::new())
     }
 
@@ -194,32 +197,6 @@ async fn panics_and_crashes_become_phx_error_and_never_kill_the_socket() {
     );
 }
 
-/// A socket whose connect/3 raises when asked to.
-struct RaisingConnect;
-
-impl SocketHandler for RaisingConnect {
-    fn module(&self) -> &str {
-        "Elixir.Test.RaisingSocket"
-    }
-
-    fn connect(&self, params: &Params, _endpoint: &Endpoint) -> Result<Assigns, ConnectRefused> {
-        if params.contains_key("boom") {
-            panic!("boom in connect");
-        }
-        Ok(Assigns::new())
-    }
-
-    fn id(&self, _assigns: &Assigns) -> Option<String> {
-        None
-    }
-
-    fn channel(&self, topic: &str) -> Option<Box<dyn Channel>> {
-        topic
-            .starts_with("room:")
-            .then(|| Box::new(Misbehaving) as Box<dyn Channel>)
-    }
-}
-
 /// connect/3 runs on the async worker for a short query and on the blocking pool for a long one
 /// (over 1 KiB); a raise is a 500 either way, and the server keeps accepting.
 #[tokio::test]
@@ -228,7 +205,7 @@ async fn a_raising_connect_is_a_500_on_either_path_and_the_server_carries_on() {
     use phx_server::testing::{ClientError, TestClient};
     let server = TestServer::start_with_mounts(
         config(Compat::V1_8),
-        vec![Mount::new("/socket", RaisingConnect)],
+        vec![Mount::new("/socket", RoomSocket)],
     )
     .await;
     let long = "x".repeat(2000);
