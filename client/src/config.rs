@@ -108,11 +108,15 @@ pub struct SocketConfig {
     /// Pushes one channel may buffer while not joined (default 100); beyond it a push fails
     /// with `PushError::BufferFull`.
     pub max_buffered_pushes: usize,
-    /// Events a channel's queue holds (default 1024). When it is full the socket stops reading
+    /// Events a channel's queue holds (default 256). When it is full the socket stops reading
     /// until a receiver catches up (backpressure: nothing is dropped); the queue grows to it on
-    /// demand, nothing is pre-allocated. Also the ring size of `Socket::messages` and
-    /// `Socket::status_events`, allocated on their first use.
+    /// demand, nothing is pre-allocated. A bound of 1,024 made a lagging reader's queues four
+    /// times larger and the 1,000-socket receive rate 10–20 % lower (page faults and copies as
+    /// they grew), for no event more delivered.
     pub event_capacity: usize,
+    /// The ring size of `Socket::messages` and `Socket::status_events` (default 1024), which
+    /// are lossy (`Lagged`) rather than backpressured; allocated on their first use.
+    pub ring_capacity: usize,
     /// Opens the byte stream (default TCP).
     pub connector: Arc<dyn Connector>,
     /// The WebSocket read buffer, allocated per connection (default 4 KiB: tungstenite's own
@@ -141,6 +145,8 @@ impl fmt::Debug for SocketConfig {
             .field("push_timeout", &self.push_timeout)
             .field("close_policy", &self.close_policy)
             .field("max_buffered_pushes", &self.max_buffered_pushes)
+            .field("event_capacity", &self.event_capacity)
+            .field("ring_capacity", &self.ring_capacity)
             .field("tls", &self.tls)
             .field("retry_tls_errors", &self.retry_tls_errors)
             .finish_non_exhaustive()
@@ -169,7 +175,8 @@ impl SocketBuilder {
             connect_timeout: Duration::from_secs(10),
             close_policy: ClosePolicy::default(),
             max_buffered_pushes: 100,
-            event_capacity: 1024,
+            event_capacity: 256,
+            ring_capacity: 1024,
             connector: Arc::new(TcpConnector),
             read_buffer_size: 4096,
             tls: TlsConfig::default(),
@@ -258,9 +265,14 @@ impl SocketBuilder {
         self.with(|c| c.max_buffered_pushes = n)
     }
 
-    /// Per-channel event queue bound before backpressure (default 1024, minimum 1).
+    /// Per-channel event queue bound before backpressure (default 256, minimum 1).
     pub fn event_capacity(self, n: usize) -> Self {
         self.with(|c| c.event_capacity = n.max(1))
+    }
+
+    /// Ring size of `Socket::messages` and `Socket::status_events` (default 1024, minimum 1).
+    pub fn ring_capacity(self, n: usize) -> Self {
+        self.with(|c| c.ring_capacity = n.max(1))
     }
 
     /// The WebSocket read buffer per connection (default 4 KiB, minimum 256 bytes).

@@ -46,7 +46,7 @@ impl Socket {
     pub(crate) fn start(config: SocketConfig) -> Result<Socket, ConfigError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(|_| ConfigError::NoRuntime)?;
         let (tx, rx) = mpsc::channel(256);
-        let shared = Arc::new(Shared::new(config.event_capacity));
+        let shared = Arc::new(Shared::new(config.ring_capacity));
         runtime.spawn(Task::new(config.clone(), rx, shared.clone()).run());
         Ok(Socket {
             inner: Arc::new(Inner {
