@@ -304,7 +304,7 @@ impl Suite {
                     ));
                     Target::embedded(v).await?
                 }
-                _ => match External::from_env() {
+                _ => match External::from_env()? {
                     Some(ext) => ext.connect().await?,
                     None => return Err(TestkitError::NoTarget { dir: dir.clone() }),
                 },

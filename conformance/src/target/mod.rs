@@ -111,6 +111,16 @@ pub enum TargetError {
     /// `--cacert` cannot be used (a usage error: fix the path or file).
     #[error(transparent)]
     Tls(#[from] phx_client::TlsConfigError),
+    /// A `PHX_*` variable holds a value it cannot mean (fix or unset it).
+    #[error("{var}={value:?} is not {expected}: fix or unset it")]
+    BadEnv {
+        /// The variable.
+        var: &'static str,
+        /// What it holds.
+        value: String,
+        /// What it may hold.
+        expected: &'static str,
+    },
 }
 
 /// Settings for an external target (the CLI flags and `PHX_*` variables).
@@ -188,35 +198,75 @@ impl External {
     /// `PHX_SECRET_KEY_BASE`, `PHX_ADAPTER`, `PHX_ERLANG_NODE`, `PHX_ERLANG_NODE_B`, `PHX_COOKIE`,
     /// `PHX_ENDPOINT_MODULE`, `PHX_PHOENIX`,
     /// `PHX_RECURRING_INTERVAL_MS`, `PHX_DEDUPE_WINDOW_MS`, `PHX_CONTROL`, `PHX_CONTROL_TOKEN` and
-    /// `PHX_IDLE_TIMEOUT_MS`; None when `PHX_URL` is unset (then tests use the embedded server).
-    pub fn from_env() -> Option<External> {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let ms = |k: &str| {
-            var(k)
-                .and_then(|v| v.parse().ok())
-                .map(Duration::from_millis)
+    /// `PHX_IDLE_TIMEOUT_MS`; `Ok(None)` when `PHX_URL` is unset (then tests use the embedded
+    /// server). A value that cannot mean anything (`PHX_PHOENIX=1.9x`, `PHX_ADAPTER=nginx`,
+    /// `PHX_DEDUPE_WINDOW_MS=soon`, `PHX_CONTROL=maybe`) is an error, never a silent default.
+    pub fn from_env() -> Result<Option<External>, TargetError> {
+        Self::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// [`External::from_env`] over any variable source (`var(name)`).
+    pub fn from_vars(
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<External>, TargetError> {
+        let var = |k: &str| var(k).filter(|v| !v.is_empty());
+        let bad = |k: &'static str, v: String, expected: &'static str| TargetError::BadEnv {
+            var: k,
+            value: v,
+            expected,
         };
-        Some(External {
-            url: var("PHX_URL")?,
+        let ms = |k: &'static str| -> Result<Option<Duration>, TargetError> {
+            var(k)
+                .map(|v| {
+                    v.parse()
+                        .map(Duration::from_millis)
+                        .map_err(|_| bad(k, v, "a number of milliseconds"))
+                })
+                .transpose()
+        };
+        let Some(url) = var("PHX_URL") else {
+            return Ok(None);
+        };
+        let version = var("PHX_PHOENIX")
+            .map(|v| {
+                v.parse()
+                    .map_err(|_| bad("PHX_PHOENIX", v, "a Phoenix version (1.7, 1.8, 1.8.12, …)"))
+            })
+            .transpose()?;
+        let adapter = match var("PHX_ADAPTER") {
+            None => Adapter::Cowboy,
+            Some(v) => match v.as_str() {
+                "cowboy" => Adapter::Cowboy,
+                "bandit" => Adapter::Bandit,
+                _ => return Err(bad("PHX_ADAPTER", v, "cowboy or bandit")),
+            },
+        };
+        let control = match var("PHX_CONTROL") {
+            None => false,
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => true,
+                "0" | "false" | "no" | "off" => false,
+                _ => return Err(bad("PHX_CONTROL", v, "1/0, true/false, yes/no or on/off")),
+            },
+        };
+        Ok(Some(External {
+            url,
             auth_url: var("PHX_AUTH_URL"),
             node_b_url: var("PHX_NODE_B_URL"),
             secret_key_base: var("PHX_SECRET_KEY_BASE"),
-            version: var("PHX_PHOENIX").and_then(|v| v.parse().ok()),
-            adapter: match var("PHX_ADAPTER").as_deref() {
-                Some("bandit") => Adapter::Bandit,
-                _ => Adapter::Cowboy,
-            },
-            recurring_interval: ms("PHX_RECURRING_INTERVAL_MS"),
-            dedupe_window: ms("PHX_DEDUPE_WINDOW_MS"),
+            version,
+            adapter,
+            recurring_interval: ms("PHX_RECURRING_INTERVAL_MS")?,
+            dedupe_window: ms("PHX_DEDUPE_WINDOW_MS")?,
             erlang_node: var("PHX_ERLANG_NODE"),
             erlang_node_b: var("PHX_ERLANG_NODE_B"),
             cookie: var("PHX_COOKIE"),
             endpoint_module: var("PHX_ENDPOINT_MODULE"),
-            control: var("PHX_CONTROL").is_some_and(|v| v != "0" && v != "false"),
+            control,
             control_token: var("PHX_CONTROL_TOKEN"),
-            idle_timeout: ms("PHX_IDLE_TIMEOUT_MS"),
+            idle_timeout: ms("PHX_IDLE_TIMEOUT_MS")?,
             tls: TlsConfig::default(),
-        })
+        }))
     }
 
     /// Connects the triggers and builds the target.
@@ -274,5 +324,51 @@ impl External {
             tls: self.tls,
             _embedded: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn the_environment_names_a_target_or_says_what_is_wrong() {
+        assert!(External::from_vars(vars(&[])).unwrap().is_none());
+        let ext = External::from_vars(vars(&[
+            ("PHX_URL", "ws://127.0.0.1:4000/socket"),
+            ("PHX_PHOENIX", "1.7.14"),
+            ("PHX_ADAPTER", "bandit"),
+            ("PHX_CONTROL", "yes"),
+            ("PHX_DEDUPE_WINDOW_MS", "250"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            ext.version.map(|v| v.to_string()).as_deref(),
+            Some("1.7.14")
+        );
+        assert!(matches!(ext.adapter, Adapter::Bandit));
+        assert!(ext.control);
+        assert_eq!(ext.dedupe_window, Some(Duration::from_millis(250)));
+        for (var, value) in [
+            ("PHX_PHOENIX", "1.9x"),
+            ("PHX_ADAPTER", "nginx"),
+            ("PHX_CONTROL", "maybe"),
+            ("PHX_DEDUPE_WINDOW_MS", "soon"),
+            ("PHX_IDLE_TIMEOUT_MS", "-1"),
+        ] {
+            let e = External::from_vars(vars(&[("PHX_URL", "ws://h:1/socket"), (var, value)]))
+                .expect_err(var);
+            let text = e.to_string();
+            assert!(text.contains(var) && text.contains(value), "{text}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::sync::{Mutex, MutexGuard};
 /// 1.7.24), else the embedded server as `recorded`. Either way the suite runs: nothing is
 /// skipped because the external target has another version.
 pub async fn target(recorded: PhoenixVersion) -> Target {
-    if let Some(ext) = External::from_env() {
+    if let Some(ext) = External::from_env().expect("the PHX_* variables") {
         let v = ext.version.unwrap_or_default().release();
         if v.same_line(recorded.release()) {
             return ext.connect().await.expect("connect to the PHX_URL target");
@@ -23,7 +23,7 @@ pub async fn target(recorded: PhoenixVersion) -> Target {
 /// The target for version-independent tests (the properties): `PHX_URL` whatever its version,
 /// else the embedded 1.8 server.
 pub async fn any_target() -> Target {
-    match External::from_env() {
+    match External::from_env().expect("the PHX_* variables") {
         Some(ext) => ext.connect().await.expect("connect to the PHX_URL target"),
         None => Target::embedded(PhoenixVersion::V1_8)
             .await
