@@ -42,8 +42,8 @@ pub enum TriggerSpec {
     },
 }
 
-/// The default endpoint module of the erl trigger.
-pub const DEFAULT_ENDPOINT: &str = "Elixir.HelloSocketsWeb.Endpoint";
+/// The default endpoint module of the erl trigger (the suite's one default).
+pub use crate::triggers::erlang::DEFAULT_ENDPOINT_MODULE as DEFAULT_ENDPOINT;
 
 impl TriggerSpec {
     /// Parses `control:http://HOST:PORT`, `control:https://HOST:PORT` or `erl:NODE:COOKIE`.
