@@ -138,3 +138,36 @@ fn a_token_over_64_kib_is_invalid_before_any_decoding() {
         Err(VerifyError::Invalid)
     );
 }
+
+/// The costliest validly signed tokens short enough for phx-server to verify on its async
+/// worker (a connect query of at most 1 KiB): compressed to a few hundred bytes, they expand
+/// to the budget's limits. Their verification is what one such connect can cost a worker.
+#[test]
+fn the_costliest_tokens_under_1_kib_verify_within_milliseconds() {
+    let key = SecretKeyBase::new("k".repeat(64)).unwrap();
+    let opts = VerifyOptions::new();
+    let cases = [
+        ("250 KiB binary", binary(250 * 1024)),
+        ("65,536-element list", nil_list(65_536)),
+        ("300 KiB binary (over the budget)", binary(300 * 1024)),
+    ];
+    for (name, data) in cases {
+        let tok = signed(&key, &compressed_payload(&data));
+        assert!(
+            tok.len() < 1000,
+            "{name}: {} bytes, not an inline case",
+            tok.len()
+        );
+        let _ = token::verify(&key, "salt", &tok, &opts);
+        let t0 = Instant::now();
+        let result = token::verify(&key, "salt", &tok, &opts);
+        let took = t0.elapsed();
+        eprintln!(
+            "{name}: {} B token, {took:?}, ok: {}",
+            tok.len(),
+            result.is_ok()
+        );
+        // Debug builds on a shared machine: the bound is wide (release: see the closing note).
+        assert!(took < Duration::from_millis(50), "{name} took {took:?}");
+    }
+}

@@ -35,6 +35,22 @@ use phx_protocol::version::Behaviour;
 /// on the bounded blocking pool ([`connect_slots`]).
 const INLINE_CONNECT_QUERY: usize = 1024;
 
+/// True when a param (at any depth) looks like a Phoenix.Token whose payload is compressed ETF
+/// (`term_to_binary(_, [:compressed])`: bytes 131, 80, which base64url-encode as `g1…`). A few
+/// hundred such bytes may expand to the whole decode budget (a 65,536-element list costs
+/// milliseconds), so its connect runs on the blocking pool however short the query.
+fn holds_compressed_token(params: &serde_json::Map<String, Value>) -> bool {
+    fn walk(v: &Value) -> bool {
+        match v {
+            Value::String(s) => s.split('.').nth(1).is_some_and(|p| p.starts_with("g1")),
+            Value::Array(items) => items.iter().any(walk),
+            Value::Object(m) => m.values().any(walk),
+            _ => false,
+        }
+    }
+    params.values().any(walk)
+}
+
 /// Threads that may run `connect/3` at once.
 fn connect_slots() -> &'static tokio::sync::Semaphore {
     static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
@@ -91,11 +107,11 @@ pub(crate) async fn upgrade(
         }
     };
     let query_len = req.uri().query().map_or(0, str::len);
-    let connected = if query_len <= INLINE_CONNECT_QUERY {
-        // Small params: whatever connect verifies is at most this long (an HMAC over it, and
-        // for a validly signed token a decode within the token Budget), microseconds, so it
-        // runs here; a hop to the blocking pool would cost more than the work (two thread
-        // wake-ups per connect halved the connect+join rate).
+    let connected = if query_len <= INLINE_CONNECT_QUERY && !holds_compressed_token(&params) {
+        // Small params and no compressed token: whatever connect verifies is at most this long
+        // (an HMAC over it, then a decode of at most as many bytes), microseconds, so it runs
+        // here; a hop to the blocking pool would cost more than the work (two thread wake-ups
+        // per connect halved the connect+join rate).
         // connect/3 may raise (panic): caught here as the blocking pool's JoinError would be.
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             handler.connect(&params, &endpoint)
@@ -195,4 +211,38 @@ pub(crate) async fn upgrade(
         h.insert(SEC_WEBSOCKET_ACCEPT, v);
     }
     resp
+}
+
+#[cfg(test)]
+mod inline_connect_tests {
+    use super::holds_compressed_token;
+    use serde_json::json;
+
+    fn params(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn compressed_tokens_are_found_at_any_depth_and_plain_ones_are_not() {
+        // PROTOCOL.md §4.7's vector: uncompressed ETF (131, 104 → "g2g…").
+        let plain = "SFMyNTY.g2gDYQFhAGIAAVGA.3r4fjnrWe_6ii6l-DnXGmNMc4d7VCK1fu-NpOxznyn4";
+        assert!(!holds_compressed_token(&params(
+            json!({"vsn": "2.0.0", "token": plain})
+        )));
+        // 131, 80 (compressed) → "g1…".
+        let compressed = "SFMyNTY.g1AAAAAReJzLYGBgYGBgYAAABLABjQ.sig";
+        assert!(holds_compressed_token(&params(
+            json!({"token": compressed})
+        )));
+        assert!(holds_compressed_token(&params(
+            json!({"user": {"t": [compressed]}})
+        )));
+        // A value merely shaped like one only costs the hop to the pool.
+        assert!(holds_compressed_token(&params(
+            json!({"name": "a.g1", "n": 1})
+        )));
+        assert!(!holds_compressed_token(&params(
+            json!({"name": "ann", "n": 1})
+        )));
+    }
 }
