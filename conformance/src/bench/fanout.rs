@@ -16,7 +16,7 @@ use super::cpu::{CpuMeter, ServerCpu};
 use super::histogram::Latencies;
 use super::report::{Progress, Report};
 use super::trigger::Trigger;
-use super::{connect_all, BenchError, BenchOptions};
+use super::{join_clients, BenchError, BenchOptions};
 
 /// With the trigger done, how long deliveries may pause before the run ends with what arrived.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -29,20 +29,7 @@ pub async fn measure(
     server_cpu: ServerCpu,
     name: &str,
 ) -> Result<Report, BenchError> {
-    let connected = connect_all(
-        targets,
-        opts.clients,
-        opts.concurrency,
-        opts.timeout,
-        opts.quiet,
-    )
-    .await;
-    if connected.conns.is_empty() {
-        return Err(BenchError::Unreachable(format!(
-            "no client could join {name}: {:?}",
-            connected.failures
-        )));
-    }
+    let connected = join_clients(opts, targets, name).await?;
     let mut failures = connected.failures;
     let joined = connected.conns.len() as u64;
     let m = opts.messages;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::conn;
 use super::cpu::{process_rss_kib, CpuMeter};
 use super::report::Report;
-use super::{connect_all, BenchError, BenchOptions, Subject};
+use super::{join_clients, BenchError, BenchOptions, Subject};
 
 /// Time for the server to settle after the last join before RSS is read.
 const SETTLE: Duration = Duration::from_millis(500);
@@ -28,21 +28,8 @@ pub async fn measure(opts: &BenchOptions, subject: &mut Subject) -> Result<Repor
     };
     tokio::time::sleep(SETTLE).await;
     let before = process_rss_kib(pid);
-    let connected = connect_all(
-        &[target],
-        opts.clients,
-        opts.concurrency,
-        opts.timeout,
-        opts.quiet,
-    )
-    .await;
+    let connected = join_clients(opts, &[target], &subject.name).await?;
     let joined = connected.conns.len() as u64;
-    if joined == 0 {
-        return Err(BenchError::Unreachable(format!(
-            "no client could join {}: {:?}",
-            subject.name, connected.failures
-        )));
-    }
     tokio::time::sleep(SETTLE).await;
     let after = process_rss_kib(pid);
 

@@ -4,28 +4,15 @@ use serde_json::json;
 
 use super::cpu::CpuMeter;
 use super::report::Report;
-use super::{connect_all, BenchError, BenchOptions, Subject};
+use super::{join_clients, BenchError, BenchOptions, Subject};
 
 /// Connects and joins `--clients` clients, `--concurrency` at a time, then closes them.
 pub async fn measure(opts: &BenchOptions, subject: &mut Subject) -> Result<Report, BenchError> {
     let target = subject.target(opts)?;
     let meter = CpuMeter::start(subject.cpu);
-    let connected = connect_all(
-        &[target],
-        opts.clients,
-        opts.concurrency,
-        opts.timeout,
-        opts.quiet,
-    )
-    .await;
+    let connected = join_clients(opts, &[target], &subject.name).await?;
     let cpu = meter.stop(connected.elapsed);
     let joined = connected.conns.len() as u64;
-    if joined == 0 {
-        return Err(BenchError::Unreachable(format!(
-            "no client could join {}: {:?}",
-            subject.name, connected.failures
-        )));
-    }
     drop(connected.conns);
     let secs = connected.elapsed.as_secs_f64().max(1e-9);
     let mut extra = serde_json::Map::new();

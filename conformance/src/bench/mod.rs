@@ -245,6 +245,30 @@ pub struct Connected {
 /// One connection attempt: its index, the socket or why not, and how long it took.
 type Attempt = (usize, Result<Ws, ConnError>, Duration);
 
+/// [`connect_all`] with the options' shape (`--clients`, `--concurrency`, `--timeout`); a run
+/// in which no client joined `name` is an error that lists why they failed.
+pub async fn join_clients(
+    opts: &BenchOptions,
+    targets: &[WsTarget],
+    name: &str,
+) -> Result<Connected, BenchError> {
+    let connected = connect_all(
+        targets,
+        opts.clients,
+        opts.concurrency,
+        opts.timeout,
+        opts.quiet,
+    )
+    .await;
+    if connected.conns.is_empty() {
+        return Err(BenchError::Unreachable(format!(
+            "no client could join {name}: {:?}",
+            connected.failures
+        )));
+    }
+    Ok(connected)
+}
+
 /// Connects and joins `n` clients, `concurrency` at a time, round-robin over `targets`;
 /// bounded by `n` and by `timeout`.
 pub async fn connect_all(

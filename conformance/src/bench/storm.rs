@@ -14,7 +14,7 @@ use super::conn::{self, ConnError, Ws, WsTarget};
 use super::cpu::CpuMeter;
 use super::histogram::Latencies;
 use super::report::{Failures, Report};
-use super::{connect_all, BenchError, BenchOptions, Server, Subject};
+use super::{join_clients, BenchError, BenchOptions, Server, Subject};
 
 /// phoenix.js's `reconnectAfterMs` (then 5 s).
 const SCHEDULE_MS: [u64; 10] = [10, 50, 100, 150, 200, 250, 500, 1000, 2000, 5000];
@@ -75,21 +75,8 @@ async fn client(target: WsTarget, index: usize, mut ws: Ws, deadline: Instant) -
 /// Joins N, restarts the server, waits (bounded) until every client has rejoined.
 pub async fn measure(opts: &BenchOptions, subject: &mut Subject) -> Result<Report, BenchError> {
     let target = subject.target(opts)?;
-    let connected = connect_all(
-        std::slice::from_ref(&target),
-        opts.clients,
-        opts.concurrency,
-        opts.timeout,
-        opts.quiet,
-    )
-    .await;
+    let connected = join_clients(opts, std::slice::from_ref(&target), &subject.name).await?;
     let joined = connected.conns.len() as u64;
-    if joined == 0 {
-        return Err(BenchError::Unreachable(format!(
-            "no client could join {}: {:?}",
-            subject.name, connected.failures
-        )));
-    }
     let mut failures: Failures = connected.failures;
     let deadline = Instant::now() + opts.timeout;
     let tasks: Vec<_> = connected

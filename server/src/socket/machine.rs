@@ -592,13 +592,7 @@ impl SocketMachine {
             self.terminate_channel(topic, &mut joined, &reason, host);
         } else {
             self.terminate_channel(topic, &mut joined, &reason, host);
-            let payload = self.error_payload();
-            self.send(close_msg(
-                &joined.stored_join_ref,
-                topic,
-                events::ERROR,
-                payload,
-            ));
+            self.send_phx_error(&joined.stored_join_ref, topic);
         }
         self.effects.push(Effect::Release(joined.channel));
     }
@@ -608,14 +602,14 @@ impl SocketMachine {
             return;
         };
         self.unsubscribe(topic, &joined);
-        let payload = self.error_payload();
-        self.send(close_msg(
-            &joined.stored_join_ref,
-            topic,
-            events::ERROR,
-            payload,
-        ));
+        self.send_phx_error(&joined.stored_join_ref, topic);
         self.effects.push(Effect::Release(joined.channel));
+    }
+
+    /// The `phx_error` of a crashed channel, with the payload the release sends.
+    fn send_phx_error(&mut self, join_ref: &Ref, topic: &str) {
+        let payload = self.error_payload();
+        self.send(close_msg(join_ref, topic, events::ERROR, payload));
     }
 
     fn error_payload(&self) -> Payload {
